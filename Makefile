@@ -1,0 +1,92 @@
+# konvert — build, test, run. See README.md.
+#   make            build build/konvert
+#   make deps       install missing Debian packages (apt-get)
+#   make run        build and start the demo server in the foreground
+#   make check      unit tests (plain and ASan/UBSan) and integration tests
+#   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
+
+CC ?= cc
+PKGS := libevent libevent_openssl libevent_pthreads openssl libcares libxcrypt
+DEB_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
+	libcrypt-dev libcmocka-dev python3 python3-pytest swaks curl openssl \
+	python3-aiosmtpd python3-dnslib
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS := -std=c11 -Wall -Wextra -Werror -Wformat=2 -O2 -g -D_GNU_SOURCE \
+	-Isrc $(EXTRA_CFLAGS)
+LDFLAGS := $(EXTRA_LDFLAGS)
+LIBS = $(PKG_LIBS) -lpthread
+
+ifeq ($(SAN),1)
+BUILD := build/san
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD := build
+endif
+
+SRCS := $(wildcard src/*/*.c)
+TEST_SRCS := $(filter %_test.c,$(SRCS))
+LIB_SRCS := $(filter-out %_test.c,$(SRCS))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/main.o
+TEST_BINS := $(TEST_SRCS:src/%.c=$(BUILD)/test/%)
+BIN := $(BUILD)/konvert
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all deps run check unit unit-san pytest clean bench
+
+all: $(BIN)
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libkonvert.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	@if [ "$(BUILD)" = build ]; then ln -sf konvert build/sendmail; fi
+
+$(BUILD)/libkonvert.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test/%: $(BUILD)/obj/%.o $(BUILD)/libkonvert.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_SRCS:src/%.c=$(BUILD)/obj/%.d)
+
+# Installs only what is missing; apt-get update first since a fresh machine
+# has no package lists.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/run-demo.sh
+
+unit: $(TEST_BINS)
+	@fail=0; for t in $(TEST_BINS); do \
+	  echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory SAN=1 unit
+	$(PYTEST) -q -p no:cacheprovider tests
+
+bench: all
+	/usr/bin/python3 bench/smtp_bench.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,310 @@
+/* cli_serve: wires the server together: loads the configuration, users and
+ * aliases, prepares data_dir, binds every listener, drops root privileges,
+ * starts the worker pool and runs the event loop until SIGTERM/SIGINT.
+ * SIGHUP swaps in freshly loaded users and aliases. It owns every
+ * process-wide object; protocol sessions borrow them. */
+#include "cli/cli_serve.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/aliases.h"
+#include "auth/userdb.h"
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "delivery/intake.h"
+#include "net/listener.h"
+#include "smtp/smtp_session.h"
+
+/* fsync-bound work: threads mostly wait on the disk, not the CPU. */
+#define SERVE_WORKER_THREADS 8
+#define SERVE_MAX_LISTENERS 64
+/* How long SIGTERM waits for open sessions before exiting anyway. */
+#define SERVE_DRAIN_MS 2000
+
+struct serve;
+
+struct serve_listener {
+	struct serve *sv; /* borrowed */
+	struct listener *l; /* owned */
+	enum smtp_listener_kind kind;
+};
+
+struct serve {
+	struct config *cfg; /* owned */
+	struct event_base *base; /* owned */
+	struct worker_pool *workers; /* owned */
+	struct sesslimit *limits; /* owned */
+	struct userdb *users; /* owned, current snapshot */
+	struct aliases *aliases; /* owned, current snapshot */
+	struct smtp_env smtp;
+	struct serve_listener listeners[SERVE_MAX_LISTENERS];
+	size_t listener_count;
+	struct event *sig_term, *sig_int, *sig_hup; /* owned */
+	struct event *drain_timer; /* owned */
+	unsigned drain_ms;
+	bool stopping;
+};
+
+static int load_directory(const struct config *cfg, struct userdb **users, struct aliases **aliases,
+			  char *err, size_t err_size)
+{
+	char path[4096];
+	(void)snprintf(path, sizeof(path), "%s/users", cfg->data_dir);
+	if (userdb_load(path, users, err, err_size) != 0)
+		return -1;
+	(void)snprintf(path, sizeof(path), "%s/aliases", cfg->data_dir);
+	if (aliases_load(path, aliases, err, err_size) != 0) {
+		userdb_free(users);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, bool allowed,
+		      void *arg)
+{
+	struct serve_listener *sl = arg;
+	smtp_session_start(&sl->sv->smtp, sl->kind, fd, peer, peer_len, allowed);
+}
+
+static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
+			  enum smtp_listener_kind kind, const char *name)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		if (sv->listener_count == SERVE_MAX_LISTENERS) {
+			log_error(NULL, "event=listen error=\"too many listen addresses\"");
+			return -1;
+		}
+		struct serve_listener *sl = &sv->listeners[sv->listener_count];
+		sl->sv = sv;
+		sl->kind = kind;
+		char err[256];
+		sl->l = listener_new(sv->base, (const struct sockaddr *)&list->items[i].addr,
+				     list->items[i].addr_len, sv->limits, on_accept, sl, err,
+				     sizeof(err));
+		if (sl->l == NULL) {
+			log_error(NULL, "event=listen listener=%s addr=%s error=\"%s\"", name,
+				  list->items[i].text, err);
+			return -1;
+		}
+		sv->listener_count++;
+		log_info(NULL, "event=listen listener=%s addr=%s", name, list->items[i].text);
+	}
+	return 0;
+}
+
+static void close_listeners(struct serve *sv)
+{
+	for (size_t i = 0; i < sv->listener_count; i++)
+		listener_free(&sv->listeners[i].l);
+	sv->listener_count = 0;
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct serve *sv = arg;
+	sv->drain_ms += 100;
+	/* Never exit with a commit in flight: its message is half-delivered
+	 * until the worker finishes. */
+	if (worker_pending(sv->workers) > 0)
+		return;
+	if (sv->smtp.live_sessions == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
+		event_base_loopbreak(sv->base);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct serve *sv = arg;
+	if (sv->stopping)
+		return;
+	sv->stopping = true;
+	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig, sv->smtp.live_sessions);
+	close_listeners(sv);
+	struct timeval tv = {0, 100 * 1000};
+	sv->drain_timer = event_new(sv->base, -1, EV_PERSIST, drain_cb, sv);
+	(void)event_add(sv->drain_timer, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct serve *sv = arg;
+	struct userdb *users = NULL;
+	struct aliases *aliases = NULL;
+	char err[512];
+	/* Reading two small files on the loop thread: a reload is rare and
+	 * the files are bounded by the administrator, not by clients. */
+	if (load_directory(sv->cfg, &users, &aliases, err, sizeof(err)) != 0) {
+		log_error(NULL, "event=reload result=failed error=\"%s\" note=\"keeping previous users and aliases\"",
+			  err);
+		return;
+	}
+	userdb_free(&sv->users);
+	aliases_free(&sv->aliases);
+	sv->users = users;
+	sv->aliases = aliases;
+	sv->smtp.users = users;
+	sv->smtp.aliases = aliases;
+	log_info(NULL, "event=reload result=ok users=%zu aliases=%zu", users->count, aliases->count);
+}
+
+static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
+{
+	if (mkdir(path, mode) != 0 && errno != EEXIST) {
+		fprintf(stderr, "konvert: mkdir %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (chown_it && chown(path, uid, gid) != 0) {
+		fprintf(stderr, "konvert: chown %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates data_dir and its top-level directories; when running as root,
+ * hands them to run_as before privileges are dropped. */
+static int prepare_data_dir(const struct config *cfg, const struct passwd *pw)
+{
+	bool as_root = pw != NULL;
+	uid_t uid = as_root ? pw->pw_uid : 0;
+	gid_t gid = as_root ? pw->pw_gid : 0;
+	char path[4096];
+	if (make_dir(cfg->data_dir, 0750, uid, gid, as_root) != 0)
+		return -1;
+	static const char *const subs[] = {"mail", "incoming"};
+	for (size_t i = 0; i < 2; i++) {
+		(void)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, subs[i]);
+		if (make_dir(path, 0750, uid, gid, as_root) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int drop_privileges(const struct passwd *pw)
+{
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "konvert: cannot switch to user %s: %s\n", pw->pw_name, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "konvert: privileges were not dropped\n");
+		return -1;
+	}
+	return 0;
+}
+
+int cli_serve_main(int argc, char **argv, const char *config_path)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: konvert serve [-c FILE]\n");
+		return 2;
+	}
+	struct serve sv;
+	memset(&sv, 0, sizeof(sv));
+	char *errors = NULL;
+	if (cfg_load(cfg_default_path(config_path), &sv.cfg, &errors) != 0) {
+		fprintf(stderr, "%s\n", errors ? errors : "konvert: configuration error");
+		free(errors);
+		return 1;
+	}
+	const struct config *cfg = sv.cfg;
+
+	/* Running as root: the server drops to run_as after binding. */
+	struct passwd *pw = NULL;
+	if (geteuid() == 0) {
+		pw = getpwnam(cfg->run_as);
+		if (pw == NULL) {
+			fprintf(stderr,
+				"konvert: run_as user '%s' does not exist: create it "
+				"(useradd --system %s) or set run_as\n",
+				cfg->run_as, cfg->run_as);
+			cfg_free(&sv.cfg);
+			return 1;
+		}
+		if (pw->pw_uid == 0)
+			pw = NULL;
+	}
+	if (prepare_data_dir(cfg, pw) != 0) {
+		cfg_free(&sv.cfg);
+		return 1;
+	}
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0)
+		fatal("evthread_use_pthreads failed");
+	sv.base = event_base_new();
+	if (sv.base == NULL)
+		fatal("event_base_new failed");
+	sv.limits = sesslimit_new(cfg->max_sessions, cfg->max_sessions_per_ip);
+	sv.smtp.base = sv.base;
+	sv.smtp.cfg = cfg;
+	sv.smtp.limits = sv.limits;
+
+	int rc = 1;
+	if (open_listeners(&sv, &cfg->smtp_listen, SMTP_LISTENER_MTA, "smtp") != 0 ||
+	    open_listeners(&sv, &cfg->submission_listen, SMTP_LISTENER_SUBMISSION, "submission") != 0)
+		goto out;
+	if (pw != NULL && drop_privileges(pw) != 0)
+		goto out;
+
+	char err[512];
+	if (intake_cleanup(cfg->data_dir, err, sizeof(err)) != 0) {
+		log_error(NULL, "event=start error=\"%s\"", err);
+		goto out;
+	}
+	if (load_directory(cfg, &sv.users, &sv.aliases, err, sizeof(err)) != 0) {
+		log_error(NULL, "event=start error=\"%s\"", err);
+		goto out;
+	}
+	sv.smtp.users = sv.users;
+	sv.smtp.aliases = sv.aliases;
+	sv.workers = worker_pool_new(sv.base, SERVE_WORKER_THREADS);
+	sv.smtp.workers = sv.workers;
+
+	sv.sig_term = evsignal_new(sv.base, SIGTERM, on_stop, &sv);
+	sv.sig_int = evsignal_new(sv.base, SIGINT, on_stop, &sv);
+	sv.sig_hup = evsignal_new(sv.base, SIGHUP, on_hup, &sv);
+	(void)event_add(sv.sig_term, NULL);
+	(void)event_add(sv.sig_int, NULL);
+	(void)event_add(sv.sig_hup, NULL);
+
+	log_info(NULL, "event=start hostname=%s data_dir=%s users=%zu aliases=%zu pid=%d",
+		 cfg->hostname, cfg->data_dir, sv.users->count, sv.aliases->count, (int)getpid());
+	(void)event_base_dispatch(sv.base);
+	log_info(NULL, "event=stop");
+	rc = 0;
+out:
+	close_listeners(&sv);
+	if (sv.drain_timer)
+		event_free(sv.drain_timer);
+	if (sv.sig_term)
+		event_free(sv.sig_term);
+	if (sv.sig_int)
+		event_free(sv.sig_int);
+	if (sv.sig_hup)
+		event_free(sv.sig_hup);
+	/* Sessions still open at exit are abandoned with the process; the
+	 * worker pool finishes what it has before returning. */
+	worker_pool_free(&sv.workers);
+	userdb_free(&sv.users);
+	aliases_free(&sv.aliases);
+	cfg_free(&sv.cfg);
+	return rc;
+}

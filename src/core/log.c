@@ -1,0 +1,97 @@
+/* log: formats one line per call and writes it with a single write(2) so
+ * that lines from worker threads never interleave. Knows no protocol. */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = LOG_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void log_set_level(enum log_level level)
+{
+	atomic_store(&log_level, (int)level);
+}
+
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load(&log_level);
+}
+
+void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
+{
+	if ((int)level > atomic_load(&log_level))
+		return;
+	char line[2048];
+	struct timeval tv;
+	struct tm tm;
+	(void)gettimeofday(&tv, NULL);
+	(void)gmtime_r(&tv.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line),
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s%s%s", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)(tv.tv_usec / 1000), level_names[level], sid ? "[" : "",
+			 sid ? sid : "", sid ? "] " : "");
+	if (n < 0)
+		return;
+	size_t used = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		return;
+	used += (size_t)m;
+	if (used > sizeof(line) - 2)
+		used = sizeof(line) - 2;
+	line[used++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, used);
+	(void)w;
+}
+
+char *log_escape(char *dst, size_t dst_size, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (dst_size == 0)
+		return dst;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		int need = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
+		if (o + (size_t)need + 4 > dst_size) {
+			if (o + 4 <= dst_size) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (need == 4) {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("konvert: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}

@@ -1,0 +1,228 @@
+/* intake: owns the incoming/ file of one message and its commit into local
+ * Maildirs through the worker pool. The loop thread only appends to the
+ * file (buffered); fsync, mkdir and link run on workers (store/maildir).
+ * It does not decide who the recipients are (delivery/resolve does). */
+#include "delivery/intake.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/worker.h"
+#include "store/maildir.h"
+
+#define INTAKE_BUF_SIZE 65536
+
+struct intake {
+	char *data_dir; /* owned */
+	char *hostname; /* owned */
+	char path[4096];
+	int fd;
+	char *buf; /* owned write buffer */
+	size_t buf_len;
+	uint64_t size;
+	uint64_t lfs;
+	bool failed;
+	char **mailboxes; /* owned array of owned addresses */
+	size_t mailbox_count;
+	/* commit */
+	intake_done_fn done;
+	void *done_arg;
+	int result;
+	char err[512];
+};
+
+struct intake *intake_new(const char *data_dir, const char *hostname, const char *id, char *err,
+			  size_t err_size)
+{
+	struct intake *in = xcalloc(1, sizeof(*in));
+	int n = snprintf(in->path, sizeof(in->path), "%s/incoming/%s", data_dir, id);
+	if (n < 0 || (size_t)n >= sizeof(in->path)) {
+		(void)snprintf(err, err_size, "path too long");
+		free(in);
+		return NULL;
+	}
+	in->fd = open(in->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (in->fd < 0) {
+		(void)snprintf(err, err_size, "open %s: %s", in->path, strerror(errno));
+		free(in);
+		return NULL;
+	}
+	in->data_dir = xstrdup(data_dir);
+	in->hostname = xstrdup(hostname);
+	in->buf = xmalloc(INTAKE_BUF_SIZE);
+	return in;
+}
+
+static int intake_flush(struct intake *in)
+{
+	size_t off = 0;
+	while (off < in->buf_len) {
+		ssize_t w = write(in->fd, in->buf + off, in->buf_len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			in->failed = true;
+			(void)snprintf(in->err, sizeof(in->err), "write: %s", strerror(errno));
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	in->buf_len = 0;
+	return 0;
+}
+
+int intake_write(struct intake *in, const void *data, size_t len)
+{
+	if (in->failed)
+		return -1;
+	const char *p = data;
+	for (size_t i = 0; i < len; i++)
+		in->lfs += p[i] == '\n';
+	in->size += len;
+	while (len > 0) {
+		size_t room = INTAKE_BUF_SIZE - in->buf_len;
+		size_t n = len < room ? len : room;
+		memcpy(in->buf + in->buf_len, p, n);
+		in->buf_len += n;
+		p += n;
+		len -= n;
+		if (in->buf_len == INTAKE_BUF_SIZE && intake_flush(in) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+uint64_t intake_size(const struct intake *in)
+{
+	return in->size;
+}
+
+uint64_t intake_vsize(const struct intake *in)
+{
+	return in->size + in->lfs;
+}
+
+int intake_add_mailbox(struct intake *in, const char *address)
+{
+	char path[4096];
+	if (maildir_path(in->data_dir, address, path, sizeof(path)) != 0)
+		return -1;
+	for (size_t i = 0; i < in->mailbox_count; i++)
+		if (strcmp(in->mailboxes[i], address) == 0)
+			return 0;
+	in->mailboxes = xrealloc(in->mailboxes, (in->mailbox_count + 1) * sizeof(char *));
+	in->mailboxes[in->mailbox_count++] = xstrdup(address);
+	return 0;
+}
+
+size_t intake_mailbox_count(const struct intake *in)
+{
+	return in->mailbox_count;
+}
+
+static void intake_destroy(struct intake *in)
+{
+	if (in->fd >= 0) {
+		(void)close(in->fd);
+		(void)unlink(in->path);
+	}
+	for (size_t i = 0; i < in->mailbox_count; i++)
+		free(in->mailboxes[i]);
+	free(in->mailboxes);
+	free(in->buf);
+	free(in->data_dir);
+	free(in->hostname);
+	free(in);
+}
+
+void intake_free(struct intake **pp)
+{
+	if (*pp == NULL)
+		return;
+	intake_destroy(*pp);
+	*pp = NULL;
+}
+
+/* Worker thread. */
+static void commit_work(void *arg)
+{
+	struct intake *in = arg;
+	in->result = -1;
+	if (in->failed || intake_flush(in) != 0)
+		return;
+	char **dirs = xcalloc(in->mailbox_count + 1, sizeof(char *));
+	for (size_t i = 0; i < in->mailbox_count; i++) {
+		dirs[i] = xmalloc(4096);
+		if (maildir_path(in->data_dir, in->mailboxes[i], dirs[i], 4096) != 0) {
+			(void)snprintf(in->err, sizeof(in->err), "bad mailbox %s", in->mailboxes[i]);
+			goto out;
+		}
+		if (maildir_ensure(dirs[i], in->err, sizeof(in->err)) != 0)
+			goto out;
+	}
+	char name[512];
+	maildir_unique_name(name, sizeof(name), in->hostname, intake_size(in), intake_vsize(in));
+	if (maildir_deliver(in->fd, in->path, (const char *const *)dirs, in->mailbox_count, name,
+			    in->err, sizeof(in->err)) != 0)
+		goto out;
+	in->result = 0;
+out:
+	for (size_t i = 0; i < in->mailbox_count; i++)
+		free(dirs[i]);
+	free(dirs);
+	/* The incoming name goes in both cases: delivered copies are links. */
+	(void)close(in->fd);
+	(void)unlink(in->path);
+	in->fd = -1;
+}
+
+static void commit_done(void *arg)
+{
+	struct intake *in = arg;
+	intake_done_fn done = in->done;
+	void *darg = in->done_arg;
+	int result = in->result;
+	char err[sizeof(in->err)];
+	memcpy(err, in->err, sizeof(err));
+	intake_destroy(in);
+	done(darg, result, result == 0 ? NULL : err);
+}
+
+void intake_commit(struct intake *in, struct worker_pool *wp, intake_done_fn done, void *arg)
+{
+	in->done = done;
+	in->done_arg = arg;
+	worker_submit(wp, commit_work, commit_done, in);
+}
+
+int intake_cleanup(const char *data_dir, char *err, size_t err_size)
+{
+	char dir[4096];
+	(void)snprintf(dir, sizeof(dir), "%s/incoming", data_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		(void)snprintf(err, err_size, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		(void)snprintf(err, err_size, "opendir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[4096 + 256];
+		(void)snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		(void)unlink(p);
+	}
+	(void)closedir(d);
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* intake: one message being received, from the first byte to its durable
+ * delivery (the step behind SMTP's "250 queued as").
+ *
+ * The message is written once to data_dir/incoming/ID on the loop thread
+ * (page-cache writes, buffered), then intake_commit() hands it to a worker
+ * thread that fsyncs it and hard-links it into every local recipient's
+ * Maildir, fsyncs those directories and removes the incoming file. The
+ * done callback runs on the loop thread with the result. Files left in
+ * incoming/ by a crash were never acknowledged; intake_cleanup() removes
+ * them at startup. */
+#ifndef KONVERT_DELIVERY_INTAKE_H
+#define KONVERT_DELIVERY_INTAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/limits.h"
+
+struct worker_pool;
+struct intake;
+
+/* Opens data_dir/incoming/ID for a new message. -1 with err on failure. */
+struct intake *intake_new(const char *data_dir, const char *hostname, const char *id, char *err,
+			  size_t err_size);
+
+/* Appends stored-form bytes (LF line ends). Returns -1 on a write error
+ * (then the message can only be aborted). */
+int intake_write(struct intake *in, const void *data, size_t len);
+
+/* Bytes written so far, and the same with CRLF line ends. */
+uint64_t intake_size(const struct intake *in);
+uint64_t intake_vsize(const struct intake *in);
+
+/* Adds a local mailbox "local@domain" (lower case); duplicates ignored.
+ * Returns -1 when the address cannot name a mailbox. */
+int intake_add_mailbox(struct intake *in, const char *address);
+size_t intake_mailbox_count(const struct intake *in);
+
+typedef void (*intake_done_fn)(void *arg, int result, const char *err);
+
+/* Takes ownership of in. done(arg, 0, NULL) when every mailbox has the
+ * message durably; done(arg, -1, message) when nothing was delivered. */
+void intake_commit(struct intake *in, struct worker_pool *wp, intake_done_fn done, void *arg);
+
+/* Drops an uncommitted message: closes and removes the incoming file. */
+void intake_free(struct intake **pp);
+
+/* Removes data_dir/incoming/ leftovers and makes the directory. */
+int intake_cleanup(const char *data_dir, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,75 @@
+/* main: argv -> subcommand; nothing else (STYLE.md 1). "-c FILE" may stand
+ * anywhere on the command line and selects the configuration for every
+ * subcommand (SPEC.md "Command line"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_serve.h"
+#include "cli/cli_user.h"
+
+#define KONVERT_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+	fputs("usage: konvert [-c FILE] COMMAND ...\n"
+	      "  serve                          run the server in the foreground\n"
+	      "  user add ADDRESS [--password-stdin]\n"
+	      "  user passwd ADDRESS [--password-stdin]\n"
+	      "  user del ADDRESS\n"
+	      "  user list\n"
+	      "  version\n",
+	      out);
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	char *args[256];
+	int n = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0) {
+			if (i + 1 >= argc) {
+				fputs("konvert: -c needs a file name\n", stderr);
+				return 2;
+			}
+			config_path = argv[++i];
+			continue;
+		}
+		if (n == (int)(sizeof(args) / sizeof(args[0])) - 1) {
+			fputs("konvert: too many arguments\n", stderr);
+			return 2;
+		}
+		args[n++] = argv[i];
+	}
+	args[n] = NULL;
+	const char *self = strrchr(argv[0], '/');
+	self = self ? self + 1 : argv[0];
+	if (strcmp(self, "sendmail") == 0) {
+		fputs("konvert: sendmail is not available yet (it arrives with the queue)\n", stderr);
+		return 75; /* EX_TEMPFAIL */
+	}
+	if (n == 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(args[0], "serve") == 0)
+		return cli_serve_main(n, args, config_path);
+	if (strcmp(args[0], "user") == 0)
+		return cli_user_main(n, args, config_path);
+	if (strcmp(args[0], "version") == 0) {
+		printf("konvert %s\n", KONVERT_VERSION);
+		return 0;
+	}
+	if (strcmp(args[0], "help") == 0 || strcmp(args[0], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(args[0], "queue") == 0 || strcmp(args[0], "sendmail") == 0) {
+		fprintf(stderr, "konvert: %s is not available yet (it arrives with the queue)\n",
+			args[0]);
+		return 2;
+	}
+	fprintf(stderr, "konvert: unknown command '%s'\n", args[0]);
+	usage(stderr);
+	return 2;
+}

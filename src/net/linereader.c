@@ -1,0 +1,63 @@
+/* linereader: bounded line extraction from an evbuffer. Never allocates per
+ * line and never lets a client grow memory past max: bytes of an over-long
+ * line are drained as they arrive. Knows no protocol. */
+#include "net/linereader.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+
+#include "core/alloc.h"
+
+void linereader_init(struct linereader *lr, size_t max)
+{
+	lr->buf = xmalloc(max + 1);
+	lr->max = max;
+	lr->skipping = false;
+}
+
+void linereader_fini(struct linereader *lr)
+{
+	free(lr->buf);
+	lr->buf = NULL;
+}
+
+enum linereader_status linereader_next(struct linereader *lr, struct evbuffer *in,
+				       const char **line_out, size_t *len_out)
+{
+	for (;;) {
+		struct evbuffer_ptr p = evbuffer_search(in, "\n", 1, NULL);
+		if (lr->skipping) {
+			if (p.pos < 0) {
+				(void)evbuffer_drain(in, evbuffer_get_length(in));
+				return LINEREADER_NEED_MORE;
+			}
+			(void)evbuffer_drain(in, (size_t)p.pos + 1);
+			lr->skipping = false;
+			continue;
+		}
+		if (p.pos < 0) {
+			/* "max + 1" leaves room for a CR that may precede the LF. */
+			if (evbuffer_get_length(in) > lr->max + 1) {
+				(void)evbuffer_drain(in, evbuffer_get_length(in));
+				lr->skipping = true;
+				return LINEREADER_TOO_LONG;
+			}
+			return LINEREADER_NEED_MORE;
+		}
+		size_t n = (size_t)p.pos; /* bytes before LF */
+		if (n > lr->max + 1) {
+			(void)evbuffer_drain(in, n + 1);
+			return LINEREADER_TOO_LONG;
+		}
+		(void)evbuffer_remove(in, lr->buf, n);
+		(void)evbuffer_drain(in, 1);
+		if (n > 0 && lr->buf[n - 1] == '\r')
+			n--;
+		if (n > lr->max)
+			return LINEREADER_TOO_LONG;
+		lr->buf[n] = '\0';
+		*line_out = lr->buf;
+		*len_out = n;
+		return LINEREADER_LINE;
+	}
+}

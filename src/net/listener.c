@@ -1,0 +1,183 @@
+/* listener: evconnlistener wrapper and the per-address session counter.
+ * The counter is a small chained hash table keyed by the 16-byte address
+ * (IPv4 stored v4-mapped so both families count together); entries are
+ * removed when their count drops to zero, so its size is bounded by the
+ * number of live sessions. */
+#include "net/listener.h"
+
+#include <errno.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/kassert.h"
+
+struct listener {
+	struct evconnlistener *evl; /* owned */
+	struct sesslimit *limits; /* borrowed */
+	listener_accept_fn cb;
+	void *arg;
+};
+
+struct ipcount {
+	unsigned char addr[16];
+	unsigned count;
+	struct ipcount *next;
+};
+
+#define SESSLIMIT_BUCKETS 4096
+
+struct sesslimit {
+	unsigned max_total, max_per_ip;
+	unsigned total;
+	struct ipcount *buckets[SESSLIMIT_BUCKETS]; /* owned chains */
+};
+
+static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	(void)evl;
+	struct listener *l = arg;
+	bool ok = sesslimit_acquire(l->limits, sa);
+	l->cb(fd, sa, (socklen_t)salen, ok, l->arg);
+}
+
+static void accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	(void)evl;
+	(void)arg;
+	/* EMFILE and friends: libevent retries on the next readiness. */
+	fprintf(stderr, "konvert: accept: %s\n", strerror(errno));
+}
+
+struct listener *listener_new(struct event_base *base, const struct sockaddr *addr,
+			      socklen_t addr_len, struct sesslimit *limits,
+			      listener_accept_fn cb, void *arg, char *err, size_t err_size)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+	l->limits = limits;
+	l->cb = cb;
+	l->arg = arg;
+	unsigned flags = LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+	if (addr->sa_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	l->evl = evconnlistener_new_bind(base, accept_cb, l, flags, 1024, addr, (int)addr_len);
+	if (l->evl == NULL) {
+		(void)snprintf(err, err_size, "%s", strerror(errno));
+		free(l);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	return l;
+}
+
+void listener_free(struct listener **pp)
+{
+	struct listener *l = *pp;
+	if (l == NULL)
+		return;
+	evconnlistener_free(l->evl);
+	free(l);
+	*pp = NULL;
+}
+
+static void addr_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		key[10] = 0xff;
+		key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+static unsigned addr_hash(const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % SESSLIMIT_BUCKETS;
+}
+
+struct sesslimit *sesslimit_new(unsigned max_total, unsigned max_per_ip)
+{
+	struct sesslimit *sl = xcalloc(1, sizeof(*sl));
+	sl->max_total = max_total;
+	sl->max_per_ip = max_per_ip;
+	return sl;
+}
+
+void sesslimit_free(struct sesslimit **pp)
+{
+	struct sesslimit *sl = *pp;
+	if (sl == NULL)
+		return;
+	for (size_t i = 0; i < SESSLIMIT_BUCKETS; i++) {
+		struct ipcount *e = sl->buckets[i];
+		while (e) {
+			struct ipcount *n = e->next;
+			free(e);
+			e = n;
+		}
+	}
+	free(sl);
+	*pp = NULL;
+}
+
+void sesslimit_set(struct sesslimit *sl, unsigned max_total, unsigned max_per_ip)
+{
+	sl->max_total = max_total;
+	sl->max_per_ip = max_per_ip;
+}
+
+bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
+{
+	unsigned char key[16];
+	addr_key(peer, key);
+	unsigned h = addr_hash(key);
+	struct ipcount *e = sl->buckets[h];
+	while (e && memcmp(e->addr, key, 16) != 0)
+		e = e->next;
+	if (sl->total >= sl->max_total)
+		return false;
+	if (e && e->count >= sl->max_per_ip)
+		return false;
+	if (e == NULL) {
+		e = xcalloc(1, sizeof(*e));
+		memcpy(e->addr, key, 16);
+		e->next = sl->buckets[h];
+		sl->buckets[h] = e;
+	}
+	e->count++;
+	sl->total++;
+	return true;
+}
+
+void sesslimit_release(struct sesslimit *sl, const struct sockaddr *peer)
+{
+	unsigned char key[16];
+	addr_key(peer, key);
+	unsigned h = addr_hash(key);
+	struct ipcount **pe = &sl->buckets[h];
+	while (*pe && memcmp((*pe)->addr, key, 16) != 0)
+		pe = &(*pe)->next;
+	KASSERT(*pe != NULL && (*pe)->count > 0 && sl->total > 0);
+	sl->total--;
+	if (--(*pe)->count == 0) {
+		struct ipcount *dead = *pe;
+		*pe = dead->next;
+		free(dead);
+	}
+}
+
+unsigned sesslimit_total(const struct sesslimit *sl)
+{
+	return sl->total;
+}

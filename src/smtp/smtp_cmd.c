@@ -1,0 +1,394 @@
+/* smtp_cmd: the SMTP command table and the handlers of every command
+ * except the message intake (smtp_data.c). The dispatcher checks the state
+ * mask and answers "bad sequence" itself, so handlers start from valid
+ * preconditions (STYLE.md 3). Replies follow RFC 5321 4.2 with RFC 3463
+ * enhanced codes, texts modelled on Postfix. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "delivery/resolve.h"
+#include "smtp/smtp_internal.h"
+
+typedef void (*smtp_cmd_fn)(struct smtp_session *s, const char *args, size_t len);
+
+#define ST(x) SMTP_STATE_BIT(SMTP_STATE_##x)
+/* States in which a command line is read at all. */
+#define ST_ANY (ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT) | ST(BDAT))
+
+struct smtp_cmd {
+	enum smtp_verb verb;
+	const char *name;
+	smtp_cmd_fn fn;
+	unsigned states; /* SMTP_STATE_BIT mask where the verb is legal */
+};
+
+static void reset_txn(struct smtp_session *s)
+{
+	smtp_txn_free(&s->txn);
+	if (s->state != SMTP_STATE_INIT)
+		smtp_set_state(s, SMTP_STATE_HELO);
+}
+
+static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool esmtp)
+{
+	if (len == 0) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		return;
+	}
+	if (!smtp_is_valid_helo(args, len) || len > SMTP_DOMAIN_MAX) {
+		smtp_reply(s, 501, "5.5.4", "Error: invalid hostname");
+		return;
+	}
+	/* RFC 5321 4.1.4: HELO/EHLO in a transaction resets it. */
+	smtp_txn_free(&s->txn);
+	memcpy(s->helo, args, len);
+	s->helo[len] = '\0';
+	s->esmtp = esmtp;
+	smtp_set_state(s, SMTP_STATE_HELO);
+	const struct config *cfg = s->env->cfg;
+	char esc[300];
+	log_info(s->sid, "proto=smtp event=%s helo=\"%s\"", esmtp ? "ehlo" : "helo",
+		 log_escape(esc, sizeof(esc), args, len));
+	if (!esmtp) {
+		smtp_reply(s, 250, NULL, "%s", cfg->hostname);
+		return;
+	}
+	smtp_reply_cont(s, 250, "%s", cfg->hostname);
+	smtp_reply_cont(s, 250, "PIPELINING");
+	smtp_reply_cont(s, 250, "SIZE %llu", (unsigned long long)cfg->max_message_size);
+	smtp_reply_cont(s, 250, "8BITMIME");
+	smtp_reply_cont(s, 250, "ENHANCEDSTATUSCODES");
+	smtp_reply_cont(s, 250, "SMTPUTF8");
+	smtp_reply_cont(s, 250, "CHUNKING");
+	smtp_reply(s, 250, NULL, "HELP");
+}
+
+static void cmd_ehlo_fn(struct smtp_session *s, const char *a, size_t l)
+{
+	cmd_helo(s, a, l, true);
+}
+
+static void cmd_helo_fn(struct smtp_session *s, const char *a, size_t l)
+{
+	cmd_helo(s, a, l, false);
+}
+
+static void reply_parse_error(struct smtp_session *s, enum smtp_parse_err err, bool mail)
+{
+	const char *what = smtp_parse_strerror(err);
+	switch (err) {
+	case SMTP_PERR_SYNTAX:
+		smtp_reply(s, 501, "5.5.4", "Syntax: %s", mail ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+		break;
+	case SMTP_PERR_ADDR:
+	case SMTP_PERR_ADDR_TOO_LONG:
+	case SMTP_PERR_NULL_NOT_ALLOWED:
+		smtp_reply(s, 501, mail ? "5.1.7" : "5.1.3", "Bad %s address syntax: %s",
+			   mail ? "sender" : "recipient", what);
+		break;
+	case SMTP_PERR_NEED_SMTPUTF8:
+		smtp_reply(s, 553, "5.6.7", "Error: non-ASCII address needs SMTPUTF8");
+		break;
+	case SMTP_PERR_PARAM_UNKNOWN:
+		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
+		break;
+	case SMTP_PERR_PARAM_VALUE:
+	case SMTP_PERR_OK:
+		smtp_reply(s, 501, "5.5.4", "Error: bad parameter: %s", what);
+		break;
+	}
+}
+
+static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
+{
+	const struct config *cfg = s->env->cfg;
+	if (s->kind == SMTP_LISTENER_SUBMISSION) {
+		/* RFC 6409 4.3 / RFC 4954 6: submission requires AUTH. */
+		smtp_reply(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	struct smtp_txn *t = xcalloc(1, sizeof(*t));
+	enum smtp_parse_err err = smtp_parse_mail(args, len, &t->sender, &t->params);
+	if (err != SMTP_PERR_OK) {
+		reply_parse_error(s, err, true);
+		free(t);
+		return;
+	}
+	/* DSN (RFC 3461) and AUTH (RFC 4954) are not advertised yet, so their
+	 * parameters are refused as "not implemented" (RFC 5321 4.1.1.11). */
+	if (t->params.ret != SMTP_RET_NONE || t->params.envid[0] || t->params.auth[0] ||
+	    t->params.body == SMTP_BODY_BINARYMIME) {
+		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
+		free(t);
+		return;
+	}
+	if (t->params.has_size && t->params.size > cfg->max_message_size) {
+		/* RFC 1870 6.1: refuse at MAIL when the declared size is too big. */
+		smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
+		free(t);
+		return;
+	}
+	if (smtp_addr_format(&t->sender, t->sender_text, sizeof(t->sender_text)) < 0) {
+		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
+		free(t);
+		return;
+	}
+	id_new(t->id);
+	s->txn = t;
+	smtp_set_state(s, SMTP_STATE_MAIL);
+	char esc[600];
+	log_info(s->sid, "proto=smtp event=mail id=%s from=<%s> size=%llu body=%d smtputf8=%d",
+		 t->id, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
+		 (unsigned long long)t->params.size, (int)t->params.body, (int)t->params.smtputf8);
+	smtp_reply(s, 250, "2.1.0", "Ok");
+}
+
+static void add_unique(char ***arr, size_t *n, const char *v)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*arr)[i], v) == 0)
+			return;
+	*arr = xrealloc(*arr, (*n + 1) * sizeof(char *));
+	(*arr)[(*n)++] = xstrdup(v);
+}
+
+static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
+{
+	const struct config *cfg = s->env->cfg;
+	struct smtp_txn *t = s->txn;
+	struct smtp_addr addr;
+	struct smtp_rcpt_params params;
+	enum smtp_parse_err err = smtp_parse_rcpt(args, len, t->params.smtputf8, &addr, &params);
+	if (err != SMTP_PERR_OK) {
+		reply_parse_error(s, err, false);
+		return;
+	}
+	if (params.notify != 0 || params.orcpt[0]) {
+		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
+		return;
+	}
+	if (t->rcpt_count >= cfg->max_recipients) {
+		/* RFC 5321 4.5.3.1.10: 452 for too many recipients. */
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	char text[SMTP_PATH_MAX + 8];
+	if (smtp_addr_format(&addr, text, sizeof(text)) < 0) {
+		smtp_reply(s, 501, "5.1.3", "Bad recipient address syntax");
+		return;
+	}
+	struct resolve_result r;
+	resolve_rcpt(cfg, s->env->users, s->env->aliases, addr.local, addr.local_len,
+		     addr.is_postmaster ? NULL : addr.domain, &r);
+	char esc[600];
+	log_escape(esc, sizeof(esc), text, strlen(text));
+	const char *result = "ok";
+	switch (r.kind) {
+	case RESOLVE_LOCAL:
+		for (size_t i = 0; i < r.mailbox_count; i++)
+			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
+		add_unique(&t->rcpts, &t->rcpt_count, text);
+		smtp_set_state(s, SMTP_STATE_RCPT);
+		smtp_reply(s, 250, "2.1.5", "Ok");
+		break;
+	case RESOLVE_REMOTE:
+		if (s->relay_ok) {
+			result = "deferred-relay";
+			smtp_reply(s, 451, "4.3.0", "<%s>: relaying is not available yet, try again later",
+				   esc);
+		} else {
+			result = "relay-denied";
+			smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", esc);
+		}
+		break;
+	case RESOLVE_ALIAS_REMOTE:
+		result = "deferred-forward";
+		smtp_reply(s, 451, "4.3.0", "<%s>: forwarding is not available yet, try again later",
+			   esc);
+		break;
+	case RESOLVE_UNKNOWN:
+		result = "unknown-user";
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", esc);
+		break;
+	case RESOLVE_ERROR:
+		result = "alias-error";
+		smtp_reply(s, 550, "5.4.6", "<%s>: alias expansion failed (loop or too large)", esc);
+		break;
+	}
+	log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=%s mailboxes=%zu", t->id, esc,
+		 result, r.mailbox_count);
+	resolve_result_fini(&r);
+}
+
+static void cmd_data(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	if (len != 0) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: DATA");
+		return;
+	}
+	smtp_data_start(s);
+}
+
+static void cmd_bdat(struct smtp_session *s, const char *args, size_t len)
+{
+	uint64_t size;
+	bool last;
+	if (smtp_parse_bdat(args, len, &size, &last) != 0) {
+		/* Without a size the chunk cannot be skipped: the rest of the
+		 * stream is read as commands, as OpenSMTPD does. */
+		smtp_reply(s, 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+		return;
+	}
+	/* The chunk's bytes follow whatever the verdict: a refused chunk is
+	 * still read (and dropped) to stay in sync (RFC 3030 2). */
+	if (s->state == SMTP_STATE_INIT || s->state == SMTP_STATE_HELO) {
+		smtp_bdat_start(s, size, last, true, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (s->state == SMTP_STATE_MAIL) {
+		smtp_bdat_start(s, size, last, true, 503, "5.5.1", "Error: need RCPT command");
+		return;
+	}
+	smtp_bdat_start(s, size, last, false, 0, NULL, NULL);
+}
+
+static void cmd_rset(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	if (len != 0) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: RSET");
+		return;
+	}
+	reset_txn(s);
+	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_noop(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	(void)len; /* RFC 5321 4.1.1.9: a NOOP argument is ignored */
+	smtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_vrfy(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	if (len == 0) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: VRFY address");
+		return;
+	}
+	/* RFC 5321 3.5.3: 252 neither confirms nor denies: no user harvesting. */
+	smtp_reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_expn(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	smtp_reply(s, 502, "5.5.1", "Error: EXPN is disabled");
+}
+
+static void cmd_help(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	smtp_reply(s, 214, "2.0.0",
+		   "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT");
+}
+
+static void cmd_quit(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	smtp_reply(s, 221, "2.0.0", "Bye");
+	smtp_close(s);
+}
+
+static void cmd_not_implemented(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
+}
+
+static const struct smtp_cmd smtp_commands[] = {
+	{SMTP_VERB_HELO, "HELO", cmd_helo_fn, ST_ANY},
+	{SMTP_VERB_EHLO, "EHLO", cmd_ehlo_fn, ST_ANY},
+	{SMTP_VERB_MAIL, "MAIL", cmd_mail, ST(HELO)},
+	{SMTP_VERB_RCPT, "RCPT", cmd_rcpt, ST(MAIL) | ST(RCPT)},
+	{SMTP_VERB_DATA, "DATA", cmd_data, ST(RCPT)},
+	{SMTP_VERB_BDAT, "BDAT", cmd_bdat, ST_ANY},
+	{SMTP_VERB_RSET, "RSET", cmd_rset, ST_ANY},
+	{SMTP_VERB_VRFY, "VRFY", cmd_vrfy, ST_ANY},
+	{SMTP_VERB_EXPN, "EXPN", cmd_expn, ST_ANY},
+	{SMTP_VERB_HELP, "HELP", cmd_help, ST_ANY},
+	{SMTP_VERB_NOOP, "NOOP", cmd_noop, ST_ANY},
+	{SMTP_VERB_QUIT, "QUIT", cmd_quit, ST_ANY},
+	{SMTP_VERB_STARTTLS, "STARTTLS", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_AUTH, "AUTH", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_ETRN, "ETRN", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_TURN, "TURN", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_SEND, "SEND", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_SOML, "SOML", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_SAML, "SAML", cmd_not_implemented, ST_ANY},
+};
+
+/* RFC 5321 4.3.2 lists 503 for each out-of-order command; the text says
+ * what is missing, as Postfix does. */
+static void reply_bad_sequence(struct smtp_session *s, enum smtp_verb verb)
+{
+	const char *text = "Error: bad sequence of commands";
+	switch (verb) {
+	case SMTP_VERB_MAIL:
+		text = s->state == SMTP_STATE_INIT ? "Error: send HELO/EHLO first"
+						   : "Error: nested MAIL command";
+		break;
+	case SMTP_VERB_RCPT:
+		text = s->state == SMTP_STATE_BDAT ? "Error: RCPT not allowed after BDAT"
+						   : "Error: need MAIL command";
+		break;
+	case SMTP_VERB_DATA:
+		if (s->state == SMTP_STATE_BDAT)
+			text = "Error: DATA not allowed after BDAT";
+		else if (s->state == SMTP_STATE_MAIL)
+			text = "Error: need RCPT command";
+		else
+			text = "Error: need MAIL command";
+		break;
+	default:
+		break;
+	}
+	smtp_reply(s, 503, "5.5.1", "%s", text);
+}
+
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	const char *args;
+	size_t args_len;
+	enum smtp_verb verb = smtp_parse_verb(line, len, &args, &args_len);
+	const struct smtp_cmd *cmd = NULL;
+	for (size_t i = 0; i < sizeof(smtp_commands) / sizeof(smtp_commands[0]); i++) {
+		if (smtp_commands[i].verb == verb) {
+			cmd = &smtp_commands[i];
+			break;
+		}
+	}
+	if (cmd == NULL) {
+		char esc[64];
+		log_debug(s->sid, "proto=smtp event=unknown-command line=\"%s\"",
+			  log_escape(esc, sizeof(esc), line, len));
+		smtp_reply(s, 500, "5.5.2", "Error: command not recognized");
+		return;
+	}
+	if (!(cmd->states & SMTP_STATE_BIT(s->state))) {
+		reply_bad_sequence(s, verb);
+		return;
+	}
+	cmd->fn(s, args, args_len);
+}

@@ -1,0 +1,272 @@
+/* smtp_data: message intake for DATA (RFC 5321 4.1.1.4) and BDAT (RFC
+ * 3030): trace headers, decoding through the shared dot codec, size and
+ * line-ending checks, and the hand-off to delivery/intake whose completion
+ * sends the final reply. The 250 is sent only from the commit callback,
+ * i.e. after the message and its directory entries are fsynced. */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "delivery/intake.h"
+#include "net/conn.h"
+#include "smtp/smtp_internal.h"
+
+static void end_txn(struct smtp_session *s)
+{
+	smtp_txn_free(&s->txn);
+	/* A BDAT refused before HELO leaves the session where it was. */
+	smtp_set_state(s, s->helo[0] ? SMTP_STATE_HELO : SMTP_STATE_INIT);
+}
+
+/* Return-Path (RFC 5321 4.4, added at final delivery) and Received (RFC
+ * 5321 4.4 / RFC 6531 for the "with" value), in stored (LF) form. */
+static int write_trace_headers(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	const struct config *cfg = s->env->cfg;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	(void)gmtime_r(&now, &tm);
+	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	const struct sockaddr *peer = conn_peer(s->conn);
+	const char *v6 = peer->sa_family == AF_INET6 ? "IPv6:" : "";
+	const char *with;
+	if (t->params.smtputf8)
+		with = "UTF8SMTP";
+	else
+		with = s->esmtp ? "ESMTP" : "SMTP";
+	char hdr[2048];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "Return-Path: <%s>\n"
+			 "Received: from %s ([%s%s])\n"
+			 "\tby %s (konvert) with %s id %s%s%s%s;\n"
+			 "\t%s\n",
+			 t->sender_text, s->helo[0] ? s->helo : "unknown", v6,
+			 conn_peer_text(s->conn), cfg->hostname, with, t->id,
+			 t->rcpt_count == 1 ? "\n\tfor <" : "",
+			 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "", date);
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	return intake_write(t->intake, hdr, (size_t)n);
+}
+
+/* Opens the intake file and writes the trace headers. */
+static int open_intake(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	const struct config *cfg = s->env->cfg;
+	char err[512];
+	t->intake = intake_new(cfg->data_dir, cfg->hostname, t->id, err, sizeof(err));
+	if (t->intake == NULL) {
+		log_error(s->sid, "proto=smtp event=intake id=%s error=\"%s\"", t->id, err);
+		return -1;
+	}
+	for (size_t i = 0; i < t->mailbox_count; i++) {
+		if (intake_add_mailbox(t->intake, t->mailboxes[i]) != 0) {
+			log_error(s->sid, "proto=smtp event=intake id=%s error=\"bad mailbox\"", t->id);
+			return -1;
+		}
+	}
+	if (write_trace_headers(s) != 0) {
+		log_error(s->sid, "proto=smtp event=intake id=%s error=\"header write\"", t->id);
+		return -1;
+	}
+	return 0;
+}
+
+void smtp_data_start(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (open_intake(s) != 0) {
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing");
+		end_txn(s);
+		return;
+	}
+	dot_decoder_init(&t->dec, true);
+	smtp_set_state(s, SMTP_STATE_DATA);
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void commit_done(void *arg, int result, const char *err)
+{
+	struct smtp_session *s = arg;
+	if (s->dead) {
+		/* The client left before the reply; the message is delivered
+		 * (or not) all the same, as with any lost 250. */
+		log_info(s->sid, "proto=smtp event=%s id=%s note=client-gone",
+			 result == 0 ? "delivered" : "delivery-failed", s->txn->id);
+		smtp_session_end_after_commit(s);
+		return;
+	}
+	struct smtp_txn *t = s->txn;
+	if (result == 0) {
+		s->messages++;
+		log_info(s->sid, "proto=smtp event=delivered id=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu",
+			 t->id, t->sender_text, t->rcpt_count, t->mailbox_count,
+			 (unsigned long long)t->wire_bytes);
+		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
+	} else {
+		log_error(s->sid, "proto=smtp event=delivery-failed id=%s error=\"%s\"", t->id,
+			  err ? err : "?");
+		smtp_reply(s, 451, "4.3.0", "Error: local delivery failed, try again later");
+	}
+	end_txn(s);
+	conn_resume_read(s->conn);
+	smtp_process_input(s);
+}
+
+/* The whole message has been read: judge it, then commit it. */
+static void message_end(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (t->too_big) {
+		smtp_reply(s, 552, "5.3.4", "Error: message file too big");
+		end_txn(s);
+		return;
+	}
+	if (t->dec.flags & (DOT_FLAG_BARE_CR | DOT_FLAG_BARE_LF)) {
+		/* SMTP smuggling (CVE-2023-51764): refuse rather than guess. */
+		smtp_reply(s, 550, "5.5.2", "Error: bare <CR> or <LF> received; use <CR><LF>");
+		end_txn(s);
+		return;
+	}
+	smtp_set_state(s, SMTP_STATE_COMMIT);
+	conn_pause_read(s->conn);
+	struct intake *in = t->intake;
+	t->intake = NULL;
+	intake_commit(in, s->env->workers, commit_done, s);
+}
+
+static void account(struct smtp_session *s, size_t wire, const char *out, size_t out_len)
+{
+	struct smtp_txn *t = s->txn;
+	t->wire_bytes += wire;
+	if (t->wire_bytes > s->env->cfg->max_message_size)
+		t->too_big = true;
+	if (!t->too_big && out_len > 0 && intake_write(t->intake, out, out_len) != 0) {
+		/* Disk trouble: keep reading to stay in sync, answer 451 at the
+		 * end via the failed intake. */
+		log_error(s->sid, "proto=smtp event=intake-write id=%s", t->id);
+	}
+}
+
+static void data_read_dot(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct evbuffer *in = conn_input(s->conn);
+	char *out = smtp_decode_buf(s);
+	for (;;) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		size_t take = v.iov_len < SMTP_DECODE_CHUNK ? v.iov_len : SMTP_DECODE_CHUNK;
+		size_t consumed = 0, out_len = 0;
+		int end = dot_decoder_feed(&t->dec, v.iov_base, take, &consumed, out, &out_len);
+		(void)evbuffer_drain(in, consumed);
+		account(s, consumed, out, out_len);
+		if (end) {
+			message_end(s);
+			return;
+		}
+	}
+}
+
+static void chunk_end(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (t->chunk_discard) {
+		smtp_reply(s, t->chunk_code, t->chunk_ecode, "%s", t->chunk_text);
+		/* A refused chunk fails the transaction (RFC 3030 2). */
+		end_txn(s);
+		return;
+	}
+	if (t->chunk_last) {
+		char tail[2];
+		size_t n = dot_decoder_finish(&t->dec, tail);
+		account(s, 0, tail, n);
+		message_end(s);
+		return;
+	}
+	smtp_set_state(s, SMTP_STATE_BDAT);
+	if (t->too_big) {
+		smtp_reply(s, 552, "5.3.4", "Error: message file too big");
+		end_txn(s);
+		return;
+	}
+	smtp_reply(s, 250, "2.0.0", "%llu octets received", (unsigned long long)t->wire_bytes);
+}
+
+static void data_read_chunk(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct evbuffer *in = conn_input(s->conn);
+	char *out = smtp_decode_buf(s);
+	while (t->chunk_left > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		size_t take = v.iov_len < SMTP_DECODE_CHUNK ? v.iov_len : SMTP_DECODE_CHUNK;
+		if (take > t->chunk_left)
+			take = (size_t)t->chunk_left;
+		if (t->chunk_discard) {
+			(void)evbuffer_drain(in, take);
+		} else {
+			size_t consumed = 0, out_len = 0;
+			(void)dot_decoder_feed(&t->dec, v.iov_base, take, &consumed, out, &out_len);
+			(void)evbuffer_drain(in, consumed);
+			account(s, consumed, out, out_len);
+			take = consumed;
+		}
+		t->chunk_left -= take;
+	}
+	chunk_end(s);
+}
+
+void smtp_data_read(struct smtp_session *s)
+{
+	if (s->state == SMTP_STATE_DATA)
+		data_read_dot(s);
+	else if (s->state == SMTP_STATE_BDAT_CHUNK)
+		data_read_chunk(s);
+}
+
+int smtp_bdat_start(struct smtp_session *s, uint64_t size, bool last, bool refuse, int code,
+		    const char *ecode, const char *text)
+{
+	if (refuse) {
+		/* No transaction to attach to: a throw-away one carries the
+		 * chunk bookkeeping and is freed when the chunk ends. */
+		if (s->txn == NULL)
+			s->txn = xcalloc(1, sizeof(*s->txn));
+		struct smtp_txn *t = s->txn;
+		t->chunk_discard = true;
+		t->chunk_code = code;
+		t->chunk_ecode = ecode;
+		t->chunk_text = text;
+	} else {
+		struct smtp_txn *t = s->txn;
+		if (t->intake == NULL) {
+			if (open_intake(s) != 0) {
+				t->chunk_discard = true;
+				t->chunk_code = 451;
+				t->chunk_ecode = "4.3.0";
+				t->chunk_text = "Error: local error in processing";
+			} else {
+				dot_decoder_init(&t->dec, false);
+			}
+		}
+	}
+	struct smtp_txn *t = s->txn;
+	t->chunk_left = size;
+	t->chunk_last = last;
+	smtp_set_state(s, SMTP_STATE_BDAT_CHUNK);
+	if (size == 0)
+		chunk_end(s);
+	return 0;
+}

@@ -1,0 +1,109 @@
+/* smtp_internal: the session structs shared by the files of src/smtp/
+ * (session driver, command handlers, DATA/BDAT intake). Not for use
+ * outside src/smtp/. */
+#ifndef KONVERT_SMTP_SMTP_INTERNAL_H
+#define KONVERT_SMTP_SMTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/limits.h"
+#include "net/linereader.h"
+#include "proto/dot.h"
+#include "smtp/smtp_parse.h"
+#include "smtp/smtp_session.h"
+
+/* Decoded DATA is produced in pieces of at most this many wire bytes. */
+#define SMTP_DECODE_CHUNK 32768
+
+struct conn;
+struct intake;
+
+enum smtp_state {
+	SMTP_STATE_INIT, /* greeted, no HELO/EHLO yet */
+	SMTP_STATE_HELO, /* HELO/EHLO done, no transaction */
+	SMTP_STATE_MAIL, /* MAIL accepted */
+	SMTP_STATE_RCPT, /* at least one RCPT accepted */
+	SMTP_STATE_DATA, /* reading DATA bytes up to CRLF.CRLF */
+	SMTP_STATE_BDAT, /* between BDAT chunks */
+	SMTP_STATE_BDAT_CHUNK, /* reading the bytes of one BDAT chunk */
+	SMTP_STATE_COMMIT, /* message handed to a worker, waiting */
+	SMTP_STATE_QUIT, /* closing: no more input is taken */
+	SMTP_STATE_COUNT
+};
+
+#define SMTP_STATE_BIT(s) (1u << (s))
+
+/* One mail transaction: created by MAIL, freed by RSET, commit or end. */
+struct smtp_txn {
+	struct smtp_addr sender;
+	struct smtp_mail_params params;
+	char sender_text[SMTP_PATH_MAX + 8]; /* formatted, for headers/logs */
+	char **rcpts; /* owned: formatted recipients as accepted */
+	size_t rcpt_count;
+	char **mailboxes; /* owned: deduplicated local mailboxes */
+	size_t mailbox_count;
+	char id[ID_LEN + 1];
+	struct intake *intake; /* owned, from DATA/first BDAT until commit */
+	struct dot_decoder dec;
+	uint64_t wire_bytes; /* message bytes received on the wire */
+	bool too_big;
+	/* BDAT */
+	uint64_t chunk_left; /* bytes of the current chunk still to read */
+	bool chunk_last;
+	bool chunk_discard; /* BDAT refused: read and drop the chunk */
+	int chunk_code; /* reply to send when the discarded chunk ends */
+	const char *chunk_ecode;
+	const char *chunk_text;
+};
+
+struct smtp_session {
+	char sid[ID_LEN + 1];
+	struct smtp_env *env; /* borrowed */
+	enum smtp_listener_kind kind;
+	struct conn *conn; /* owned */
+	struct linereader lr;
+	enum smtp_state state;
+	bool counted; /* holds a sesslimit slot */
+	bool esmtp; /* EHLO (not HELO) was used */
+	bool relay_ok; /* client is in relay_networks */
+	char helo[SMTP_DOMAIN_MAX + 1];
+	unsigned bad_cmds; /* consecutive errors */
+	unsigned messages; /* accepted in this session */
+	struct smtp_txn *txn; /* owned, NULL outside a transaction */
+	char *decode_buf; /* owned scratch for DATA decoding */
+	bool in_callback;
+	bool dead; /* connection gone; free when the commit returns */
+};
+
+/* smtp_session.c */
+void smtp_set_state(struct smtp_session *s, enum smtp_state state);
+const char *smtp_state_name(enum smtp_state state);
+/* One reply line "CODE ECODE TEXT" (ecode may be NULL). Counts errors. */
+void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Raw continuation line "CODE-TEXT" (EHLO). */
+void smtp_reply_cont(struct smtp_session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void smtp_close(struct smtp_session *s);
+/* Frees a session whose connection ended while its commit was running. */
+void smtp_session_end_after_commit(struct smtp_session *s);
+/* Scratch buffer of SMTP_DECODE_CHUNK + 2 bytes for message decoding. */
+char *smtp_decode_buf(struct smtp_session *s);
+void smtp_txn_free(struct smtp_txn **pp);
+/* Processes buffered input as far as the state allows. */
+void smtp_process_input(struct smtp_session *s);
+
+/* smtp_cmd.c */
+void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
+
+/* smtp_data.c */
+void smtp_data_start(struct smtp_session *s);
+int smtp_bdat_start(struct smtp_session *s, uint64_t size, bool last, bool refuse, int code,
+		    const char *ecode, const char *text);
+/* Consumes DATA / BDAT bytes from the input; returns after the end or when
+ * the input is exhausted. */
+void smtp_data_read(struct smtp_session *s);
+
+#endif

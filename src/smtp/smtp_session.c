@@ -1,0 +1,245 @@
+/* smtp_session: drives one SMTP connection: greeting, the state variable,
+ * the reply writer, input processing (lines or message bytes, depending on
+ * the state), timeouts, error limits and teardown. Command semantics live
+ * in smtp_cmd.c and message intake in smtp_data.c; this file never decides
+ * what a command means. */
+#include "smtp/smtp_session.h"
+
+#include <event2/buffer.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/id.h"
+#include "core/kassert.h"
+#include "core/log.h"
+#include "delivery/intake.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "smtp/smtp_internal.h"
+
+
+static const char *const state_names[SMTP_STATE_COUNT] = {
+	[SMTP_STATE_INIT] = "init",	    [SMTP_STATE_HELO] = "helo",
+	[SMTP_STATE_MAIL] = "mail",	    [SMTP_STATE_RCPT] = "rcpt",
+	[SMTP_STATE_DATA] = "data",	    [SMTP_STATE_BDAT] = "bdat",
+	[SMTP_STATE_BDAT_CHUNK] = "bdat-chunk", [SMTP_STATE_COMMIT] = "commit",
+	[SMTP_STATE_QUIT] = "quit",
+};
+
+const char *smtp_state_name(enum smtp_state state)
+{
+	return state < SMTP_STATE_COUNT ? state_names[state] : "?";
+}
+
+void smtp_set_state(struct smtp_session *s, enum smtp_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug(s->sid, "proto=smtp event=state from=%s to=%s", smtp_state_name(s->state),
+		  smtp_state_name(state));
+	s->state = state;
+}
+
+static void reply_vline(struct smtp_session *s, int code, char sep, const char *ecode,
+			const char *fmt, va_list ap)
+{
+	char text[1024];
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+	if (n < 0)
+		text[0] = '\0';
+	if (ecode != NULL)
+		conn_printf(s->conn, "%03d%c%s %s\r\n", code, sep, ecode, text);
+	else
+		conn_printf(s->conn, "%03d%c%s\r\n", code, sep, text);
+	if (code >= 400 && sep == ' ') {
+		char esc[256];
+		log_info(s->sid, "proto=smtp event=reply code=%d ecode=%s state=%s text=\"%s\"", code,
+			 ecode ? ecode : "-", smtp_state_name(s->state),
+			 log_escape(esc, sizeof(esc), text, strlen(text)));
+	}
+}
+
+void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vline(s, code, ' ', ecode, fmt, ap);
+	va_end(ap);
+	/* Syntax and sequence errors count towards the bad-command limit;
+	 * recipient refusals do not (they are policy, not protocol abuse). */
+	if (code == 500 || code == 501 || code == 502 || code == 503 || code == 555)
+		s->bad_cmds++;
+	else if (code < 400)
+		s->bad_cmds = 0;
+	if (s->bad_cmds >= SMTP_BAD_CMDS_MAX && s->state != SMTP_STATE_QUIT) {
+		conn_printf(s->conn, "421 4.7.0 %s Error: too many errors\r\n", s->env->cfg->hostname);
+		log_info(s->sid, "proto=smtp event=disconnect reason=too-many-errors");
+		smtp_close(s);
+	}
+}
+
+void smtp_reply_cont(struct smtp_session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	reply_vline(s, code, '-', NULL, fmt, ap);
+	va_end(ap);
+}
+
+void smtp_txn_free(struct smtp_txn **pp)
+{
+	struct smtp_txn *t = *pp;
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->rcpt_count; i++)
+		free(t->rcpts[i]);
+	free(t->rcpts);
+	for (size_t i = 0; i < t->mailbox_count; i++)
+		free(t->mailboxes[i]);
+	free(t->mailboxes);
+	intake_free(&t->intake);
+	free(t);
+	*pp = NULL;
+}
+
+void smtp_close(struct smtp_session *s)
+{
+	smtp_set_state(s, SMTP_STATE_QUIT);
+	conn_close_after_flush(s->conn);
+}
+
+static void session_free(struct smtp_session *s)
+{
+	log_info(s->sid, "proto=smtp event=disconnect client=%s messages=%u",
+		 conn_peer_text(s->conn), s->messages);
+	if (s->counted)
+		sesslimit_release(s->env->limits, conn_peer(s->conn));
+	s->env->live_sessions--;
+	smtp_txn_free(&s->txn);
+	conn_free(&s->conn);
+	linereader_fini(&s->lr);
+	free(s->decode_buf);
+	free(s);
+}
+
+/* The connection is gone. A commit in flight still points at the session:
+ * then the commit's completion frees it (smtp_data.c checks s->dead). */
+static void session_end(struct smtp_session *s)
+{
+	if (s->state == SMTP_STATE_COMMIT) {
+		s->dead = true;
+		return;
+	}
+	session_free(s);
+}
+
+void smtp_session_end_after_commit(struct smtp_session *s)
+{
+	session_free(s);
+}
+
+static void handle_line_status(struct smtp_session *s, enum linereader_status st, const char *line,
+			       size_t len)
+{
+	if (st == LINEREADER_TOO_LONG) {
+		smtp_reply(s, 500, "5.5.0", "Error: line too long");
+		return;
+	}
+	if (memchr(line, '\0', len) != NULL) {
+		smtp_reply(s, 500, "5.5.2", "Error: NUL character in command");
+		return;
+	}
+	smtp_dispatch(s, line, len);
+}
+
+void smtp_process_input(struct smtp_session *s)
+{
+	struct evbuffer *in = conn_input(s->conn);
+	while (!s->dead && !conn_is_closing(s->conn)) {
+		switch (s->state) {
+		case SMTP_STATE_DATA:
+		case SMTP_STATE_BDAT_CHUNK: {
+			if (evbuffer_get_length(in) == 0)
+				return;
+			enum smtp_state before = s->state;
+			smtp_data_read(s);
+			if (s->state == before)
+				return; /* needs more input */
+			continue;
+		}
+		case SMTP_STATE_COMMIT:
+		case SMTP_STATE_QUIT:
+			return;
+		default:
+			break;
+		}
+		const char *line;
+		size_t len;
+		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
+		if (st == LINEREADER_NEED_MORE)
+			return;
+		handle_line_status(s, st, line, len);
+	}
+}
+
+static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	(void)c;
+	struct smtp_session *s = arg;
+	switch (ev) {
+	case CONN_EV_READ:
+		smtp_process_input(s);
+		break;
+	case CONN_EV_DRAINED:
+		break;
+	case CONN_EV_TIMEOUT:
+		if (s->state == SMTP_STATE_COMMIT)
+			break; /* our own slowness is not the client's fault */
+		log_info(s->sid, "proto=smtp event=timeout state=%s", smtp_state_name(s->state));
+		conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
+			    s->env->cfg->hostname);
+		smtp_close(s);
+		break;
+	case CONN_EV_CLOSED:
+		session_end(s);
+		break;
+	}
+}
+
+void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int fd,
+			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	id_new(s->sid);
+	s->env = env;
+	s->kind = kind;
+	s->counted = allowed;
+	s->state = SMTP_STATE_INIT;
+	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
+	linereader_init(&s->lr, SMTP_CMD_LINE_MAX);
+	env->live_sessions++;
+	const struct config *cfg = env->cfg;
+	s->relay_ok = cfg_in_relay_networks(cfg, peer);
+	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
+		 conn_peer_text(s->conn), conn_local_port(s->conn),
+		 kind == SMTP_LISTENER_MTA ? "smtp" : "submission", s->relay_ok ? "yes" : "no");
+	if (!allowed) {
+		log_info(s->sid, "proto=smtp event=refused reason=session-limit");
+		conn_printf(s->conn, "421 4.7.0 %s Error: too many connections\r\n", cfg->hostname);
+		smtp_close(s);
+		return;
+	}
+	conn_set_timeout(s->conn, cfg->smtp_timeout_ms);
+	conn_printf(s->conn, "220 %s ESMTP konvert\r\n", cfg->hostname);
+}
+
+char *smtp_decode_buf(struct smtp_session *s)
+{
+	if (s->decode_buf == NULL)
+		s->decode_buf = xmalloc(SMTP_DECODE_CHUNK + 2);
+	return s->decode_buf;
+}

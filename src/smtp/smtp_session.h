@@ -1,0 +1,40 @@
+/* smtp_session: the SMTP server side of one connection (RFC 5321 and the
+ * extensions in SPEC.md). Created by the serve code for each accepted
+ * socket; frees itself when the connection ends. */
+#ifndef KONVERT_SMTP_SMTP_SESSION_H
+#define KONVERT_SMTP_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct config;
+struct userdb;
+struct aliases;
+struct worker_pool;
+struct sesslimit;
+
+enum smtp_listener_kind {
+	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
+	SMTP_LISTENER_SUBMISSION, /* port 587: AUTH required (RFC 6409) */
+};
+
+/* Process-wide objects a session borrows. Owned by the serve code; the
+ * users/aliases pointers are replaced on SIGHUP (sessions read them at
+ * lookup time and keep no pointer into them). */
+struct smtp_env {
+	struct event_base *base;
+	const struct config *cfg;
+	const struct userdb *users;
+	const struct aliases *aliases;
+	struct worker_pool *workers;
+	struct sesslimit *limits;
+	unsigned live_sessions; /* maintained by the sessions */
+};
+
+/* Takes ownership of fd. allowed=false: the session limits refused the
+ * client; it gets "421 4.7.0" and is closed (no limit slot to release). */
+void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int fd,
+			const struct sockaddr *peer, socklen_t peer_len, bool allowed);
+
+#endif

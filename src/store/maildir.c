@@ -1,0 +1,234 @@
+/* maildir: creation of Maildirs and atomic, durable delivery into them.
+ * Owns the on-disk naming of message files. It does not know about
+ * sessions, recipients or aliases; it is given paths. All functions block
+ * (fsync) and belong on worker threads. */
+#include "store/maildir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+
+static atomic_uint maildir_seq;
+
+static bool is_safe_component(const char *s, size_t len)
+{
+	if (len == 0 || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '/' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int maildir_path(const char *data_dir, const char *address, char *out, size_t out_size)
+{
+	const char *at = strrchr(address, '@');
+	if (at == NULL)
+		return -1;
+	size_t llen = (size_t)(at - address);
+	const char *domain = at + 1;
+	if (!is_safe_component(address, llen) || !is_safe_component(domain, strlen(domain)))
+		return -1;
+	int n = snprintf(out, out_size, "%s/mail/%s/%.*s", data_dir, domain, (int)llen, address);
+	if (n < 0 || (size_t)n >= out_size)
+		return -1;
+	return 0;
+}
+
+int maildir_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int saved = errno;
+	(void)close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* mkdir that fsyncs the parent when it created the entry. */
+static int mkdir_durable(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) == 0) {
+		char parent[4096];
+		int n = snprintf(parent, sizeof(parent), "%s", path);
+		if (n < 0 || (size_t)n >= sizeof(parent))
+			return -1;
+		char *slash = strrchr(parent, '/');
+		if (slash != NULL && slash != parent) {
+			*slash = '\0';
+			if (maildir_fsync_dir(parent) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+static int mkdir_parents(const char *path)
+{
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof(tmp), "%s", path);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir_durable(tmp, 0750) != 0)
+			return -1;
+		*p = '/';
+	}
+	return mkdir_durable(tmp, 0700);
+}
+
+int maildir_ensure(const char *path, char *err, size_t err_size)
+{
+	static const char *const subs[] = {"tmp", "new", "cur"};
+	char sub[4096];
+	struct stat st;
+	(void)snprintf(sub, sizeof(sub), "%s/cur", path);
+	if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+		(void)snprintf(sub, sizeof(sub), "%s/new", path);
+		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+	}
+	if (mkdir_parents(path) != 0) {
+		(void)snprintf(err, err_size, "mkdir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		int n = snprintf(sub, sizeof(sub), "%s/%s", path, subs[i]);
+		if (n < 0 || (size_t)n >= sizeof(sub) || mkdir_durable(sub, 0700) != 0) {
+			(void)snprintf(err, err_size, "mkdir %s: %s", sub, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint64_t size,
+			 uint64_t vsize)
+{
+	struct timeval tv;
+	(void)gettimeofday(&tv, NULL);
+	/* The Maildir spec asks to encode '/' and ':' in the host part. */
+	char host[128];
+	size_t o = 0;
+	for (const char *h = hostname; *h && o + 5 < sizeof(host); h++) {
+		if (*h == '/' || *h == ':' || *h == ',') {
+			o += (size_t)snprintf(host + o, sizeof(host) - o, "\\%03o",
+					      (unsigned)(unsigned char)*h);
+		} else {
+			host[o++] = *h;
+		}
+	}
+	host[o] = '\0';
+	unsigned q = atomic_fetch_add(&maildir_seq, 1);
+	(void)snprintf(out, out_size, "%lld.M%06ldP%dQ%u.%s,S=%llu,W=%llu", (long long)tv.tv_sec,
+		       (long)tv.tv_usec, (int)getpid(), q, host, (unsigned long long)size,
+		       (unsigned long long)vsize);
+}
+
+/* Copies src_fd into DIR/tmp/NAME, fsyncs it and renames it into new/. */
+static int deliver_copy(int src_fd, const char *dir, const char *name, char *err, size_t err_size)
+{
+	char tmp[4096], dst[4096];
+	(void)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
+	(void)snprintf(dst, sizeof(dst), "%s/new/%s", dir, name);
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		(void)snprintf(err, err_size, "open %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	char buf[65536];
+	off_t off = 0;
+	for (;;) {
+		ssize_t r = pread(src_fd, buf, sizeof(buf), off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			break;
+		off += r;
+		for (ssize_t done = 0; done < r;) {
+			ssize_t w = write(out, buf + done, (size_t)(r - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto fail;
+			done += w;
+		}
+	}
+	if (fsync(out) != 0 || close(out) != 0) {
+		out = -1;
+		goto fail;
+	}
+	out = -1;
+	if (rename(tmp, dst) != 0)
+		goto fail;
+	return 0;
+fail:
+	(void)snprintf(err, err_size, "copy to %s: %s", tmp, strerror(errno));
+	if (out >= 0)
+		(void)close(out);
+	(void)unlink(tmp);
+	return -1;
+}
+
+int maildir_deliver(int src_fd, const char *src_path, const char *const *maildirs, size_t n,
+		    const char *name, char *err, size_t err_size)
+{
+	if (fsync(src_fd) != 0) {
+		(void)snprintf(err, err_size, "fsync %s: %s", src_path, strerror(errno));
+		return -1;
+	}
+	size_t done = 0;
+	char path[4096];
+	for (; done < n; done++) {
+		int len = snprintf(path, sizeof(path), "%s/new/%s", maildirs[done], name);
+		if (len < 0 || (size_t)len >= sizeof(path)) {
+			(void)snprintf(err, err_size, "path too long");
+			goto rollback;
+		}
+		if (link(src_path, path) != 0) {
+			if (errno == EEXIST) {
+				(void)snprintf(err, err_size, "link %s: exists", path);
+				goto rollback;
+			}
+			if (deliver_copy(src_fd, maildirs[done], name, err, err_size) != 0)
+				goto rollback;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int len = snprintf(path, sizeof(path), "%s/new", maildirs[i]);
+		if (len < 0 || (size_t)len >= sizeof(path) || maildir_fsync_dir(path) != 0) {
+			(void)snprintf(err, err_size, "fsync %s: %s", path, strerror(errno));
+			done = n;
+			goto rollback;
+		}
+	}
+	return 0;
+rollback:
+	for (size_t i = 0; i < done; i++) {
+		int len = snprintf(path, sizeof(path), "%s/new/%s", maildirs[i], name);
+		if (len > 0 && (size_t)len < sizeof(path))
+			(void)unlink(path);
+	}
+	return -1;
+}

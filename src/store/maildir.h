@@ -1,0 +1,40 @@
+/* maildir: Maildir storage (https://cr.yp.to/proto/maildir.html) as
+ * Dovecot and mutt read it: DIR/tmp, DIR/new, DIR/cur. konvert names files
+ * "SECS.MUSECPPIDQN.HOST,S=SIZE,W=VSIZE" where S is the size on disk (LF
+ * line ends) and W the size with CRLF line ends (what POP3 reports), so
+ * listings never need to open messages.
+ *
+ * Everything here does blocking I/O and fsync: call it from worker threads
+ * (or the CLI), never from the event loop. Errors are returned as -1 with
+ * a message in err; nothing logs. */
+#ifndef KONVERT_STORE_MAILDIR_H
+#define KONVERT_STORE_MAILDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* data_dir/mail/DOMAIN/LOCAL for a lower-case "local@domain". Refuses
+ * local parts or domains that could escape the tree ('/', leading '.',
+ * empty, control bytes). Returns 0, or -1 when invalid or too long. */
+int maildir_path(const char *data_dir, const char *address, char *out, size_t out_size);
+
+/* Creates path and its tmp/new/cur (and missing parents), fsyncing each
+ * parent directory that gained an entry, so a new mailbox survives a crash. */
+int maildir_ensure(const char *path, char *err, size_t err_size);
+
+/* A fresh unique base name (see above) for a message of the given sizes. */
+void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint64_t size,
+			 uint64_t vsize);
+
+/* Delivers the complete file src_path (open as src_fd) into DIR/new/NAME
+ * for each of the n maildirs: fsync(src_fd) first, then a hard link per
+ * maildir (a copy through tmp/ when linking is impossible, e.g. EXDEV),
+ * then fsync of each new/ directory. All or nothing: on error the entries
+ * already made are removed again. */
+int maildir_deliver(int src_fd, const char *src_path, const char *const *maildirs, size_t n,
+		    const char *name, char *err, size_t err_size);
+
+/* fsync of a directory by path. */
+int maildir_fsync_dir(const char *path);
+
+#endif

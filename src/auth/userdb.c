@@ -1,0 +1,558 @@
+/* userdb: owns the in-memory account directory and the data_dir/users file
+ * format: parsing, sorted lookup, the CLI's mutations, the atomic rewrite,
+ * and crypt(3) hashing and checking of passwords. It must not log, read
+ * configuration or touch mailboxes; callers report errors and run the slow
+ * hash functions off the event loop. */
+#include "auth/userdb.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/limits.h"
+
+_Static_assert(USERDB_HASH_MAX >= CRYPT_OUTPUT_SIZE, "USERDB_HASH_MAX too small");
+_Static_assert(USERDB_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE, "USERDB_PASSWORD_MAX too large");
+
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_size,
+							   const char *fmt, ...)
+{
+	if (err == NULL || err_size == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, err_size, fmt, ap);
+	va_end(ap);
+}
+
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* ---- address syntax ---- */
+
+static bool is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	/* RFC 5322 3.2.3 atext specials, minus '/' (path separator). */
+	return c != '\0' && strchr("!#$%&'*+-=?^_`{|}~", c) != NULL;
+}
+
+bool userdb_is_valid_local(const char *s, size_t len)
+{
+	if (len == 0 || len > SMTP_LOCAL_MAX || s[0] == '.' || s[len - 1] == '.' || s[0] == '#')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return false;
+		} else if (!is_atext((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool userdb_is_valid_domain(const char *s, size_t len)
+{
+	if (len == 0 || len > SMTP_DOMAIN_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+bool userdb_is_valid_address(const char *s, size_t len)
+{
+	/* RFC 5321 4.5.3.1.3: the path, angle brackets included, is <= 256. */
+	if (len + 2 > SMTP_PATH_MAX)
+		return false;
+	const char *at = memchr(s, '@', len);
+	if (at == NULL)
+		return false;
+	size_t local_len = (size_t)(at - s);
+	return userdb_is_valid_local(s, local_len) &&
+	       userdb_is_valid_domain(at + 1, len - local_len - 1);
+}
+
+/* ---- the directory ---- */
+
+struct userdb *userdb_new(void)
+{
+	return xcalloc(1, sizeof(struct userdb));
+}
+
+static void entry_fini(struct user_entry *e)
+{
+	free(e->address);
+	free(e->hash);
+	free(e->extra);
+	e->address = e->hash = e->extra = NULL;
+}
+
+void userdb_free(struct userdb **pp)
+{
+	if (*pp == NULL)
+		return;
+	struct userdb *db = *pp;
+	for (size_t i = 0; i < db->count; i++)
+		entry_fini(&db->users[i]);
+	free(db->users);
+	free(db);
+	*pp = NULL;
+}
+
+/* Compares the query (len bytes, any case) with a stored lower-case,
+ * NUL-terminated address, like strcmp on the lower-cased query. */
+static int cmp_query(const char *q, size_t len, const char *stored)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char a = (unsigned char)lower(q[i]);
+		unsigned char b = (unsigned char)stored[i];
+		if (a != b)
+			return a < b ? -1 : 1; /* b == 0 lands here too: query longer */
+	}
+	return stored[len] == '\0' ? 0 : -1;
+}
+
+/* Lower bound: first index whose address is >= the query; *found says
+ * whether it is equal. */
+static size_t search(const struct userdb *db, const char *q, size_t len, bool *found)
+{
+	size_t lo = 0, hi = db->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_query(q, len, db->users[mid].address) > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < db->count && cmp_query(q, len, db->users[lo].address) == 0;
+	return lo;
+}
+
+const struct user_entry *userdb_find(const struct userdb *db, const char *address, size_t len)
+{
+	bool found;
+	size_t i = search(db, address, len, &found);
+	return found ? &db->users[i] : NULL;
+}
+
+static bool is_valid_hash(const char *hash)
+{
+	return hash != NULL && hash[0] != '\0' && strpbrk(hash, ":\r\n \t") == NULL;
+}
+
+static bool is_valid_extra(const char *extra)
+{
+	return extra == NULL || strpbrk(extra, "\r\n") == NULL;
+}
+
+static char *dup_extra(const char *extra)
+{
+	return (extra == NULL || extra[0] == '\0') ? NULL : xstrdup(extra);
+}
+
+static char *dup_lower(const char *s, size_t len)
+{
+	char *d = xstrndup(s, len);
+	for (size_t i = 0; i < len; i++)
+		d[i] = lower(d[i]);
+	return d;
+}
+
+int userdb_add(struct userdb *db, const char *address, const char *hash, const char *extra)
+{
+	size_t len = strlen(address);
+	if (!userdb_is_valid_address(address, len) || !is_valid_hash(hash) ||
+	    !is_valid_extra(extra))
+		return -1;
+	bool found;
+	size_t i = search(db, address, len, &found);
+	if (found)
+		return -1;
+	size_t bytes;
+	if (ckd_add_size(&bytes, db->count, 1) ||
+	    ckd_mul_size(&bytes, bytes, sizeof(struct user_entry)))
+		return -1;
+	db->users = xrealloc(db->users, bytes);
+	memmove(&db->users[i + 1], &db->users[i], (db->count - i) * sizeof(struct user_entry));
+	db->users[i] = (struct user_entry){
+		.address = dup_lower(address, len),
+		.hash = xstrdup(hash),
+		.extra = dup_extra(extra),
+	};
+	db->count++;
+	return 0;
+}
+
+int userdb_set_hash(struct userdb *db, const char *address, const char *hash, const char *extra)
+{
+	if (!is_valid_hash(hash) || !is_valid_extra(extra))
+		return -1;
+	bool found;
+	size_t i = search(db, address, strlen(address), &found);
+	if (!found)
+		return -1;
+	struct user_entry *e = &db->users[i];
+	/* Copy before freeing: extra may be e->extra itself. */
+	char *new_hash = xstrdup(hash);
+	char *new_extra = dup_extra(extra);
+	free(e->hash);
+	free(e->extra);
+	e->hash = new_hash;
+	e->extra = new_extra;
+	return 0;
+}
+
+int userdb_remove(struct userdb *db, const char *address)
+{
+	bool found;
+	size_t i = search(db, address, strlen(address), &found);
+	if (!found)
+		return -1;
+	entry_fini(&db->users[i]);
+	memmove(&db->users[i], &db->users[i + 1], (db->count - i - 1) * sizeof(struct user_entry));
+	db->count--;
+	return 0;
+}
+
+/* ---- loading ---- */
+
+struct load_item {
+	struct user_entry e;
+	unsigned long line;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct load_item *x = a, *y = b;
+	int c = strcmp(x->e.address, y->e.address);
+	if (c != 0)
+		return c;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Parses one line (NUL-terminated, no line ending) into *e. Returns NULL
+ * for success or a static message. A skipped line gives success with
+ * e->address NULL. */
+static const char *parse_line(char *line, size_t len, struct user_entry *e)
+{
+	*e = (struct user_entry){0};
+	/* Hand-edited files pick up trailing blanks; they are never data. */
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	size_t skip = strspn(line, " \t");
+	if (line[skip] == '\0' || line[skip] == '#')
+		return NULL;
+	char *colon = memchr(line, ':', len);
+	if (colon == NULL)
+		return "missing ':' after the address";
+	size_t alen = (size_t)(colon - line);
+	if (!userdb_is_valid_address(line, alen))
+		return "invalid address (want local@domain)";
+	char *hash = colon + 1;
+	char *colon2 = strchr(hash, ':');
+	size_t hlen = colon2 ? (size_t)(colon2 - hash) : strlen(hash);
+	if (hlen == 0)
+		return "empty password hash";
+	if (memchr(hash, ' ', hlen) != NULL || memchr(hash, '\t', hlen) != NULL)
+		return "whitespace in password hash";
+	if (hlen >= USERDB_HASH_MAX)
+		return "password hash too long";
+	e->address = dup_lower(line, alen);
+	e->hash = xstrndup(hash, hlen);
+	e->extra = colon2 ? dup_extra(colon2 + 1) : NULL;
+	return NULL;
+}
+
+static void free_items(struct load_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		entry_fini(&items[i].e);
+	free(items);
+}
+
+int userdb_load(const char *path, struct userdb **out, char *err, size_t err_size)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT) {
+			*out = userdb_new();
+			return 0;
+		}
+		set_err(err, err_size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct load_item *items = NULL;
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t line_cap = 0;
+	unsigned long lineno = 0;
+	int rc = -1;
+	for (;;) {
+		errno = 0;
+		ssize_t got = getline(&line, &line_cap, f);
+		if (got < 0) {
+			if (ferror(f)) {
+				set_err(err, err_size, "%s: %s", path,
+					strerror(errno ? errno : EIO));
+				goto out;
+			}
+			break;
+		}
+		lineno++;
+		size_t len = (size_t)got;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len > FILE_LINE_MAX) {
+			set_err(err, err_size, "%s:%lu: line too long", path, lineno);
+			goto out;
+		}
+		if (strlen(line) != len) {
+			set_err(err, err_size, "%s:%lu: NUL byte in line", path, lineno);
+			goto out;
+		}
+		struct user_entry e;
+		const char *msg = parse_line(line, len, &e);
+		if (msg != NULL) {
+			set_err(err, err_size, "%s:%lu: %s", path, lineno, msg);
+			goto out;
+		}
+		if (e.address == NULL)
+			continue;
+		if (n == cap) {
+			size_t bytes;
+			cap = cap ? cap * 2 : 16;
+			if (ckd_mul_size(&bytes, cap, sizeof(*items))) {
+				entry_fini(&e);
+				set_err(err, err_size, "%s: too many entries", path);
+				goto out;
+			}
+			items = xrealloc(items, bytes);
+		}
+		items[n++] = (struct load_item){.e = e, .line = lineno};
+	}
+	if (n > 0)
+		qsort(items, n, sizeof(*items), cmp_item);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(items[i - 1].e.address, items[i].e.address) == 0) {
+			set_err(err, err_size, "%s:%lu: duplicate address %s (first on line %lu)",
+				path, items[i].line, items[i].e.address, items[i - 1].line);
+			goto out;
+		}
+	}
+	struct userdb *db = userdb_new();
+	db->users = xcalloc(n, sizeof(struct user_entry));
+	for (size_t i = 0; i < n; i++)
+		db->users[i] = items[i].e;
+	db->count = n;
+	free(items);
+	items = NULL;
+	n = 0;
+	*out = db;
+	rc = 0;
+out:
+	free_items(items, n);
+	free(line);
+	(void)fclose(f); /* read-only: nothing to lose */
+	return rc;
+}
+
+/* ---- saving ---- */
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static char *format_db(const struct userdb *db, size_t *len_out)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < db->count; i++) {
+		const struct user_entry *e = &db->users[i];
+		size_t n = strlen(e->address) + strlen(e->hash) + 2;
+		if (e->extra != NULL)
+			n += strlen(e->extra) + 1;
+		if (ckd_add_size(&total, total, n))
+			return NULL;
+	}
+	char *buf = xmalloc(total + 1);
+	size_t off = 0;
+	for (size_t i = 0; i < db->count; i++) {
+		const struct user_entry *e = &db->users[i];
+		const char *parts[] = {e->address, ":", e->hash, e->extra ? ":" : "",
+				       e->extra ? e->extra : "", "\n"};
+		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+			size_t pl = strlen(parts[k]);
+			memcpy(buf + off, parts[k], pl);
+			off += pl;
+		}
+	}
+	buf[off] = '\0';
+	*len_out = off;
+	return buf;
+}
+
+int userdb_save(const struct userdb *db, const char *path, char *err, size_t err_size)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL ? xstrdup(".")
+				  : xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	const char *base = slash == NULL ? path : slash + 1;
+	size_t tmp_size = strlen(base) + 32;
+	char *tmp = xmalloc(tmp_size);
+	int dfd = -1, fd = -1, rc = -1;
+	bool tmp_made = false;
+	char *buf = NULL;
+
+	if (base[0] == '\0') {
+		set_err(err, err_size, "%s: not a file name", path);
+		goto out;
+	}
+	int n = snprintf(tmp, tmp_size, "%s.tmp.%ld", base, (long)getpid());
+	if (n < 0 || (size_t)n >= tmp_size) {
+		set_err(err, err_size, "%s: name too long", path);
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (dfd < 0 || fstat(dfd, &st) < 0) {
+		set_err(err, err_size, "%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	/* A stale temporary from a dead process with our pid may exist; the
+	 * O_EXCL|O_NOFOLLOW open below then never follows a planted link. */
+	if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT) {
+		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	tmp_made = true;
+	/* root running "konvert user" on the server's data_dir: the server,
+	 * running as the directory's owner, must still be able to read it. */
+	if (st.st_uid != geteuid() && fchown(fd, st.st_uid, st.st_gid) < 0) {
+		set_err(err, err_size, "%s/%s: chown: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	if (fchmod(fd, 0640) < 0) { /* the umask may have cut the mode */
+		set_err(err, err_size, "%s/%s: chmod: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	size_t len;
+	buf = format_db(db, &len);
+	if (buf == NULL) {
+		set_err(err, err_size, "%s: directory too large", path);
+		goto out;
+	}
+	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	int cfd = fd;
+	fd = -1;
+	if (close(cfd) < 0) {
+		set_err(err, err_size, "%s/%s: close: %s", dir, tmp, strerror(errno));
+		goto out;
+	}
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		set_err(err, err_size, "%s: rename: %s", path, strerror(errno));
+		goto out;
+	}
+	tmp_made = false;
+	if (fsync(dfd) < 0) {
+		set_err(err, err_size, "%s: fsync: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		(void)close(fd); /* failing anyway */
+	if (tmp_made)
+		(void)unlinkat(dfd, tmp, 0); /* best effort cleanup */
+	if (dfd >= 0)
+		(void)close(dfd); /* read-only descriptor */
+	free(buf);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+/* ---- passwords ---- */
+
+int userdb_hash_password(const char *password, char *out, size_t out_size)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	/* count 0: libxcrypt's default cost; NULL rbytes: it reads the kernel
+	 * random source itself. */
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, (int)sizeof(salt)) == NULL)
+		return -1;
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd)); /* ~32 KiB: not on the stack */
+	int rc = -1;
+	const char *h = crypt_r(password, salt, cd);
+	/* libxcrypt reports failure as NULL or a string starting with '*'. */
+	if (h != NULL && h[0] != '*') {
+		size_t len = strlen(h);
+		if (len < out_size) {
+			memcpy(out, h, len + 1);
+			rc = 0;
+		}
+	}
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return rc;
+}
+
+bool userdb_check_password(const char *password, const char *hash)
+{
+	if (password == NULL || hash == NULL || hash[0] == '\0' || hash[0] == '*' || hash[0] == '!')
+		return false;
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+	bool ok = false;
+	const char *h = crypt_r(password, hash, cd);
+	if (h != NULL && h[0] != '*') {
+		size_t hl = strlen(hash);
+		ok = strlen(h) == hl && CRYPTO_memcmp(h, hash, hl) == 0;
+	}
+	OPENSSL_cleanse(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}

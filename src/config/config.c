@@ -1,0 +1,1268 @@
+/* config: the one parser for konvert.conf (SPEC.md "Configuration file").
+ *
+ * Owns the schema table (one row per key: type, default text, bounds, field
+ * in struct config), the line reader, the value parsers, the cross-key
+ * checks and cfg_dump. Defaults are parsed from their text by the same code
+ * as file values, so the two cannot drift apart. Like every parser here it
+ * never logs and never exits: errors are collected as "file:line: key:
+ * problem" and handed back; the caller decides what to print. */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/kassert.h"
+#include "core/limits.h"
+
+enum cfg_type {
+	CFG_T_STRING,
+	CFG_T_HOSTNAME, /* RFC 1123 host name, case kept */
+	CFG_T_USERPASS, /* "user:password" */
+	CFG_T_HOSTPORT, /* smarthost: name or literal, optional :port */
+	CFG_T_LIST, /* space-separated items, see struct cfg_list_type */
+	CFG_T_SIZE, /* uint64_t bytes, optional k/M/G suffix */
+	CFG_T_COUNT, /* unsigned */
+	CFG_T_PORT, /* uint16_t */
+	CFG_T_TIMEOUT_MS, /* unsigned ms, written as a duration */
+	CFG_T_DURATION, /* uint64_t seconds */
+	CFG_T_ENUM, /* int-sized enum, value = index into names */
+};
+
+#define CFG_F_OPTIONAL 0x1u /* empty value means unset (NULL) */
+#define CFG_F_SECRET 0x2u /* never echoed in errors or cfg_dump */
+#define CFG_F_ONE_WORD 0x4u /* no whitespace inside the value */
+#define CFG_F_NONEMPTY 0x8u /* a list needs at least one item */
+#define CFG_F_RESTART 0x10u /* a change needs a restart, not a reload */
+
+struct cfg_key;
+
+/* Element type of a CFG_T_LIST key: an array at off, its length at aux_off
+ * (the array always has one zeroed slot past the end: domains relies on it
+ * for its NULL terminator). */
+struct cfg_list_type {
+	size_t size; /* bytes per item */
+	size_t max; /* most items accepted */
+	/* Parses tok (writable, NUL-terminated) into items[n]; items[0..n) are
+	 * the ones before it, for duplicate checks. */
+	int (*parse_one)(const struct cfg_key *k, char *tok, void *items,
+			 size_t n, char *err, size_t err_len);
+	void (*dump_one)(const void *item, FILE *out);
+	void (*free_one)(void *item); /* NULL: nothing owned inside */
+};
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	const char *def; /* default, parsed like a file value; "" = unset/off */
+	uint64_t min, max; /* numbers, durations (s), list items */
+	size_t off; /* the field in struct config */
+	size_t aux_off; /* list length, or has_smarthost */
+	const struct cfg_list_type *list; /* CFG_T_LIST */
+	const char *const *names; /* CFG_T_ENUM: names, index = enum value */
+	unsigned flags;
+};
+
+#define DAY_S (24u * 3600u)
+#define F(field) offsetof(struct config, field)
+#define TOKEN_MAX 300
+#define SHOWN_MAX 64 /* bytes of a bad value quoted in a message */
+#define DNS_PORT_DEFAULT 53
+#define SMARTHOST_PORT_DEFAULT 25
+
+/* Enum keys are stored through an int; both enums must be int-sized. */
+_Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_plaintext_auth) == sizeof(int), "enum size");
+
+static const char *const cfg_plaintext_names[] = {
+	[CFG_PLAINTEXT_TLS] = "tls",
+	[CFG_PLAINTEXT_TLS_OR_LOOPBACK] = "tls-or-loopback",
+	[CFG_PLAINTEXT_ALWAYS] = "always",
+	NULL,
+};
+
+static const char *const cfg_relay_tls_names[] = {
+	[CFG_RELAY_TLS_OPPORTUNISTIC] = "opportunistic",
+	[CFG_RELAY_TLS_REQUIRE] = "require",
+	[CFG_RELAY_TLS_OFF] = "off",
+	NULL,
+};
+
+static const struct cfg_list_type cfg_domain_list, cfg_listen_list,
+	cfg_cidr_list, cfg_dns_list, cfg_duration_list;
+
+#define LISTEN_KEY(key, dflt)                                              \
+	{ .name = #key, .type = CFG_T_LIST, .def = dflt,                   \
+	  .off = F(key.items), .aux_off = F(key.count),                    \
+	  .list = &cfg_listen_list, .flags = CFG_F_RESTART }
+
+/* The schema: SPEC.md's table, in its order. */
+static const struct cfg_key cfg_keys[] = {
+	{ .name = "hostname", .type = CFG_T_HOSTNAME, .def = "localhost",
+	  .off = F(hostname) },
+	{ .name = "domains", .type = CFG_T_LIST, .def = "localhost",
+	  .off = F(domains), .aux_off = F(domain_count),
+	  .list = &cfg_domain_list, .flags = CFG_F_NONEMPTY },
+	{ .name = "data_dir", .type = CFG_T_STRING, .def = "./var",
+	  .off = F(data_dir), .flags = CFG_F_RESTART },
+	LISTEN_KEY(smtp_listen, "127.0.0.1:2525"),
+	LISTEN_KEY(submission_listen, "127.0.0.1:5870"),
+	LISTEN_KEY(smtps_listen, "127.0.0.1:4650"),
+	LISTEN_KEY(pop3_listen, "127.0.0.1:1100"),
+	LISTEN_KEY(pop3s_listen, "127.0.0.1:9950"),
+	LISTEN_KEY(pop2_listen, "127.0.0.1:1090"),
+	{ .name = "tls_cert", .type = CFG_T_STRING, .def = "",
+	  .off = F(tls_cert), .flags = CFG_F_OPTIONAL },
+	{ .name = "tls_key", .type = CFG_T_STRING, .def = "",
+	  .off = F(tls_key), .flags = CFG_F_OPTIONAL },
+	{ .name = "max_message_size", .type = CFG_T_SIZE, .def = "26214400",
+	  .min = 1, .max = SMTP_MESSAGE_SIZE_CEILING,
+	  .off = F(max_message_size) },
+	/* RFC 5321 4.5.3.1.8 asks for 100; lowering it is the admin's call. */
+	{ .name = "max_recipients", .type = CFG_T_COUNT, .def = "100",
+	  .min = 1, .max = SMTP_RCPTS_CEILING, .off = F(max_recipients) },
+	{ .name = "relay_networks", .type = CFG_T_LIST,
+	  .def = "127.0.0.0/8 ::1/128", .off = F(relay_networks),
+	  .aux_off = F(relay_network_count), .list = &cfg_cidr_list },
+	{ .name = "smarthost", .type = CFG_T_HOSTPORT, .def = "",
+	  .off = F(smarthost), .aux_off = F(has_smarthost) },
+	{ .name = "dns_servers", .type = CFG_T_LIST, .def = "",
+	  .off = F(dns_servers), .aux_off = F(dns_server_count),
+	  .list = &cfg_dns_list },
+	{ .name = "relay_port", .type = CFG_T_PORT, .def = "25",
+	  .min = 1, .max = 65535, .off = F(relay_port) },
+	{ .name = "smtp_timeout", .type = CFG_T_TIMEOUT_MS, .def = "5m",
+	  .min = 1, .max = DAY_S, .off = F(smtp_timeout_ms) },
+	{ .name = "pop3_timeout", .type = CFG_T_TIMEOUT_MS, .def = "10m",
+	  .min = 1, .max = DAY_S, .off = F(pop3_timeout_ms) },
+	{ .name = "max_sessions", .type = CFG_T_COUNT, .def = "20000",
+	  .min = 1, .max = 1000000, .off = F(max_sessions) },
+	{ .name = "max_sessions_per_ip", .type = CFG_T_COUNT, .def = "100",
+	  .min = 1, .max = 1000000, .off = F(max_sessions_per_ip) },
+	{ .name = "plaintext_auth", .type = CFG_T_ENUM,
+	  .def = "tls-or-loopback", .names = cfg_plaintext_names,
+	  .off = F(plaintext_auth) },
+	{ .name = "queue_retry", .type = CFG_T_LIST,
+	  .def = "5m 10m 20m 40m 1h 2h 4h", .min = 1, .max = 30 * DAY_S,
+	  .off = F(queue_retry_s), .aux_off = F(queue_retry_count),
+	  .list = &cfg_duration_list, .flags = CFG_F_NONEMPTY },
+	{ .name = "queue_lifetime", .type = CFG_T_DURATION, .def = "5d",
+	  .min = 1, .max = 365 * DAY_S, .off = F(queue_lifetime_s) },
+	{ .name = "delay_warning", .type = CFG_T_DURATION, .def = "4h",
+	  .min = 0, .max = 365 * DAY_S, .off = F(delay_warning_s) },
+	{ .name = "relay_tls", .type = CFG_T_ENUM, .def = "opportunistic",
+	  .names = cfg_relay_tls_names, .off = F(relay_tls) },
+	{ .name = "smarthost_auth", .type = CFG_T_USERPASS, .def = "",
+	  .off = F(smarthost_auth), .flags = CFG_F_OPTIONAL | CFG_F_SECRET },
+	{ .name = "run_as", .type = CFG_T_STRING, .def = "konvert",
+	  .off = F(run_as), .flags = CFG_F_ONE_WORD | CFG_F_RESTART },
+};
+
+#define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])
+
+/* ---- small helpers ---- */
+
+static void *field(struct config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+static const void *cfield(const struct config *cfg, size_t off)
+{
+	return (const char *)cfg + off;
+}
+
+/* Pointer fields of differing types, reached through the schema. */
+static void *get_ptr(const struct config *cfg, size_t off)
+{
+	void *p;
+
+	memcpy(&p, cfield(cfg, off), sizeof p);
+	return p;
+}
+
+static void set_ptr(struct config *cfg, size_t off, void *p)
+{
+	memcpy(field(cfg, off), &p, sizeof p);
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Returns the next space-separated token of *pp, or NULL at the end. */
+static const char *next_token(const char **pp, size_t *len_out)
+{
+	const char *p = *pp, *start;
+
+	while (is_space(*p))
+		p++;
+	start = p;
+	while (*p != '\0' && !is_space(*p))
+		p++;
+	*len_out = (size_t)(p - start);
+	*pp = p;
+	return p == start ? NULL : start;
+}
+
+/* Plain decimal digits, at least one, no sign or space, overflow-checked.
+ * *end_out is the first byte after the digits. */
+static int parse_digits(const char *s, uint64_t *out, const char **end_out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+			return -1;
+	}
+	*out = v;
+	*end_out = p;
+	return 0;
+}
+
+/* Digits with at most one suffix letter from units[] (mul[] alongside). */
+static int parse_scaled(const char *s, const char *units,
+			const uint64_t *mul, uint64_t *out)
+{
+	const char *end, *u;
+	uint64_t v;
+
+	if (parse_digits(s, &v, &end) < 0)
+		return -1;
+	if (*end == '\0') {
+		*out = v;
+		return 0;
+	}
+	u = strchr(units, *end);
+	if (u == NULL || end[1] != '\0' ||
+	    __builtin_mul_overflow(v, mul[u - units], &v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	uint64_t v;
+
+	if (parse_scaled(s, "", NULL, &v) < 0 || v < 1 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int cfg_parse_duration(const char *s, uint64_t *seconds_out)
+{
+	static const uint64_t mul[] = { 1, 60, 3600, DAY_S };
+
+	if (s == NULL)
+		return -1;
+	return parse_scaled(s, "smhd", mul, seconds_out);
+}
+
+/* Largest whole unit, so that the text parses back to the same value. */
+static void fmt_duration(uint64_t s, char *buf, size_t len)
+{
+	if (s != 0 && s % DAY_S == 0)
+		snprintf(buf, len, "%" PRIu64 "d", s / DAY_S);
+	else if (s != 0 && s % 3600 == 0)
+		snprintf(buf, len, "%" PRIu64 "h", s / 3600);
+	else if (s != 0 && s % 60 == 0)
+		snprintf(buf, len, "%" PRIu64 "m", s / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "%s", s, s ? "s" : "");
+}
+
+/* RFC 1035 2.3.1 / RFC 1123 2.1 host name syntax: dot-separated labels of
+ * 1..63 letters, digits and hyphens, no hyphen at either end, 253 total. */
+static bool is_valid_domain(const char *s, size_t len)
+{
+	size_t label = 0;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+/* Splits "host", "host:port", "[v6]" or "[v6]:port", cutting tok in place.
+ * *port_out is NULL when no port was given. */
+static int split_hostport(char *tok, char **host_out, bool *bracketed_out,
+			  char **port_out, const char **why)
+{
+	char *colon;
+
+	*port_out = NULL;
+	*bracketed_out = tok[0] == '[';
+	if (*bracketed_out) {
+		char *close = strchr(tok, ']');
+
+		*why = "expected [IPv6]:PORT";
+		if (close == NULL || close == tok + 1 ||
+		    (close[1] != '\0' && (close[1] != ':' || close[2] == '\0')))
+			return -1;
+		*close = '\0';
+		*host_out = tok + 1;
+		*port_out = close[1] == ':' ? close + 2 : NULL;
+		return 0;
+	}
+	*host_out = tok;
+	colon = strchr(tok, ':');
+	if (colon == NULL)
+		return 0;
+	if (strchr(colon + 1, ':') != NULL) {
+		*why = "an IPv6 address needs brackets: [ADDR]:PORT";
+		return -1;
+	}
+	if (colon == tok || colon[1] == '\0') {
+		*why = "expected HOST:PORT";
+		return -1;
+	}
+	*colon = '\0';
+	*port_out = colon + 1;
+	return 0;
+}
+
+static void print_hostport(const char *host, unsigned port, FILE *out)
+{
+	fprintf(out, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* ---- strings ---- */
+
+static void clear_string(const struct cfg_key *k, struct config *cfg)
+{
+	char *s = get_ptr(cfg, k->off);
+
+	if (s != NULL && (k->flags & CFG_F_SECRET))
+		explicit_bzero(s, strlen(s));
+	free(s);
+	set_ptr(cfg, k->off, NULL);
+}
+
+static int parse_string(const struct cfg_key *k, const char *v,
+			struct config *cfg, char *err, size_t err_len)
+{
+	const char *colon = strchr(v, ':');
+
+	if (*v == '\0' && !(k->flags & CFG_F_OPTIONAL))
+		return fail(err, err_len, "value is empty");
+	if (k->flags & CFG_F_ONE_WORD) {
+		for (const char *p = v; *p != '\0'; p++)
+			if (is_space(*p))
+				return fail(err, err_len,
+					    "'%.*s' must not contain spaces",
+					    SHOWN_MAX, v);
+	}
+	if (k->type == CFG_T_HOSTNAME && !is_valid_domain(v, strlen(v)))
+		return fail(err, err_len, "'%.*s' is not a valid host name",
+			    SHOWN_MAX, v);
+	/* The password may hold anything but '#'; it is never echoed. */
+	if (k->type == CFG_T_USERPASS && *v != '\0') {
+		if (colon == NULL || colon == v)
+			return fail(err, err_len, "expected USER:PASSWORD");
+		for (const char *p = v; p < colon; p++)
+			if (is_space(*p))
+				return fail(err, err_len,
+					    "user name contains a space");
+	}
+	clear_string(k, cfg);
+	if (*v != '\0')
+		set_ptr(cfg, k->off, xstrdup(v));
+	return 0;
+}
+
+static void dump_string(const struct cfg_key *k, const struct config *cfg,
+			FILE *out)
+{
+	const char *s = get_ptr(cfg, k->off);
+
+	if (s != NULL && k->type == CFG_T_USERPASS)
+		fprintf(out, "%.*s:***", (int)strcspn(s, ":"), s);
+	else if (s != NULL)
+		fputs(s, out);
+}
+
+/* ---- smarthost ---- */
+
+static void clear_hostport(const struct cfg_key *k, struct config *cfg)
+{
+	memset(field(cfg, k->off), 0, sizeof(struct cfg_hostport));
+	*(bool *)field(cfg, k->aux_off) = false;
+}
+
+/* "name[:port]", "a.b.c.d[:port]" or "[v6][:port]"; the port defaults to
+ * 25. A bracketed IPv6 host is stored without brackets. */
+static int parse_hostport(const struct cfg_key *k, const char *v,
+			  struct config *cfg, char *err, size_t err_len)
+{
+	struct cfg_hostport hp = { .port = SMARTHOST_PORT_DEFAULT };
+	char buf[TOKEN_MAX];
+	char *host, *port_s;
+	bool bracketed;
+	const char *why = "";
+	struct in6_addr a6;
+
+	if (*v == '\0') {
+		clear_hostport(k, cfg);
+		return 0;
+	}
+	if (strcspn(v, " \t") != strlen(v))
+		return fail(err, err_len, "expected one HOST:PORT");
+	if (snprintf(buf, sizeof buf, "%s", v) >= (int)sizeof buf)
+		return fail(err, err_len, "'%.*s...' is too long", SHOWN_MAX,
+			    v);
+	if (split_hostport(buf, &host, &bracketed, &port_s, &why) < 0)
+		return fail(err, err_len, "'%.*s': %s", SHOWN_MAX, v, why);
+	if (port_s != NULL && parse_port(port_s, &hp.port) < 0)
+		return fail(err, err_len, "'%.*s': port must be 1..65535",
+			    SHOWN_MAX, v);
+	if (bracketed) {
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return fail(err, err_len,
+				    "'%.*s': not a numeric IPv6 address",
+				    SHOWN_MAX, v);
+		(void)inet_ntop(AF_INET6, &a6, hp.host, sizeof hp.host);
+	} else {
+		if (!is_valid_domain(host, strlen(host)))
+			return fail(err, err_len,
+				    "'%.*s': not a valid host name",
+				    SHOWN_MAX, v);
+		snprintf(hp.host, sizeof hp.host, "%s", host);
+	}
+	*(struct cfg_hostport *)field(cfg, k->off) = hp;
+	*(bool *)field(cfg, k->aux_off) = true;
+	return 0;
+}
+
+static void dump_hostport(const struct cfg_key *k, const struct config *cfg,
+			  FILE *out)
+{
+	const struct cfg_hostport *hp = cfield(cfg, k->off);
+
+	if (*(const bool *)cfield(cfg, k->aux_off))
+		print_hostport(hp->host, hp->port, out);
+}
+
+/* ---- list items ---- */
+
+static int parse_domain_one(const struct cfg_key *k, char *tok, void *items,
+			    size_t n, char *err, size_t err_len)
+{
+	char **list = items;
+
+	(void)k;
+	if (!is_valid_domain(tok, strlen(tok)))
+		return fail(err, err_len, "'%.*s' is not a valid domain",
+			    SHOWN_MAX, tok);
+	for (char *c = tok; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], tok) == 0)
+			return fail(err, err_len, "duplicate domain '%s'", tok);
+	list[n] = xstrdup(tok);
+	return 0;
+}
+
+static void dump_domain_one(const void *item, FILE *out)
+{
+	fputs(*(char *const *)item, out);
+}
+
+static void free_domain_one(void *item)
+{
+	free(*(char **)item);
+}
+
+/* One "ADDR:PORT" or "[V6]:PORT" with a numeric address. */
+static int parse_listen_one(const struct cfg_key *k, char *tok, void *items,
+			    size_t n, char *err, size_t err_len)
+{
+	struct cfg_listen *li = (struct cfg_listen *)items + n;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&li->addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&li->addr;
+	char shown[SHOWN_MAX + 1], host_text[INET6_ADDRSTRLEN];
+	char *host, *port_s;
+	bool v6;
+	uint16_t port;
+	const char *why = "";
+
+	(void)k;
+	snprintf(shown, sizeof shown, "%s", tok);
+	if (split_hostport(tok, &host, &v6, &port_s, &why) < 0)
+		return fail(err, err_len, "'%s': %s", shown, why);
+	if (port_s == NULL)
+		return fail(err, err_len, "'%s': expected ADDR:PORT", shown);
+	if (parse_port(port_s, &port) < 0)
+		return fail(err, err_len, "'%s': port must be 1..65535", shown);
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host,
+		      v6 ? (void *)&sin6->sin6_addr : (void *)&sin->sin_addr) != 1)
+		return fail(err, err_len, "'%s': not a numeric %s address",
+			    shown, v6 ? "IPv6" : "IPv4");
+	if (v6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		li->addr_len = sizeof *sin6;
+		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, host_text,
+				sizeof host_text);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		li->addr_len = sizeof *sin;
+		(void)inet_ntop(AF_INET, &sin->sin_addr, host_text,
+				sizeof host_text);
+	}
+	snprintf(li->text, sizeof li->text, v6 ? "[%s]:%u" : "%s:%u",
+		 host_text, (unsigned)port);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(((struct cfg_listen *)items)[i].text, li->text) == 0)
+			return fail(err, err_len, "'%s' is listed twice",
+				    li->text);
+	return 0;
+}
+
+static void dump_listen_one(const void *item, FILE *out)
+{
+	fputs(((const struct cfg_listen *)item)->text, out);
+}
+
+/* "addr/prefix" or a bare address (/32, /128); host bits are cleared so
+ * matching is a plain prefix compare. */
+static int parse_cidr_one(const struct cfg_key *k, char *tok, void *items,
+			  size_t n, char *err, size_t err_len)
+{
+	struct cfg_cidr *c = (struct cfg_cidr *)items + n;
+	char shown[SHOWN_MAX + 1];
+	char *slash = strchr(tok, '/');
+	uint64_t prefix;
+	unsigned bits;
+
+	(void)k;
+	snprintf(shown, sizeof shown, "%s", tok);
+	if (slash != NULL)
+		*slash = '\0';
+	if (inet_pton(AF_INET, tok, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, tok, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		return fail(err, err_len, "'%s': not a numeric address", shown);
+	bits = c->family == AF_INET ? 32 : 128;
+	prefix = bits;
+	if (slash != NULL && (parse_scaled(slash + 1, "", NULL, &prefix) < 0 ||
+			      prefix > bits))
+		return fail(err, err_len, "'%s': prefix must be 0..%u", shown,
+			    bits);
+	c->prefix = (unsigned)prefix;
+	for (unsigned i = 0; i < bits / 8; i++) {
+		if (i * 8 >= c->prefix)
+			c->addr[i] = 0;
+		else if (c->prefix - i * 8 < 8)
+			c->addr[i] &= (unsigned char)(0xff << (8 - (c->prefix - i * 8)));
+	}
+	return 0;
+}
+
+static void dump_cidr_one(const void *item, FILE *out)
+{
+	const struct cfg_cidr *c = item;
+	char text[INET6_ADDRSTRLEN];
+
+	(void)inet_ntop(c->family, c->addr, text, sizeof text);
+	fprintf(out, "%s/%u", text, c->prefix);
+}
+
+/* "a.b.c.d[:port]", "::1" or "[::1][:port]"; numeric only, port 53
+ * unless given. The host is stored normalised and unbracketed. */
+static int parse_dns_one(const struct cfg_key *k, char *tok, void *items,
+			 size_t n, char *err, size_t err_len)
+{
+	struct cfg_hostport *hp = (struct cfg_hostport *)items + n;
+	unsigned char a[16];
+	char shown[SHOWN_MAX + 1];
+	char *host = tok, *port_s = NULL;
+	bool v6 = true;
+	const char *why = "";
+
+	(void)k;
+	snprintf(shown, sizeof shown, "%s", tok);
+	hp->port = DNS_PORT_DEFAULT;
+	if (inet_pton(AF_INET6, tok, a) != 1 &&
+	    split_hostport(tok, &host, &v6, &port_s, &why) < 0)
+		return fail(err, err_len, "'%s': %s", shown, why);
+	if (port_s != NULL && parse_port(port_s, &hp->port) < 0)
+		return fail(err, err_len, "'%s': port must be 1..65535", shown);
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, a) != 1)
+		return fail(err, err_len, "'%s': not a numeric %s address",
+			    shown, v6 ? "IPv6" : "IPv4");
+	(void)inet_ntop(v6 ? AF_INET6 : AF_INET, a, hp->host, sizeof hp->host);
+	return 0;
+}
+
+static void dump_dns_one(const void *item, FILE *out)
+{
+	const struct cfg_hostport *hp = item;
+
+	print_hostport(hp->host, hp->port, out);
+}
+
+static int parse_duration_one(const struct cfg_key *k, char *tok,
+			      void *items, size_t n, char *err, size_t err_len)
+{
+	uint64_t s;
+	char lo[32], hi[32];
+
+	if (cfg_parse_duration(tok, &s) < 0)
+		return fail(err, err_len, "'%.*s' is not a duration "
+			    "(number with s, m, h or d)", SHOWN_MAX, tok);
+	if (s < k->min || s > k->max) {
+		fmt_duration(k->min, lo, sizeof lo);
+		fmt_duration(k->max, hi, sizeof hi);
+		return fail(err, err_len, "'%.*s' is out of range %s..%s",
+			    SHOWN_MAX, tok, lo, hi);
+	}
+	KASSERT(k->max <= UINT32_MAX);
+	((unsigned *)items)[n] = (unsigned)s;
+	return 0;
+}
+
+static void dump_duration_one(const void *item, FILE *out)
+{
+	char buf[32];
+
+	fmt_duration(*(const unsigned *)item, buf, sizeof buf);
+	fputs(buf, out);
+}
+
+static const struct cfg_list_type cfg_domain_list = {
+	sizeof(char *), 1024, parse_domain_one, dump_domain_one,
+	free_domain_one,
+};
+static const struct cfg_list_type cfg_listen_list = {
+	sizeof(struct cfg_listen), 64, parse_listen_one, dump_listen_one, NULL,
+};
+static const struct cfg_list_type cfg_cidr_list = {
+	sizeof(struct cfg_cidr), 1024, parse_cidr_one, dump_cidr_one, NULL,
+};
+static const struct cfg_list_type cfg_dns_list = {
+	sizeof(struct cfg_hostport), 16, parse_dns_one, dump_dns_one, NULL,
+};
+static const struct cfg_list_type cfg_duration_list = {
+	sizeof(unsigned), 64, parse_duration_one, dump_duration_one, NULL,
+};
+
+/* ---- lists ---- */
+
+static void free_items(const struct cfg_list_type *lt, unsigned char *items,
+		       size_t n)
+{
+	for (size_t i = 0; lt->free_one != NULL && i < n; i++)
+		lt->free_one(items + i * lt->size);
+	free(items);
+}
+
+static void clear_list(const struct cfg_key *k, struct config *cfg)
+{
+	free_items(k->list, get_ptr(cfg, k->off),
+		   *(size_t *)field(cfg, k->aux_off));
+	set_ptr(cfg, k->off, NULL);
+	*(size_t *)field(cfg, k->aux_off) = 0;
+}
+
+static int parse_list(const struct cfg_key *k, const char *v,
+		      struct config *cfg, char *err, size_t err_len)
+{
+	const struct cfg_list_type *lt = k->list;
+	unsigned char *items = xcalloc(1, lt->size);
+	size_t n = 0, len, bytes;
+	const char *tok;
+	char buf[TOKEN_MAX];
+
+	while ((tok = next_token(&v, &len)) != NULL) {
+		if (n == lt->max) {
+			fail(err, err_len, "more than %zu items", lt->max);
+			goto bad;
+		}
+		if (len >= sizeof buf) {
+			fail(err, err_len, "'%.*s...' is too long", SHOWN_MAX,
+			     tok);
+			goto bad;
+		}
+		memcpy(buf, tok, len);
+		buf[len] = '\0';
+		/* n + 2 items: the new one and the zeroed terminator. */
+		bytes = (n + 2) * lt->size;
+		items = xrealloc(items, bytes);
+		memset(items + n * lt->size, 0, 2 * lt->size);
+		if (lt->parse_one(k, buf, items, n, err, err_len) < 0)
+			goto bad;
+		n++;
+	}
+	if (n == 0 && (k->flags & CFG_F_NONEMPTY)) {
+		fail(err, err_len, "at least one item is needed");
+		goto bad;
+	}
+	clear_list(k, cfg);
+	set_ptr(cfg, k->off, n ? items : NULL);
+	if (n == 0)
+		free(items);
+	*(size_t *)field(cfg, k->aux_off) = n;
+	return 0;
+bad:
+	free_items(lt, items, n);
+	return -1;
+}
+
+static void dump_list(const struct cfg_key *k, const struct config *cfg,
+		      FILE *out)
+{
+	const unsigned char *items = get_ptr(cfg, k->off);
+	size_t n = *(const size_t *)cfield(cfg, k->aux_off);
+
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(' ', out);
+		k->list->dump_one(items + i * k->list->size, out);
+	}
+}
+
+/* ---- numbers, durations, enums ---- */
+
+static void clear_nothing(const struct cfg_key *k, struct config *cfg)
+{
+	(void)k;
+	(void)cfg;
+}
+
+static int parse_number(const struct cfg_key *k, const char *v,
+			struct config *cfg, char *err, size_t err_len)
+{
+	/* Sizes: k, M, G are powers of 1024, any case. */
+	static const uint64_t size_mul[] = { 1u << 10, 1u << 10, 1u << 20,
+					     1u << 20, 1u << 30, 1u << 30 };
+	bool is_time = k->type == CFG_T_DURATION || k->type == CFG_T_TIMEOUT_MS;
+	const char *what = "a number";
+	char lo[32], hi[32];
+	uint64_t n;
+	int rc;
+
+	if (k->type == CFG_T_SIZE) {
+		rc = parse_scaled(v, "kKmMgG", size_mul, &n);
+		what = "a size (bytes, optional k/M/G suffix)";
+	} else if (is_time) {
+		rc = cfg_parse_duration(v, &n);
+		what = "a duration (number with s, m, h or d)";
+	} else {
+		rc = parse_scaled(v, "", NULL, &n);
+	}
+	if (rc < 0)
+		return fail(err, err_len, "'%.*s' is not %s", SHOWN_MAX, v,
+			    what);
+	if (n < k->min || n > k->max) {
+		if (is_time) {
+			fmt_duration(k->min, lo, sizeof lo);
+			fmt_duration(k->max, hi, sizeof hi);
+		} else {
+			snprintf(lo, sizeof lo, "%" PRIu64, k->min);
+			snprintf(hi, sizeof hi, "%" PRIu64, k->max);
+		}
+		return fail(err, err_len, "'%.*s' is out of range %s..%s",
+			    SHOWN_MAX, v, lo, hi);
+	}
+	switch (k->type) {
+	case CFG_T_COUNT:
+		KASSERT(k->max <= UINT32_MAX);
+		*(unsigned *)field(cfg, k->off) = (unsigned)n;
+		break;
+	case CFG_T_PORT:
+		KASSERT(k->max <= UINT16_MAX);
+		*(uint16_t *)field(cfg, k->off) = (uint16_t)n;
+		break;
+	case CFG_T_TIMEOUT_MS:
+		KASSERT(k->max <= UINT32_MAX / 1000);
+		*(unsigned *)field(cfg, k->off) = (unsigned)n * 1000;
+		break;
+	default:
+		*(uint64_t *)field(cfg, k->off) = n;
+		break;
+	}
+	return 0;
+}
+
+static void dump_number(const struct cfg_key *k, const struct config *cfg,
+			FILE *out)
+{
+	const void *p = cfield(cfg, k->off);
+	char buf[32];
+
+	switch (k->type) {
+	case CFG_T_COUNT:
+		fprintf(out, "%u", *(const unsigned *)p);
+		break;
+	case CFG_T_PORT:
+		fprintf(out, "%u", (unsigned)*(const uint16_t *)p);
+		break;
+	case CFG_T_TIMEOUT_MS:
+		fmt_duration(*(const unsigned *)p / 1000, buf, sizeof buf);
+		fputs(buf, out);
+		break;
+	case CFG_T_DURATION:
+		fmt_duration(*(const uint64_t *)p, buf, sizeof buf);
+		fputs(buf, out);
+		break;
+	default:
+		fprintf(out, "%" PRIu64, *(const uint64_t *)p);
+		break;
+	}
+}
+
+static int parse_enum(const struct cfg_key *k, const char *v,
+		      struct config *cfg, char *err, size_t err_len)
+{
+	char choices[128];
+	size_t used = 0;
+
+	for (int i = 0; k->names[i] != NULL; i++) {
+		if (strcasecmp(v, k->names[i]) == 0) {
+			memcpy(field(cfg, k->off), &i, sizeof i);
+			return 0;
+		}
+	}
+	choices[0] = '\0';
+	for (int i = 0; k->names[i] != NULL; i++) {
+		int w = snprintf(choices + used, sizeof choices - used, "%s%s",
+				 i ? ", " : "", k->names[i]);
+
+		KASSERT(w > 0 && (size_t)w < sizeof choices - used);
+		used += (size_t)w;
+	}
+	return fail(err, err_len, "'%.*s' is not one of: %s", SHOWN_MAX, v,
+		    choices);
+}
+
+static void dump_enum(const struct cfg_key *k, const struct config *cfg,
+		      FILE *out)
+{
+	int i;
+
+	memcpy(&i, cfield(cfg, k->off), sizeof i);
+	fputs(k->names[i], out);
+}
+
+struct cfg_type_ops {
+	/* Parses v (trimmed, NUL-terminated) into the key's field, replacing
+	 * the old value only on success. On failure writes a message that
+	 * repeats neither the key name nor a secret value. */
+	int (*parse)(const struct cfg_key *k, const char *v,
+		     struct config *cfg, char *err, size_t err_len);
+	void (*dump)(const struct cfg_key *k, const struct config *cfg,
+		     FILE *out);
+	void (*clear)(const struct cfg_key *k, struct config *cfg);
+};
+
+static const struct cfg_type_ops cfg_type_ops[] = {
+	[CFG_T_STRING] = { parse_string, dump_string, clear_string },
+	[CFG_T_HOSTNAME] = { parse_string, dump_string, clear_string },
+	[CFG_T_USERPASS] = { parse_string, dump_string, clear_string },
+	[CFG_T_HOSTPORT] = { parse_hostport, dump_hostport, clear_hostport },
+	[CFG_T_LIST] = { parse_list, dump_list, clear_list },
+	[CFG_T_SIZE] = { parse_number, dump_number, clear_nothing },
+	[CFG_T_COUNT] = { parse_number, dump_number, clear_nothing },
+	[CFG_T_PORT] = { parse_number, dump_number, clear_nothing },
+	[CFG_T_TIMEOUT_MS] = { parse_number, dump_number, clear_nothing },
+	[CFG_T_DURATION] = { parse_number, dump_number, clear_nothing },
+	[CFG_T_ENUM] = { parse_enum, dump_enum, clear_nothing },
+};
+
+/* ---- the file ---- */
+
+struct cfg_errors {
+	char *text; /* owned; lines joined by '\n' */
+	size_t len, cap;
+};
+
+__attribute__((format(printf, 4, 5)))
+static void errs_add(struct cfg_errors *e, const char *file, unsigned line,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	size_t need;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* "\n" + file + ":" + up to 10 digits + ": " + msg + NUL */
+	need = e->len + strlen(file) + strlen(msg) + 16;
+	if (need > e->cap) {
+		e->cap = need * 2;
+		e->text = xrealloc(e->text, e->cap);
+	}
+	n = snprintf(e->text + e->len, e->cap - e->len, "%s%s:%u: %s",
+		     e->len ? "\n" : "", file, line, msg);
+	KASSERT(n > 0 && (size_t)n < e->cap - e->len);
+	e->len += (size_t)n;
+}
+
+static const struct cfg_key *find_key(const char *name)
+{
+	for (size_t i = 0; i < CFG_KEY_COUNT; i++)
+		if (strcmp(cfg_keys[i].name, name) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+static size_t key_index(const char *name)
+{
+	const struct cfg_key *k = find_key(name);
+
+	KASSERT(k != NULL);
+	return (size_t)(k - cfg_keys);
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (is_space(*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && is_space(end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/* Reads one line (without '\n') into buf of FILE_LINE_MAX + 1 bytes.
+ * Returns 1 for a line, 0 at end of file, -1 on a read error. A longer
+ * line is consumed to its end and flagged, as is a NUL byte. */
+static int read_line(FILE *f, char *buf, size_t *len_out, bool *too_long_out,
+		     bool *has_nul_out)
+{
+	size_t len = 0;
+	bool any = false;
+	int c;
+
+	*too_long_out = false;
+	*has_nul_out = false;
+	while ((c = getc(f)) != EOF) {
+		any = true;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			*has_nul_out = true;
+		if (len < FILE_LINE_MAX)
+			buf[len++] = (char)c;
+		else
+			*too_long_out = true;
+	}
+	buf[len] = '\0';
+	*len_out = len;
+	if (ferror(f))
+		return -1;
+	return any ? 1 : 0;
+}
+
+/* Handles one line; set_line[] records where each key was given. */
+static void parse_line(struct config *cfg, const char *file, unsigned lineno,
+		       char *line, unsigned *set_line, struct cfg_errors *errs)
+{
+	char *eq, *key, *value, err[400];
+	const struct cfg_key *k;
+	size_t idx;
+
+	line[strcspn(line, "#")] = '\0';
+	line = trim(line);
+	if (*line == '\0')
+		return;
+	eq = strchr(line, '=');
+	if (eq == NULL) {
+		errs_add(errs, file, lineno, "expected 'key = value'");
+		return;
+	}
+	*eq = '\0';
+	key = trim(line);
+	value = trim(eq + 1);
+	if (*key == '\0') {
+		errs_add(errs, file, lineno, "missing key before '='");
+		return;
+	}
+	k = find_key(key);
+	if (k == NULL) {
+		errs_add(errs, file, lineno, "unknown key '%.*s'", SHOWN_MAX,
+			 key);
+		return;
+	}
+	idx = (size_t)(k - cfg_keys);
+	if (set_line[idx] != 0) {
+		errs_add(errs, file, lineno,
+			 "%s: duplicate key (first set on line %u)", k->name,
+			 set_line[idx]);
+		return;
+	}
+	set_line[idx] = lineno;
+	if (cfg_type_ops[k->type].parse(k, value, cfg, err, sizeof err) < 0)
+		errs_add(errs, file, lineno, "%s: %s", k->name, err);
+}
+
+static void load_file(struct config *cfg, const char *path,
+		      unsigned *set_line, struct cfg_errors *errs)
+{
+	char *buf, *line;
+	FILE *f = fopen(path, "r");
+	unsigned lineno = 0;
+	size_t len;
+	bool too_long, has_nul;
+	int rc;
+
+	if (f == NULL) {
+		/* SPEC.md: the error names file and line; 0 means "no line". */
+		errs_add(errs, path, 0, "cannot open: %s", strerror(errno));
+		return;
+	}
+	buf = xmalloc(FILE_LINE_MAX + 1);
+	while ((rc = read_line(f, buf, &len, &too_long, &has_nul)) == 1) {
+		lineno++;
+		line = buf;
+		if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+			line += 3; /* UTF-8 byte order mark from some editors */
+		if (too_long)
+			errs_add(errs, path, lineno,
+				 "line longer than %d bytes", FILE_LINE_MAX);
+		else if (has_nul)
+			errs_add(errs, path, lineno, "line contains a NUL byte");
+		else
+			parse_line(cfg, path, lineno, line, set_line, errs);
+		/* The line may have held smarthost_auth's password. */
+		explicit_bzero(buf, len);
+	}
+	if (rc < 0)
+		errs_add(errs, path, lineno + 1, "read error: %s",
+			 strerror(errno));
+	free(buf);
+	(void)fclose(f);
+}
+
+/* Two listeners on one ADDR:PORT would fail at bind(); say so now, on the
+ * line of whichever of the two keys was set later in the file. */
+static void check_listen_overlap(const struct config *cfg, const char *file,
+				 const unsigned *set_line,
+				 struct cfg_errors *errs)
+{
+	for (size_t a = 0; a < CFG_KEY_COUNT; a++) {
+		for (size_t b = a + 1; b < CFG_KEY_COUNT; b++) {
+			const struct cfg_listen *ia, *ib;
+			size_t na, nb, later, other;
+
+			if (cfg_keys[a].list != &cfg_listen_list ||
+			    cfg_keys[b].list != &cfg_listen_list)
+				continue;
+			ia = get_ptr(cfg, cfg_keys[a].off);
+			ib = get_ptr(cfg, cfg_keys[b].off);
+			na = *(const size_t *)cfield(cfg, cfg_keys[a].aux_off);
+			nb = *(const size_t *)cfield(cfg, cfg_keys[b].aux_off);
+			later = set_line[b] >= set_line[a] ? b : a;
+			other = later == a ? b : a;
+			for (size_t i = 0; i < na; i++)
+				for (size_t j = 0; j < nb; j++)
+					if (strcmp(ia[i].text, ib[j].text) == 0)
+						errs_add(errs, file,
+							 set_line[later],
+							 "%s: %s is also used by %s",
+							 cfg_keys[later].name,
+							 ia[i].text,
+							 cfg_keys[other].name);
+		}
+	}
+}
+
+/* Checks that involve more than one key. */
+static void check_keys(const struct config *cfg, const char *file,
+		       const unsigned *set_line, struct cfg_errors *errs)
+{
+	bool has_cert = cfg->tls_cert != NULL;
+
+	if (has_cert != (cfg->tls_key != NULL))
+		errs_add(errs, file,
+			 set_line[key_index(has_cert ? "tls_cert" : "tls_key")],
+			 "%s: set without %s", has_cert ? "tls_cert" : "tls_key",
+			 has_cert ? "tls_key" : "tls_cert");
+	if (cfg->smarthost_auth != NULL && !cfg->has_smarthost)
+		errs_add(errs, file, set_line[key_index("smarthost_auth")],
+			 "smarthost_auth: set without smarthost");
+	check_listen_overlap(cfg, file, set_line, errs);
+}
+
+int cfg_load(const char *path, struct config **out, char **errors_out)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	struct cfg_errors errs = { 0 };
+	unsigned set_line[CFG_KEY_COUNT] = { 0 };
+	char err[400];
+
+	for (size_t i = 0; i < CFG_KEY_COUNT; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		int rc = cfg_type_ops[k->type].parse(k, k->def, cfg, err,
+						     sizeof err);
+
+		KASSERT(rc == 0); /* a default that fails is a table bug */
+	}
+	if (path != NULL) {
+		cfg->path = xstrdup(path);
+		load_file(cfg, path, set_line, &errs);
+	}
+	check_keys(cfg, path != NULL ? path : "(defaults)", set_line, &errs);
+	if (errs.len > 0) {
+		cfg_free(&cfg);
+		*out = NULL;
+		if (errors_out != NULL)
+			*errors_out = errs.text;
+		else
+			free(errs.text);
+		return -1;
+	}
+	free(errs.text);
+	*out = cfg;
+	if (errors_out != NULL)
+		*errors_out = NULL;
+	return 0;
+}
+
+const char *cfg_default_path(const char *explicit_path)
+{
+	const char *env;
+
+	if (explicit_path != NULL)
+		return explicit_path;
+	env = getenv("KONVERT_CONF");
+	if (env != NULL && *env != '\0')
+		return env;
+	if (access("konvert.conf", F_OK) == 0)
+		return "konvert.conf";
+	return NULL;
+}
+
+void cfg_free(struct config **pp)
+{
+	struct config *cfg;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	cfg = *pp;
+	for (size_t i = 0; i < CFG_KEY_COUNT; i++)
+		cfg_type_ops[cfg_keys[i].type].clear(&cfg_keys[i], cfg);
+	free(cfg->path);
+	free(cfg);
+	*pp = NULL;
+}
+
+bool cfg_is_local_domain(const struct config *cfg, const char *domain,
+			 size_t len)
+{
+	for (size_t i = 0; i < cfg->domain_count; i++) {
+		const char *d = cfg->domains[i];
+
+		if (strlen(d) == len && strncasecmp(d, domain, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool prefix_match(const unsigned char *addr, const unsigned char *net,
+			 unsigned prefix)
+{
+	unsigned full = prefix / 8, rest = prefix % 8;
+	unsigned char mask = (unsigned char)(0xff << (8 - rest));
+
+	if (memcmp(addr, net, full) != 0)
+		return false;
+	return rest == 0 || (addr[full] & mask) == net[full];
+}
+
+bool cfg_cidr_match(const struct cfg_cidr *cidrs, size_t n,
+		    const struct sockaddr *sa)
+{
+	const unsigned char *v4 = NULL, *v6 = NULL;
+
+	if (sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		v4 = (const unsigned char *)&((const struct sockaddr_in *)sa)
+			     ->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+			&((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		v6 = a->s6_addr;
+		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d;
+		 * they must match the IPv4 networks too. */
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			v4 = a->s6_addr + 12;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *a =
+			cidrs[i].family == AF_INET ? v4 : v6;
+
+		if (a != NULL && prefix_match(a, cidrs[i].addr,
+					      cidrs[i].prefix))
+			return true;
+	}
+	return false;
+}
+
+bool cfg_in_relay_networks(const struct config *cfg,
+			   const struct sockaddr *sa)
+{
+	return cfg_cidr_match(cfg->relay_networks, cfg->relay_network_count,
+			      sa);
+}
+
+void cfg_dump(const struct config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < CFG_KEY_COUNT; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+
+		fprintf(out, "%s = ", k->name);
+		cfg_type_ops[k->type].dump(k, cfg, out);
+		fputc('\n', out);
+	}
+}

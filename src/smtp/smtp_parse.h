@@ -149,8 +149,11 @@ int smtp_parse_bdat(const char *args, size_t len, uint64_t *size_out, bool *last
 bool smtp_is_valid_helo(const char *args, size_t len);
 
 /* Writes addr as "local@domain" into out, quoting the local part when it
- * is not a dot-string (RFC 5321 4.1.2). "<>" gives "", postmaster gives
- * "postmaster". Returns the length, or -1 when out_size is too small. */
+ * is not a dot-string (RFC 5321 4.1.2) and escaping only '"' and '\\'.
+ * "<>" gives "", postmaster gives "postmaster". For an address from
+ * smtp_parse_* the result is never longer than the path as sent minus its
+ * brackets, so SMTP_PATH_MAX - 1 bytes always suffice. Returns the length,
+ * or -1 (out set to "" if out_size > 0) when out_size is too small. */
 int smtp_addr_format(const struct smtp_addr *addr, char *out, size_t out_size);
 
 #endif

@@ -7,6 +7,9 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/log.h"
 
 /* Input is not read past this many buffered bytes; protocols drain it. */
 #define CONN_READ_HIGH_WATERMARK (256 * 1024)
@@ -34,7 +38,12 @@ struct conn {
 	bool closing; /* close after flush */
 	bool closed; /* CONN_EV_CLOSED delivered */
 	bool paused;
+	SSL *ssl; /* owned by the TLS bufferevent once TLS is on */
+	bool tls_ready;
+	struct event_base *base; /* borrowed */
 };
+
+static void conn_apply_timeout(struct conn *c);
 
 static void conn_destroy(struct conn *c)
 {
@@ -89,7 +98,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->ssl != NULL && !c->tls_ready) {
+			c->tls_ready = true;
+			conn_emit(c, CONN_EV_TLS_READY);
+		}
+	} else if (what & BEV_EVENT_TIMEOUT) {
 		if (c->closing)
 			conn_emit(c, CONN_EV_CLOSED);
 		else {
@@ -97,15 +111,25 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_emit(c, CONN_EV_TIMEOUT);
 		}
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (c->ssl != NULL && (what & BEV_EVENT_ERROR)) {
+			unsigned long e = bufferevent_get_openssl_error(c->bev);
+			if (e != 0) {
+				char buf[256];
+				ERR_error_string_n(e, buf, sizeof(buf));
+				log_info(NULL, "event=tls-error client=%s handshake=%s error=\"%s\"",
+					 c->peer_text, c->tls_ready ? "done" : "failed", buf);
+			}
+		}
 		conn_emit(c, CONN_EV_CLOSED);
 	}
 	conn_leave(c);
 }
 
-struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer,
-		      socklen_t peer_len, conn_event_fn cb, void *arg)
+static struct conn *conn_alloc(struct event_base *base, int fd, const struct sockaddr *peer,
+			       socklen_t peer_len, conn_event_fn cb, void *arg)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
+	c->base = base;
 	c->cb = cb;
 	c->arg = arg;
 	if (peer_len > sizeof(c->peer))
@@ -121,12 +145,77 @@ struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *pe
 			c->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
 	}
 	(void)evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	return c;
+}
+
+static void conn_setup_bev(struct conn *c)
+{
 	KASSERT(c->bev != NULL);
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH_WATERMARK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_apply_timeout(c);
+}
+
+struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer,
+		      socklen_t peer_len, conn_event_fn cb, void *arg)
+{
+	struct conn *c = conn_alloc(base, fd, peer, peer_len, cb, arg);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	conn_setup_bev(c);
 	return c;
+}
+
+struct conn *conn_new_tls(struct event_base *base, int fd, const struct sockaddr *peer,
+			  socklen_t peer_len, SSL *ssl, conn_event_fn cb, void *arg)
+{
+	struct conn *c = conn_alloc(base, fd, peer, peer_len, cb, arg);
+	c->ssl = ssl;
+	c->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	/* Many clients close without close_notify; that is not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	conn_setup_bev(c);
+	return c;
+}
+
+int conn_starttls(struct conn *c, SSL *ssl)
+{
+	if (c->ssl != NULL || c->closed) {
+		SSL_free(ssl);
+		return -1;
+	}
+	/* CVE-2011-0411: anything the client sent after STARTTLS in the same
+	 * plaintext packet is dropped, never executed after the handshake. */
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	(void)evbuffer_drain(in, evbuffer_get_length(in));
+	struct bufferevent *filter = bufferevent_openssl_filter_new(
+		c->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (filter == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	c->ssl = ssl;
+	c->bev = filter; /* frees the plaintext bufferevent with it */
+	c->paused = false;
+	conn_setup_bev(c);
+	return 0;
+}
+
+SSL *conn_ssl(const struct conn *c)
+{
+	return c->ssl;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->ssl != NULL;
+}
+
+bool conn_tls_ready(const struct conn *c)
+{
+	return c->tls_ready;
 }
 
 void conn_free(struct conn **pp)

@@ -7,6 +7,7 @@
  *   CONN_EV_TIMEOUT  nothing was read (or written) for the timeout
  *   CONN_EV_CLOSED   the peer closed, an I/O error happened, or a
  *                    conn_close_after_flush() finished flushing
+ *   CONN_EV_TLS_READY the TLS handshake (implicit or STARTTLS) finished
  * After CONN_EV_CLOSED no more events arrive and the owner must call
  * conn_free() (it may do so from inside the callback: conn_free only marks
  * the conn dead when called re-entrantly and frees once the stack unwinds).
@@ -27,13 +28,34 @@ enum conn_event {
 	CONN_EV_DRAINED,
 	CONN_EV_TIMEOUT,
 	CONN_EV_CLOSED,
+	CONN_EV_TLS_READY,
 };
+
+typedef struct ssl_st SSL;
 
 typedef void (*conn_event_fn)(struct conn *c, enum conn_event ev, void *arg);
 
 /* Takes ownership of fd (closed by conn_free). */
 struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer,
 		      socklen_t peer_len, conn_event_fn cb, void *arg);
+
+/* Implicit TLS (RFC 8314): like conn_new, and the server handshake starts
+ * at once; CONN_EV_TLS_READY reports its end. Takes ownership of ssl. */
+struct conn *conn_new_tls(struct event_base *base, int fd, const struct sockaddr *peer,
+			  socklen_t peer_len, SSL *ssl, conn_event_fn cb, void *arg);
+
+/* STARTTLS (RFC 3207 / RFC 2595): discards every byte of plaintext input
+ * already buffered (a command pipelined after STARTTLS must never be
+ * executed: CVE-2011-0411), flushes pending plaintext output (the "ready"
+ * reply), then starts the server handshake. Takes ownership of ssl.
+ * Returns -1 when the conn is already in TLS. */
+int conn_starttls(struct conn *c, SSL *ssl);
+
+/* The SSL object once TLS is on (NULL before); valid while c lives. */
+SSL *conn_ssl(const struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* True once the TLS handshake finished. */
+bool conn_tls_ready(const struct conn *c);
 
 void conn_free(struct conn **pp);
 

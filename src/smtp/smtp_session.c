@@ -195,6 +195,7 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		smtp_process_input(s);
 		break;
 	case CONN_EV_DRAINED:
+	case CONN_EV_TLS_READY:
 		break;
 	case CONN_EV_TIMEOUT:
 		if (s->state == SMTP_STATE_COMMIT)

@@ -1,23 +1,22 @@
 /* config: the one parser for konvert.conf (SPEC.md "Configuration file").
  *
  * Owns the schema table (one row per key: type, default text, bounds, field
- * in struct config), the line reader, the value parsers, the cross-key
- * checks and cfg_dump. Defaults are parsed from their text by the same code
- * as file values, so the two cannot drift apart. Like every parser here it
- * never logs and never exits: errors are collected as "file:line: key:
- * problem" and handed back; the caller decides what to print. */
+ * in struct config), the line reader, error collection, lists, cross-key
+ * checks, load/free and cfg_dump; one value's syntax is config_value.c's.
+ * Defaults are parsed from their text like file values, so the two cannot
+ * drift apart. It never logs and never exits: errors are collected as
+ * "file:line: key: problem" and handed back; the caller decides. */
 #include "config/config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "config/config_value.h"
 #include "core/alloc.h"
 #include "core/kassert.h"
 #include "core/limits.h"
@@ -70,12 +69,7 @@ struct cfg_key {
 	unsigned flags;
 };
 
-#define DAY_S (24u * 3600u)
 #define F(field) offsetof(struct config, field)
-#define TOKEN_MAX 300
-#define SHOWN_MAX 64 /* bytes of a bad value quoted in a message */
-#define DNS_PORT_DEFAULT 53
-#define SMARTHOST_PORT_DEFAULT 25
 
 /* Enum keys are stored through an int; both enums must be int-sized. */
 _Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
@@ -139,9 +133,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "relay_port", .type = CFG_T_PORT, .def = "25",
 	  .min = 1, .max = 65535, .off = F(relay_port) },
 	{ .name = "smtp_timeout", .type = CFG_T_TIMEOUT_MS, .def = "5m",
-	  .min = 1, .max = DAY_S, .off = F(smtp_timeout_ms) },
+	  .min = 1, .max = CFGV_DAY_S, .off = F(smtp_timeout_ms) },
 	{ .name = "pop3_timeout", .type = CFG_T_TIMEOUT_MS, .def = "10m",
-	  .min = 1, .max = DAY_S, .off = F(pop3_timeout_ms) },
+	  .min = 1, .max = CFGV_DAY_S, .off = F(pop3_timeout_ms) },
 	{ .name = "max_sessions", .type = CFG_T_COUNT, .def = "20000",
 	  .min = 1, .max = 1000000, .off = F(max_sessions) },
 	{ .name = "max_sessions_per_ip", .type = CFG_T_COUNT, .def = "100",
@@ -150,13 +144,13 @@ static const struct cfg_key cfg_keys[] = {
 	  .def = "tls-or-loopback", .names = cfg_plaintext_names,
 	  .off = F(plaintext_auth) },
 	{ .name = "queue_retry", .type = CFG_T_LIST,
-	  .def = "5m 10m 20m 40m 1h 2h 4h", .min = 1, .max = 30 * DAY_S,
+	  .def = "5m 10m 20m 40m 1h 2h 4h", .min = 1, .max = 30 * CFGV_DAY_S,
 	  .off = F(queue_retry_s), .aux_off = F(queue_retry_count),
 	  .list = &cfg_duration_list, .flags = CFG_F_NONEMPTY },
 	{ .name = "queue_lifetime", .type = CFG_T_DURATION, .def = "5d",
-	  .min = 1, .max = 365 * DAY_S, .off = F(queue_lifetime_s) },
+	  .min = 1, .max = 365 * CFGV_DAY_S, .off = F(queue_lifetime_s) },
 	{ .name = "delay_warning", .type = CFG_T_DURATION, .def = "4h",
-	  .min = 0, .max = 365 * DAY_S, .off = F(delay_warning_s) },
+	  .min = 0, .max = 365 * CFGV_DAY_S, .off = F(delay_warning_s) },
 	{ .name = "relay_tls", .type = CFG_T_ENUM, .def = "opportunistic",
 	  .names = cfg_relay_tls_names, .off = F(relay_tls) },
 	{ .name = "smarthost_auth", .type = CFG_T_USERPASS, .def = "",
@@ -198,17 +192,6 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Returns the next space-separated token of *pp, or NULL at the end. */
 static const char *next_token(const char **pp, size_t *len_out)
 {
@@ -222,147 +205,6 @@ static const char *next_token(const char **pp, size_t *len_out)
 	*len_out = (size_t)(p - start);
 	*pp = p;
 	return p == start ? NULL : start;
-}
-
-/* Plain decimal digits, at least one, no sign or space, overflow-checked.
- * *end_out is the first byte after the digits. */
-static int parse_digits(const char *s, uint64_t *out, const char **end_out)
-{
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (*p < '0' || *p > '9')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (__builtin_mul_overflow(v, 10, &v) ||
-		    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
-			return -1;
-	}
-	*out = v;
-	*end_out = p;
-	return 0;
-}
-
-/* Digits with at most one suffix letter from units[] (mul[] alongside). */
-static int parse_scaled(const char *s, const char *units,
-			const uint64_t *mul, uint64_t *out)
-{
-	const char *end, *u;
-	uint64_t v;
-
-	if (parse_digits(s, &v, &end) < 0)
-		return -1;
-	if (*end == '\0') {
-		*out = v;
-		return 0;
-	}
-	u = strchr(units, *end);
-	if (u == NULL || end[1] != '\0' ||
-	    __builtin_mul_overflow(v, mul[u - units], &v))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int parse_port(const char *s, uint16_t *out)
-{
-	uint64_t v;
-
-	if (parse_scaled(s, "", NULL, &v) < 0 || v < 1 || v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-int cfg_parse_duration(const char *s, uint64_t *seconds_out)
-{
-	static const uint64_t mul[] = { 1, 60, 3600, DAY_S };
-
-	if (s == NULL)
-		return -1;
-	return parse_scaled(s, "smhd", mul, seconds_out);
-}
-
-/* Largest whole unit, so that the text parses back to the same value. */
-static void fmt_duration(uint64_t s, char *buf, size_t len)
-{
-	if (s != 0 && s % DAY_S == 0)
-		snprintf(buf, len, "%" PRIu64 "d", s / DAY_S);
-	else if (s != 0 && s % 3600 == 0)
-		snprintf(buf, len, "%" PRIu64 "h", s / 3600);
-	else if (s != 0 && s % 60 == 0)
-		snprintf(buf, len, "%" PRIu64 "m", s / 60);
-	else
-		snprintf(buf, len, "%" PRIu64 "%s", s, s ? "s" : "");
-}
-
-/* RFC 1035 2.3.1 / RFC 1123 2.1 host name syntax: dot-separated labels of
- * 1..63 letters, digits and hyphens, no hyphen at either end, 253 total. */
-static bool is_valid_domain(const char *s, size_t len)
-{
-	size_t label = 0;
-
-	if (len == 0 || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return label > 0 && s[len - 1] != '-';
-}
-
-/* Splits "host", "host:port", "[v6]" or "[v6]:port", cutting tok in place.
- * *port_out is NULL when no port was given. */
-static int split_hostport(char *tok, char **host_out, bool *bracketed_out,
-			  char **port_out, const char **why)
-{
-	char *colon;
-
-	*port_out = NULL;
-	*bracketed_out = tok[0] == '[';
-	if (*bracketed_out) {
-		char *close = strchr(tok, ']');
-
-		*why = "expected [IPv6]:PORT";
-		if (close == NULL || close == tok + 1 ||
-		    (close[1] != '\0' && (close[1] != ':' || close[2] == '\0')))
-			return -1;
-		*close = '\0';
-		*host_out = tok + 1;
-		*port_out = close[1] == ':' ? close + 2 : NULL;
-		return 0;
-	}
-	*host_out = tok;
-	colon = strchr(tok, ':');
-	if (colon == NULL)
-		return 0;
-	if (strchr(colon + 1, ':') != NULL) {
-		*why = "an IPv6 address needs brackets: [ADDR]:PORT";
-		return -1;
-	}
-	if (colon == tok || colon[1] == '\0') {
-		*why = "expected HOST:PORT";
-		return -1;
-	}
-	*colon = '\0';
-	*port_out = colon + 1;
-	return 0;
-}
-
-static void print_hostport(const char *host, unsigned port, FILE *out)
-{
-	fprintf(out, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 /* ---- strings ---- */
@@ -383,25 +225,28 @@ static int parse_string(const struct cfg_key *k, const char *v,
 	const char *colon = strchr(v, ':');
 
 	if (*v == '\0' && !(k->flags & CFG_F_OPTIONAL))
-		return fail(err, err_len, "value is empty");
+		return cfgv_fail(err, err_len, "value is empty");
 	if (k->flags & CFG_F_ONE_WORD) {
 		for (const char *p = v; *p != '\0'; p++)
 			if (is_space(*p))
-				return fail(err, err_len,
-					    "'%.*s' must not contain spaces",
-					    SHOWN_MAX, v);
+				return cfgv_fail(
+					err, err_len,
+					"'%.*s' must not contain spaces",
+					CFGV_SHOWN_MAX, v);
 	}
-	if (k->type == CFG_T_HOSTNAME && !is_valid_domain(v, strlen(v)))
-		return fail(err, err_len, "'%.*s' is not a valid host name",
-			    SHOWN_MAX, v);
+	if (k->type == CFG_T_HOSTNAME && !cfgv_is_valid_domain(v, strlen(v)))
+		return cfgv_fail(err, err_len,
+				 "'%.*s' is not a valid host name",
+				 CFGV_SHOWN_MAX, v);
 	/* The password may hold anything but '#'; it is never echoed. */
 	if (k->type == CFG_T_USERPASS && *v != '\0') {
 		if (colon == NULL || colon == v)
-			return fail(err, err_len, "expected USER:PASSWORD");
+			return cfgv_fail(err, err_len,
+					 "expected USER:PASSWORD");
 		for (const char *p = v; p < colon; p++)
 			if (is_space(*p))
-				return fail(err, err_len,
-					    "user name contains a space");
+				return cfgv_fail(err, err_len,
+						 "user name contains a space");
 	}
 	clear_string(k, cfg);
 	if (*v != '\0')
@@ -428,45 +273,17 @@ static void clear_hostport(const struct cfg_key *k, struct config *cfg)
 	*(bool *)field(cfg, k->aux_off) = false;
 }
 
-/* "name[:port]", "a.b.c.d[:port]" or "[v6][:port]"; the port defaults to
- * 25. A bracketed IPv6 host is stored without brackets. */
 static int parse_hostport(const struct cfg_key *k, const char *v,
 			  struct config *cfg, char *err, size_t err_len)
 {
-	struct cfg_hostport hp = { .port = SMARTHOST_PORT_DEFAULT };
-	char buf[TOKEN_MAX];
-	char *host, *port_s;
-	bool bracketed;
-	const char *why = "";
-	struct in6_addr a6;
+	struct cfg_hostport hp;
 
 	if (*v == '\0') {
 		clear_hostport(k, cfg);
 		return 0;
 	}
-	if (strcspn(v, " \t") != strlen(v))
-		return fail(err, err_len, "expected one HOST:PORT");
-	if (snprintf(buf, sizeof buf, "%s", v) >= (int)sizeof buf)
-		return fail(err, err_len, "'%.*s...' is too long", SHOWN_MAX,
-			    v);
-	if (split_hostport(buf, &host, &bracketed, &port_s, &why) < 0)
-		return fail(err, err_len, "'%.*s': %s", SHOWN_MAX, v, why);
-	if (port_s != NULL && parse_port(port_s, &hp.port) < 0)
-		return fail(err, err_len, "'%.*s': port must be 1..65535",
-			    SHOWN_MAX, v);
-	if (bracketed) {
-		if (inet_pton(AF_INET6, host, &a6) != 1)
-			return fail(err, err_len,
-				    "'%.*s': not a numeric IPv6 address",
-				    SHOWN_MAX, v);
-		(void)inet_ntop(AF_INET6, &a6, hp.host, sizeof hp.host);
-	} else {
-		if (!is_valid_domain(host, strlen(host)))
-			return fail(err, err_len,
-				    "'%.*s': not a valid host name",
-				    SHOWN_MAX, v);
-		snprintf(hp.host, sizeof hp.host, "%s", host);
-	}
+	if (cfgv_parse_hostport(v, &hp, err, err_len) < 0)
+		return -1;
 	*(struct cfg_hostport *)field(cfg, k->off) = hp;
 	*(bool *)field(cfg, k->aux_off) = true;
 	return 0;
@@ -478,7 +295,7 @@ static void dump_hostport(const struct cfg_key *k, const struct config *cfg,
 	const struct cfg_hostport *hp = cfield(cfg, k->off);
 
 	if (*(const bool *)cfield(cfg, k->aux_off))
-		print_hostport(hp->host, hp->port, out);
+		cfgv_print_hostport(hp->host, hp->port, out);
 }
 
 /* ---- list items ---- */
@@ -489,15 +306,12 @@ static int parse_domain_one(const struct cfg_key *k, char *tok, void *items,
 	char **list = items;
 
 	(void)k;
-	if (!is_valid_domain(tok, strlen(tok)))
-		return fail(err, err_len, "'%.*s' is not a valid domain",
-			    SHOWN_MAX, tok);
-	for (char *c = tok; *c != '\0'; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
+	if (cfgv_parse_domain(tok, err, err_len) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(list[i], tok) == 0)
-			return fail(err, err_len, "duplicate domain '%s'", tok);
+			return cfgv_fail(err, err_len,
+					 "duplicate domain '%s'", tok);
 	list[n] = xstrdup(tok);
 	return 0;
 }
@@ -512,50 +326,18 @@ static void free_domain_one(void *item)
 	free(*(char **)item);
 }
 
-/* One "ADDR:PORT" or "[V6]:PORT" with a numeric address. */
 static int parse_listen_one(const struct cfg_key *k, char *tok, void *items,
 			    size_t n, char *err, size_t err_len)
 {
 	struct cfg_listen *li = (struct cfg_listen *)items + n;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&li->addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&li->addr;
-	char shown[SHOWN_MAX + 1], host_text[INET6_ADDRSTRLEN];
-	char *host, *port_s;
-	bool v6;
-	uint16_t port;
-	const char *why = "";
 
 	(void)k;
-	snprintf(shown, sizeof shown, "%s", tok);
-	if (split_hostport(tok, &host, &v6, &port_s, &why) < 0)
-		return fail(err, err_len, "'%s': %s", shown, why);
-	if (port_s == NULL)
-		return fail(err, err_len, "'%s': expected ADDR:PORT", shown);
-	if (parse_port(port_s, &port) < 0)
-		return fail(err, err_len, "'%s': port must be 1..65535", shown);
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host,
-		      v6 ? (void *)&sin6->sin6_addr : (void *)&sin->sin_addr) != 1)
-		return fail(err, err_len, "'%s': not a numeric %s address",
-			    shown, v6 ? "IPv6" : "IPv4");
-	if (v6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		li->addr_len = sizeof *sin6;
-		(void)inet_ntop(AF_INET6, &sin6->sin6_addr, host_text,
-				sizeof host_text);
-	} else {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		li->addr_len = sizeof *sin;
-		(void)inet_ntop(AF_INET, &sin->sin_addr, host_text,
-				sizeof host_text);
-	}
-	snprintf(li->text, sizeof li->text, v6 ? "[%s]:%u" : "%s:%u",
-		 host_text, (unsigned)port);
+	if (cfgv_parse_listen(tok, li, err, err_len) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(((struct cfg_listen *)items)[i].text, li->text) == 0)
-			return fail(err, err_len, "'%s' is listed twice",
-				    li->text);
+			return cfgv_fail(err, err_len, "'%s' is listed twice",
+					 li->text);
 	return 0;
 }
 
@@ -564,84 +346,31 @@ static void dump_listen_one(const void *item, FILE *out)
 	fputs(((const struct cfg_listen *)item)->text, out);
 }
 
-/* "addr/prefix" or a bare address (/32, /128); host bits are cleared so
- * matching is a plain prefix compare. */
 static int parse_cidr_one(const struct cfg_key *k, char *tok, void *items,
 			  size_t n, char *err, size_t err_len)
 {
-	struct cfg_cidr *c = (struct cfg_cidr *)items + n;
-	char shown[SHOWN_MAX + 1];
-	char *slash = strchr(tok, '/');
-	uint64_t prefix;
-	unsigned bits;
-
 	(void)k;
-	snprintf(shown, sizeof shown, "%s", tok);
-	if (slash != NULL)
-		*slash = '\0';
-	if (inet_pton(AF_INET, tok, c->addr) == 1)
-		c->family = AF_INET;
-	else if (inet_pton(AF_INET6, tok, c->addr) == 1)
-		c->family = AF_INET6;
-	else
-		return fail(err, err_len, "'%s': not a numeric address", shown);
-	bits = c->family == AF_INET ? 32 : 128;
-	prefix = bits;
-	if (slash != NULL && (parse_scaled(slash + 1, "", NULL, &prefix) < 0 ||
-			      prefix > bits))
-		return fail(err, err_len, "'%s': prefix must be 0..%u", shown,
-			    bits);
-	c->prefix = (unsigned)prefix;
-	for (unsigned i = 0; i < bits / 8; i++) {
-		if (i * 8 >= c->prefix)
-			c->addr[i] = 0;
-		else if (c->prefix - i * 8 < 8)
-			c->addr[i] &= (unsigned char)(0xff << (8 - (c->prefix - i * 8)));
-	}
-	return 0;
+	return cfgv_parse_cidr(tok, (struct cfg_cidr *)items + n, err, err_len);
 }
 
 static void dump_cidr_one(const void *item, FILE *out)
 {
-	const struct cfg_cidr *c = item;
-	char text[INET6_ADDRSTRLEN];
-
-	(void)inet_ntop(c->family, c->addr, text, sizeof text);
-	fprintf(out, "%s/%u", text, c->prefix);
+	cfgv_print_cidr(item, out);
 }
 
-/* "a.b.c.d[:port]", "::1" or "[::1][:port]"; numeric only, port 53
- * unless given. The host is stored normalised and unbracketed. */
 static int parse_dns_one(const struct cfg_key *k, char *tok, void *items,
 			 size_t n, char *err, size_t err_len)
 {
-	struct cfg_hostport *hp = (struct cfg_hostport *)items + n;
-	unsigned char a[16];
-	char shown[SHOWN_MAX + 1];
-	char *host = tok, *port_s = NULL;
-	bool v6 = true;
-	const char *why = "";
-
 	(void)k;
-	snprintf(shown, sizeof shown, "%s", tok);
-	hp->port = DNS_PORT_DEFAULT;
-	if (inet_pton(AF_INET6, tok, a) != 1 &&
-	    split_hostport(tok, &host, &v6, &port_s, &why) < 0)
-		return fail(err, err_len, "'%s': %s", shown, why);
-	if (port_s != NULL && parse_port(port_s, &hp->port) < 0)
-		return fail(err, err_len, "'%s': port must be 1..65535", shown);
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, a) != 1)
-		return fail(err, err_len, "'%s': not a numeric %s address",
-			    shown, v6 ? "IPv6" : "IPv4");
-	(void)inet_ntop(v6 ? AF_INET6 : AF_INET, a, hp->host, sizeof hp->host);
-	return 0;
+	return cfgv_parse_dns(tok, (struct cfg_hostport *)items + n, err,
+			      err_len);
 }
 
 static void dump_dns_one(const void *item, FILE *out)
 {
 	const struct cfg_hostport *hp = item;
 
-	print_hostport(hp->host, hp->port, out);
+	cfgv_print_hostport(hp->host, hp->port, out);
 }
 
 static int parse_duration_one(const struct cfg_key *k, char *tok,
@@ -651,13 +380,14 @@ static int parse_duration_one(const struct cfg_key *k, char *tok,
 	char lo[32], hi[32];
 
 	if (cfg_parse_duration(tok, &s) < 0)
-		return fail(err, err_len, "'%.*s' is not a duration "
-			    "(number with s, m, h or d)", SHOWN_MAX, tok);
+		return cfgv_fail(err, err_len, "'%.*s' is not a duration "
+				 "(number with s, m, h or d)", CFGV_SHOWN_MAX,
+				 tok);
 	if (s < k->min || s > k->max) {
-		fmt_duration(k->min, lo, sizeof lo);
-		fmt_duration(k->max, hi, sizeof hi);
-		return fail(err, err_len, "'%.*s' is out of range %s..%s",
-			    SHOWN_MAX, tok, lo, hi);
+		cfgv_fmt_duration(k->min, lo, sizeof lo);
+		cfgv_fmt_duration(k->max, hi, sizeof hi);
+		return cfgv_fail(err, err_len, "'%.*s' is out of range %s..%s",
+				 CFGV_SHOWN_MAX, tok, lo, hi);
 	}
 	KASSERT(k->max <= UINT32_MAX);
 	((unsigned *)items)[n] = (unsigned)s;
@@ -668,7 +398,7 @@ static void dump_duration_one(const void *item, FILE *out)
 {
 	char buf[32];
 
-	fmt_duration(*(const unsigned *)item, buf, sizeof buf);
+	cfgv_fmt_duration(*(const unsigned *)item, buf, sizeof buf);
 	fputs(buf, out);
 }
 
@@ -714,16 +444,16 @@ static int parse_list(const struct cfg_key *k, const char *v,
 	unsigned char *items = xcalloc(1, lt->size);
 	size_t n = 0, len, bytes;
 	const char *tok;
-	char buf[TOKEN_MAX];
+	char buf[CFGV_TOKEN_MAX];
 
 	while ((tok = next_token(&v, &len)) != NULL) {
 		if (n == lt->max) {
-			fail(err, err_len, "more than %zu items", lt->max);
+			cfgv_fail(err, err_len, "more than %zu items", lt->max);
 			goto bad;
 		}
 		if (len >= sizeof buf) {
-			fail(err, err_len, "'%.*s...' is too long", SHOWN_MAX,
-			     tok);
+			cfgv_fail(err, err_len, "'%.*s...' is too long",
+				  CFGV_SHOWN_MAX, tok);
 			goto bad;
 		}
 		memcpy(buf, tok, len);
@@ -737,7 +467,7 @@ static int parse_list(const struct cfg_key *k, const char *v,
 		n++;
 	}
 	if (n == 0 && (k->flags & CFG_F_NONEMPTY)) {
-		fail(err, err_len, "at least one item is needed");
+		cfgv_fail(err, err_len, "at least one item is needed");
 		goto bad;
 	}
 	clear_list(k, cfg);
@@ -775,9 +505,6 @@ static void clear_nothing(const struct cfg_key *k, struct config *cfg)
 static int parse_number(const struct cfg_key *k, const char *v,
 			struct config *cfg, char *err, size_t err_len)
 {
-	/* Sizes: k, M, G are powers of 1024, any case. */
-	static const uint64_t size_mul[] = { 1u << 10, 1u << 10, 1u << 20,
-					     1u << 20, 1u << 30, 1u << 30 };
 	bool is_time = k->type == CFG_T_DURATION || k->type == CFG_T_TIMEOUT_MS;
 	const char *what = "a number";
 	char lo[32], hi[32];
@@ -785,27 +512,27 @@ static int parse_number(const struct cfg_key *k, const char *v,
 	int rc;
 
 	if (k->type == CFG_T_SIZE) {
-		rc = parse_scaled(v, "kKmMgG", size_mul, &n);
+		rc = cfgv_parse_size(v, &n);
 		what = "a size (bytes, optional k/M/G suffix)";
 	} else if (is_time) {
 		rc = cfg_parse_duration(v, &n);
 		what = "a duration (number with s, m, h or d)";
 	} else {
-		rc = parse_scaled(v, "", NULL, &n);
+		rc = cfgv_parse_uint(v, &n);
 	}
 	if (rc < 0)
-		return fail(err, err_len, "'%.*s' is not %s", SHOWN_MAX, v,
-			    what);
+		return cfgv_fail(err, err_len, "'%.*s' is not %s",
+				 CFGV_SHOWN_MAX, v, what);
 	if (n < k->min || n > k->max) {
 		if (is_time) {
-			fmt_duration(k->min, lo, sizeof lo);
-			fmt_duration(k->max, hi, sizeof hi);
+			cfgv_fmt_duration(k->min, lo, sizeof lo);
+			cfgv_fmt_duration(k->max, hi, sizeof hi);
 		} else {
 			snprintf(lo, sizeof lo, "%" PRIu64, k->min);
 			snprintf(hi, sizeof hi, "%" PRIu64, k->max);
 		}
-		return fail(err, err_len, "'%.*s' is out of range %s..%s",
-			    SHOWN_MAX, v, lo, hi);
+		return cfgv_fail(err, err_len, "'%.*s' is out of range %s..%s",
+				 CFGV_SHOWN_MAX, v, lo, hi);
 	}
 	switch (k->type) {
 	case CFG_T_COUNT:
@@ -841,11 +568,11 @@ static void dump_number(const struct cfg_key *k, const struct config *cfg,
 		fprintf(out, "%u", (unsigned)*(const uint16_t *)p);
 		break;
 	case CFG_T_TIMEOUT_MS:
-		fmt_duration(*(const unsigned *)p / 1000, buf, sizeof buf);
+		cfgv_fmt_duration(*(const unsigned *)p / 1000, buf, sizeof buf);
 		fputs(buf, out);
 		break;
 	case CFG_T_DURATION:
-		fmt_duration(*(const uint64_t *)p, buf, sizeof buf);
+		cfgv_fmt_duration(*(const uint64_t *)p, buf, sizeof buf);
 		fputs(buf, out);
 		break;
 	default:
@@ -874,8 +601,8 @@ static int parse_enum(const struct cfg_key *k, const char *v,
 		KASSERT(w > 0 && (size_t)w < sizeof choices - used);
 		used += (size_t)w;
 	}
-	return fail(err, err_len, "'%.*s' is not one of: %s", SHOWN_MAX, v,
-		    choices);
+	return cfgv_fail(err, err_len, "'%.*s' is not one of: %s",
+			 CFGV_SHOWN_MAX, v, choices);
 }
 
 static void dump_enum(const struct cfg_key *k, const struct config *cfg,
@@ -1028,8 +755,8 @@ static void parse_line(struct config *cfg, const char *file, unsigned lineno,
 	}
 	k = find_key(key);
 	if (k == NULL) {
-		errs_add(errs, file, lineno, "unknown key '%.*s'", SHOWN_MAX,
-			 key);
+		errs_add(errs, file, lineno, "unknown key '%.*s'",
+			 CFGV_SHOWN_MAX, key);
 		return;
 	}
 	idx = (size_t)(k - cfg_keys);
@@ -1202,48 +929,6 @@ bool cfg_is_local_domain(const struct config *cfg, const char *domain,
 		const char *d = cfg->domains[i];
 
 		if (strlen(d) == len && strncasecmp(d, domain, len) == 0)
-			return true;
-	}
-	return false;
-}
-
-static bool prefix_match(const unsigned char *addr, const unsigned char *net,
-			 unsigned prefix)
-{
-	unsigned full = prefix / 8, rest = prefix % 8;
-	unsigned char mask = (unsigned char)(0xff << (8 - rest));
-
-	if (memcmp(addr, net, full) != 0)
-		return false;
-	return rest == 0 || (addr[full] & mask) == net[full];
-}
-
-bool cfg_cidr_match(const struct cfg_cidr *cidrs, size_t n,
-		    const struct sockaddr *sa)
-{
-	const unsigned char *v4 = NULL, *v6 = NULL;
-
-	if (sa == NULL)
-		return false;
-	if (sa->sa_family == AF_INET) {
-		v4 = (const unsigned char *)&((const struct sockaddr_in *)sa)
-			     ->sin_addr;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		v6 = a->s6_addr;
-		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d;
-		 * they must match the IPv4 networks too. */
-		if (IN6_IS_ADDR_V4MAPPED(a))
-			v4 = a->s6_addr + 12;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const unsigned char *a =
-			cidrs[i].family == AF_INET ? v4 : v6;
-
-		if (a != NULL && prefix_match(a, cidrs[i].addr,
-					      cidrs[i].prefix))
 			return true;
 	}
 	return false;

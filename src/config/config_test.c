@@ -805,64 +805,6 @@ static void test_cidr_odd_sockaddr(void **state)
 	cfg_free(&cfg);
 }
 
-/* ---- durations ---- */
-
-struct duration_case {
-	const char *text;
-	int rc;
-	uint64_t seconds;
-};
-
-static const struct duration_case duration_cases[] = {
-	{ .text = "0", .rc = 0, .seconds = 0 },
-	{ .text = "30", .rc = 0, .seconds = 30 },
-	{ .text = "30s", .rc = 0, .seconds = 30 },
-	{ .text = "5m", .rc = 0, .seconds = 300 },
-	{ .text = "4h", .rc = 0, .seconds = 14400 },
-	{ .text = "5d", .rc = 0, .seconds = 432000 },
-	{ .text = "007m", .rc = 0, .seconds = 420 },
-	{ .text = "18446744073709551615", .rc = 0,
-	  .seconds = UINT64_MAX },
-	{ .text = "18446744073709551615s", .rc = 0, .seconds = UINT64_MAX },
-	{ .text = "213503982334601d", .rc = 0,
-	  .seconds = 213503982334601ULL * 86400 },
-	{ .text = "18446744073709551616", .rc = -1 },
-	{ .text = "99999999999999999999999", .rc = -1 },
-	{ .text = "213503982334602d", .rc = -1 },
-	{ .text = "307445734561825861m", .rc = -1 },
-	{ .text = "5124095576030432h", .rc = -1 },
-	{ .text = "", .rc = -1 },
-	{ .text = "m", .rc = -1 },
-	{ .text = "5x", .rc = -1 },
-	{ .text = "5M", .rc = -1 },
-	{ .text = "5mm", .rc = -1 },
-	{ .text = "5ms", .rc = -1 },
-	{ .text = "1h30m", .rc = -1 },
-	{ .text = "-5", .rc = -1 },
-	{ .text = "+5", .rc = -1 },
-	{ .text = " 5", .rc = -1 },
-	{ .text = "5 ", .rc = -1 },
-	{ .text = "5 s", .rc = -1 },
-	{ .text = "1.5h", .rc = -1 },
-	{ .text = "0x10", .rc = -1 },
-};
-
-static void test_durations(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < sizeof duration_cases / sizeof duration_cases[0];
-	     i++) {
-		const struct duration_case *c = &duration_cases[i];
-		uint64_t s = 12345;
-
-		if (cfg_parse_duration(c->text, &s) != c->rc)
-			fail_msg("case %zu '%s': want rc %d", i, c->text,
-				 c->rc);
-		assert_true(s == (c->rc == 0 ? c->seconds : 12345));
-	}
-	assert_int_equal(cfg_parse_duration(NULL, NULL), -1);
-}
-
 /* ---- cfg_default_path ---- */
 
 static void test_default_path(void **state)
@@ -966,7 +908,6 @@ int main(void)
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_cidr_match),
 		cmocka_unit_test(test_cidr_odd_sockaddr),
-		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_default_path),
 		cmocka_unit_test(test_local_domain),
 		cmocka_unit_test(test_free_null),

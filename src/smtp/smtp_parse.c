@@ -96,11 +96,14 @@ static size_t utf8_seq_len(const unsigned char *p, size_t rem)
 	return n;
 }
 
-/* 1..20 decimal digits, no sign, fitting uint64_t. */
-static int parse_u64(const char *s, size_t n, uint64_t *out)
+/* 1..20 decimal digits, no sign. A value beyond uint64_t fails, or, with
+ * saturate, becomes UINT64_MAX (RFC 1870's SIZE allows 20 digits: such a
+ * size is legal and simply too large). */
+static int parse_u64_sat(const char *s, size_t n, bool saturate, uint64_t *out)
 {
 	uint64_t v = 0;
 	size_t i;
+	bool over = false;
 
 	if (n == 0 || n > 20)
 		return -1;
@@ -109,10 +112,17 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
 			return -1;
 		if (__builtin_mul_overflow(v, 10u, &v) ||
 		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
-			return -1;
+			over = true;
 	}
-	*out = v;
+	if (over && !saturate)
+		return -1;
+	*out = over ? UINT64_MAX : v;
 	return 0;
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t *out)
+{
+	return parse_u64_sat(s, n, false, out);
 }
 
 /* Copies n bytes and a NUL into dst; -1 when they do not fit. A value that
@@ -582,7 +592,7 @@ static enum smtp_parse_err mail_param(const struct esmtp_param *p, struct smtp_m
 	size_t n = p->val_len;
 
 	if (eq_nocase(p->kw, p->kw_len, "SIZE")) {
-		if (mp->has_size || v == NULL || parse_u64(v, n, &mp->size) < 0)
+		if (mp->has_size || v == NULL || parse_u64_sat(v, n, true, &mp->size) < 0)
 			return SMTP_PERR_PARAM_VALUE;
 		mp->has_size = true;
 	} else if (eq_nocase(p->kw, p->kw_len, "BODY")) {

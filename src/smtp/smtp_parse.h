@@ -121,7 +121,7 @@ enum smtp_parse_err smtp_parse_path(const char *s, size_t len, bool allow_utf8, 
  * checked before the path: a bad parameter is reported even when the path
  * is bad too. "<postmaster>" without a domain is not a reverse-path
  * (SMTP_PERR_ADDR). Parameters (keyword case-insensitive, each at most
- * once): SIZE=digits (<= 20 digits), BODY=7BIT|8BITMIME|BINARYMIME,
+ * once): SIZE=digits (<= 20 digits; above 2^64-1 saturates), BODY=7BIT|8BITMIME|BINARYMIME,
  * SMTPUTF8 (no value), RET=FULL|HDRS, ENVID=xtext (<= 100), AUTH=xtext or
  * <> (<= SMTP_PATH_MAX + 2). A malformed keyword gives SMTP_PERR_SYNTAX.
  * Both outputs are cleared first and meaningful only on SMTP_PERR_OK. */

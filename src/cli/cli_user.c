@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "auth/scram.h"
 #include "auth/userdb.h"
 #include "config/config.h"
 #include "core/alloc.h"
@@ -240,15 +241,17 @@ static char *read_password(const struct user_run *r)
 }
 
 /* Program-owned fields (the users file's third column on) derived from
- * the password; an owned string, or NULL when there is nothing to store.
- * TODO: SCRAM (RFC 5802/7677) stored keys go here once SASL SCRAM is
- * implemented; passwd must then replace the old keys and keep any other
- * program-owned field (quota) instead of keeping the column as it is. */
+ * the password: the SCRAM-SHA-256 keys (RFC 5802/7677) that AUTH
+ * SCRAM-SHA-256 needs, since the crypt hash cannot serve it. An owned
+ * string, or NULL when they cannot be made. passwd replaces the column
+ * (it holds nothing else yet; a later quota field must be carried over). */
 static char *user_extra_from_password(const char *address, const char *password)
 {
 	(void)address;
-	(void)password;
-	return NULL;
+	char text[SCRAM_CREDS_TEXT_MAX];
+	if (scram_make_credentials(password, SCRAM_DEFAULT_ITERATIONS, text, sizeof(text)) != 0)
+		return NULL;
+	return xstrdup(text);
 }
 
 /* Hashes the password read for r; 0 with hash and *extra_out filled. */

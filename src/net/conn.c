@@ -81,15 +81,34 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	conn_leave(c);
 }
 
+/* With a STARTTLS filter, "our output is empty" only means the records
+ * reached the plaintext bufferevent below; a closing conn must wait until
+ * that one has written them to the socket too. */
+static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)info;
+	struct conn *c = arg;
+	if (evbuffer_get_length(buf) != 0 || !c->closing || c->closed)
+		return;
+	conn_emit(c, CONN_EV_CLOSED);
+	conn_leave(c);
+}
+
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		if (c->closing)
-			conn_emit(c, CONN_EV_CLOSED);
-		else
+		if (c->closing) {
+			struct bufferevent *under = bufferevent_get_underlying(c->bev);
+			struct evbuffer *uout = under ? bufferevent_get_output(under) : NULL;
+			if (uout != NULL && evbuffer_get_length(uout) > 0)
+				(void)evbuffer_add_cb(uout, under_out_cb, c);
+			else
+				conn_emit(c, CONN_EV_CLOSED);
+		} else {
 			conn_emit(c, CONN_EV_DRAINED);
+		}
 	}
 	conn_leave(c);
 }

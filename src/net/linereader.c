@@ -10,7 +10,8 @@
 
 void linereader_init(struct linereader *lr, size_t max)
 {
-	lr->buf = xmalloc(max + 1);
+	lr->buf = xmalloc(max + 2);
+	lr->cap = max;
 	lr->max = max;
 	lr->skipping = false;
 }
@@ -19,6 +20,15 @@ void linereader_fini(struct linereader *lr)
 {
 	free(lr->buf);
 	lr->buf = NULL;
+}
+
+void linereader_set_max(struct linereader *lr, size_t max)
+{
+	if (max > lr->cap) {
+		lr->buf = xrealloc(lr->buf, max + 2);
+		lr->cap = max;
+	}
+	lr->max = max;
 }
 
 enum linereader_status linereader_next(struct linereader *lr, struct evbuffer *in,

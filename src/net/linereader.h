@@ -21,13 +21,18 @@ enum linereader_status {
 };
 
 struct linereader {
-	char *buf; /* owned, max + 1 bytes */
+	char *buf; /* owned, cap + 2 bytes */
+	size_t cap; /* largest max ever set */
 	size_t max; /* longest line accepted, line end excluded */
 	bool skipping; /* discarding the tail of an over-long line */
 };
 
 void linereader_init(struct linereader *lr, size_t max);
 void linereader_fini(struct linereader *lr);
+
+/* Changes the limit for the following lines (e.g. longer SASL lines while
+ * AUTH runs). Grows the buffer when needed. */
+void linereader_set_max(struct linereader *lr, size_t max);
 
 /* The line is NUL-terminated for convenience but may contain NUL bytes:
  * always use *len_out. */

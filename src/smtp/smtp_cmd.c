@@ -11,7 +11,11 @@
 #include "core/alloc.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "auth/aliases.h"
 #include "delivery/resolve.h"
+#include "net/conn.h"
+#include "net/tls.h"
+#include "proto/sasl.h"
 #include "smtp/smtp_internal.h"
 
 typedef void (*smtp_cmd_fn)(struct smtp_session *s, const char *args, size_t len);
@@ -65,6 +69,15 @@ static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool 
 	smtp_reply_cont(s, 250, "ENHANCEDSTATUSCODES");
 	smtp_reply_cont(s, 250, "SMTPUTF8");
 	smtp_reply_cont(s, 250, "CHUNKING");
+	if (s->env->tls != NULL && !conn_is_tls(s->conn))
+		smtp_reply_cont(s, 250, "STARTTLS");
+	if (smtp_auth_offered(s) && !s->authenticated) {
+		/* Plaintext mechanisms only where the password is safe. */
+		if (smtp_plaintext_allowed(s))
+			smtp_reply_cont(s, 250, "AUTH SCRAM-SHA-256 PLAIN LOGIN");
+		else
+			smtp_reply_cont(s, 250, "AUTH SCRAM-SHA-256");
+	}
 	smtp_reply(s, 250, NULL, "HELP");
 }
 
@@ -104,10 +117,47 @@ static void reply_parse_error(struct smtp_session *s, enum smtp_parse_err err, b
 	}
 }
 
+static bool alias_is_local(const char *domain, void *ctx)
+{
+	return cfg_is_local_domain(ctx, domain, strlen(domain));
+}
+
+/* The envelope sender of an authenticated client must be the login
+ * address itself or a local alias that delivers to it. */
+static bool sender_owned(const struct smtp_session *s, const struct smtp_addr *a)
+{
+	const struct config *cfg = s->env->cfg;
+	if (a->is_null || a->is_literal || a->local_len == 0)
+		return false;
+	char addr[SMTP_PATH_MAX + 8];
+	int n = snprintf(addr, sizeof(addr), "%.*s@%s", (int)a->local_len, a->local, a->domain);
+	if (n < 0 || (size_t)n >= sizeof(addr))
+		return false;
+	for (char *p = addr; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	if (strcmp(addr, s->auth_user) == 0)
+		return true;
+	if (!cfg_is_local_domain(cfg, a->domain, strlen(a->domain)))
+		return false;
+	char *at = strrchr(addr, '@');
+	*at = '\0';
+	char **targets = NULL;
+	size_t count = 0;
+	bool owned = false;
+	if (aliases_expand(s->env->aliases, addr, at + 1, alias_is_local, (void *)cfg, &targets,
+			   &count) == 0) {
+		for (size_t i = 0; i < count && !owned; i++)
+			owned = strcmp(targets[i], s->auth_user) == 0;
+		aliases_free_list(targets, count);
+	}
+	return owned;
+}
+
 static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 {
 	const struct config *cfg = s->env->cfg;
-	if (s->kind == SMTP_LISTENER_SUBMISSION) {
+	if (s->kind != SMTP_LISTENER_MTA && !s->authenticated) {
 		/* RFC 6409 4.3 / RFC 4954 6: submission requires AUTH. */
 		smtp_reply(s, 530, "5.7.0", "Authentication required");
 		return;
@@ -135,6 +185,15 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	}
 	if (smtp_addr_format(&t->sender, t->sender_text, sizeof(t->sender_text)) < 0) {
 		smtp_reply(s, 501, "5.1.7", "Bad sender address syntax");
+		free(t);
+		return;
+	}
+	if (s->authenticated && !sender_owned(s, &t->sender)) {
+		/* RFC 6409 6.1: the submission server checks the sender. */
+		char esc[300];
+		smtp_reply(s, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s",
+			   log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
+			   s->auth_user);
 		free(t);
 		return;
 	}
@@ -197,7 +256,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_reply(s, 250, "2.1.5", "Ok");
 		break;
 	case RESOLVE_REMOTE:
-		if (s->relay_ok) {
+		if (s->relay_ok || s->authenticated) {
 			result = "deferred-relay";
 			smtp_reply(s, 451, "4.3.0", "<%s>: relaying is not available yet, try again later",
 				   esc);
@@ -310,6 +369,33 @@ static void cmd_quit(struct smtp_session *s, const char *args, size_t len)
 	smtp_close(s);
 }
 
+static void cmd_starttls(struct smtp_session *s, const char *args, size_t len)
+{
+	(void)args;
+	if (len != 0) {
+		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (conn_is_tls(s->conn)) {
+		smtp_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (s->env->tls == NULL) {
+		smtp_reply(s, 454, "4.7.0", "TLS not available due to temporary reason");
+		return;
+	}
+	SSL *ssl = tls_server_new_ssl(s->env->tls);
+	if (ssl == NULL) {
+		smtp_reply(s, 454, "4.7.0", "TLS not available due to temporary reason");
+		return;
+	}
+	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
+	smtp_set_state(s, SMTP_STATE_TLS);
+	/* conn_starttls drops every byte pipelined after STARTTLS. */
+	if (conn_starttls(s->conn, ssl) != 0)
+		smtp_close(s);
+}
+
 static void cmd_not_implemented(struct smtp_session *s, const char *args, size_t len)
 {
 	(void)args;
@@ -330,8 +416,8 @@ static const struct smtp_cmd smtp_commands[] = {
 	{SMTP_VERB_HELP, "HELP", cmd_help, ST_ANY},
 	{SMTP_VERB_NOOP, "NOOP", cmd_noop, ST_ANY},
 	{SMTP_VERB_QUIT, "QUIT", cmd_quit, ST_ANY},
-	{SMTP_VERB_STARTTLS, "STARTTLS", cmd_not_implemented, ST_ANY},
-	{SMTP_VERB_AUTH, "AUTH", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_STARTTLS, "STARTTLS", cmd_starttls, ST(INIT) | ST(HELO)},
+	{SMTP_VERB_AUTH, "AUTH", smtp_cmd_auth, ST(INIT) | ST(HELO)},
 	{SMTP_VERB_ETRN, "ETRN", cmd_not_implemented, ST_ANY},
 	{SMTP_VERB_TURN, "TURN", cmd_not_implemented, ST_ANY},
 	{SMTP_VERB_SEND, "SEND", cmd_not_implemented, ST_ANY},

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "delivery/intake.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "smtp/smtp_internal.h"
 
 static void end_txn(struct smtp_session *s)
@@ -36,19 +37,28 @@ static int write_trace_headers(struct smtp_session *s)
 	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	const struct sockaddr *peer = conn_peer(s->conn);
 	const char *v6 = peer->sa_family == AF_INET6 ? "IPv6:" : "";
-	const char *with;
-	if (t->params.smtputf8)
-		with = "UTF8SMTP";
-	else
-		with = s->esmtp ? "ESMTP" : "SMTP";
+	/* RFC 3848 / RFC 6531 "with" values: ESMTP, ESMTPS, ESMTPA,
+	 * ESMTPSA, UTF8SMTP... */
+	char with[16];
+	bool tls = conn_is_tls(s->conn);
+	(void)snprintf(with, sizeof(with), "%s%s%s",
+		       t->params.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP",
+		       tls ? "S" : "", s->authenticated ? "A" : "");
+	char tlsinfo[200] = "";
+	if (tls) {
+		SSL *ssl = conn_ssl(s->conn);
+		(void)snprintf(tlsinfo, sizeof(tlsinfo), "\t(using %s with cipher %s (%d bits))\n",
+			       tls_version_name(ssl), tls_cipher_name(ssl), tls_cipher_bits(ssl));
+	}
 	char hdr[2048];
 	int n = snprintf(hdr, sizeof(hdr),
 			 "Return-Path: <%s>\n"
 			 "Received: from %s ([%s%s])\n"
+			 "%s"
 			 "\tby %s (konvert) with %s id %s%s%s%s;\n"
 			 "\t%s\n",
 			 t->sender_text, s->helo[0] ? s->helo : "unknown", v6,
-			 conn_peer_text(s->conn), cfg->hostname, with, t->id,
+			 conn_peer_text(s->conn), tlsinfo, cfg->hostname, with, t->id,
 			 t->rcpt_count == 1 ? "\n\tfor <" : "",
 			 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "", date);
 	if (n < 0 || (size_t)n >= sizeof(hdr))

@@ -19,6 +19,8 @@
 
 struct conn;
 struct intake;
+struct sasl_server;
+struct event;
 
 enum smtp_state {
 	SMTP_STATE_INIT, /* greeted, no HELO/EHLO yet */
@@ -29,6 +31,9 @@ enum smtp_state {
 	SMTP_STATE_BDAT, /* between BDAT chunks */
 	SMTP_STATE_BDAT_CHUNK, /* reading the bytes of one BDAT chunk */
 	SMTP_STATE_COMMIT, /* message handed to a worker, waiting */
+	SMTP_STATE_TLS, /* TLS handshake running (STARTTLS or implicit) */
+	SMTP_STATE_AUTH, /* AUTH exchange: reading a SASL response line */
+	SMTP_STATE_AUTH_WAIT, /* AUTH: password check or failure delay running */
 	SMTP_STATE_QUIT, /* closing: no more input is taken */
 	SMTP_STATE_COUNT
 };
@@ -72,6 +77,14 @@ struct smtp_session {
 	unsigned bad_cmds; /* consecutive errors */
 	unsigned messages; /* accepted in this session */
 	struct smtp_txn *txn; /* owned, NULL outside a transaction */
+	/* AUTH (RFC 4954) */
+	struct sasl_server *sasl; /* owned during an exchange */
+	bool authenticated;
+	char auth_user[SMTP_PATH_MAX + 1]; /* login, normalised; "" before */
+	char auth_pending[SMTP_PATH_MAX + 1]; /* login being checked */
+	unsigned auth_failures; /* in this session */
+	bool auth_job; /* a password check is on a worker thread */
+	struct event *auth_delay; /* owned: failure delay timer */
 	char *decode_buf; /* owned scratch for DATA decoding */
 	bool in_callback;
 	bool dead; /* connection gone; free when the commit returns */
@@ -97,6 +110,17 @@ void smtp_process_input(struct smtp_session *s);
 
 /* smtp_cmd.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
+
+/* smtp_auth.c */
+void smtp_cmd_auth(struct smtp_session *s, const char *args, size_t len);
+/* One SASL response line while in SMTP_STATE_AUTH. */
+void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+/* AUTH is offered on this connection (EHLO and the AUTH command agree). */
+bool smtp_auth_offered(const struct smtp_session *s);
+/* Plaintext mechanisms may be used here (plaintext_auth policy). */
+bool smtp_plaintext_allowed(const struct smtp_session *s);
+/* Frees AUTH state (the session is going away). */
+void smtp_auth_fini(struct smtp_session *s);
 
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);

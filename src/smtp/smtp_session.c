@@ -19,6 +19,7 @@
 #include "delivery/intake.h"
 #include "net/conn.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "smtp/smtp_internal.h"
 
 
@@ -27,7 +28,8 @@ static const char *const state_names[SMTP_STATE_COUNT] = {
 	[SMTP_STATE_MAIL] = "mail",	    [SMTP_STATE_RCPT] = "rcpt",
 	[SMTP_STATE_DATA] = "data",	    [SMTP_STATE_BDAT] = "bdat",
 	[SMTP_STATE_BDAT_CHUNK] = "bdat-chunk", [SMTP_STATE_COMMIT] = "commit",
-	[SMTP_STATE_QUIT] = "quit",
+	[SMTP_STATE_TLS] = "tls",	    [SMTP_STATE_AUTH] = "auth",
+	[SMTP_STATE_AUTH_WAIT] = "auth-wait", [SMTP_STATE_QUIT] = "quit",
 };
 
 const char *smtp_state_name(enum smtp_state state)
@@ -119,6 +121,7 @@ static void session_free(struct smtp_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	smtp_auth_fini(s);
 	smtp_txn_free(&s->txn);
 	conn_free(&s->conn);
 	linereader_fini(&s->lr);
@@ -130,7 +133,7 @@ static void session_free(struct smtp_session *s)
  * then the commit's completion frees it (smtp_data.c checks s->dead). */
 static void session_end(struct smtp_session *s)
 {
-	if (s->state == SMTP_STATE_COMMIT) {
+	if (s->state == SMTP_STATE_COMMIT || s->auth_job) {
 		s->dead = true;
 		return;
 	}
@@ -172,6 +175,8 @@ void smtp_process_input(struct smtp_session *s)
 			continue;
 		}
 		case SMTP_STATE_COMMIT:
+		case SMTP_STATE_TLS:
+		case SMTP_STATE_AUTH_WAIT:
 		case SMTP_STATE_QUIT:
 			return;
 		default:
@@ -182,6 +187,12 @@ void smtp_process_input(struct smtp_session *s)
 		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
 		if (st == LINEREADER_NEED_MORE)
 			return;
+		if (s->state == SMTP_STATE_AUTH) {
+			/* A too-long SASL line is fed as garbage: it fails the
+			 * exchange with 501 like any malformed response. */
+			smtp_auth_line(s, st == LINEREADER_LINE ? line : "\x01", st == LINEREADER_LINE ? len : 1);
+			continue;
+		}
 		handle_line_status(s, st, line, len);
 	}
 }
@@ -195,10 +206,24 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		smtp_process_input(s);
 		break;
 	case CONN_EV_DRAINED:
-	case CONN_EV_TLS_READY:
 		break;
+	case CONN_EV_TLS_READY: {
+		char desc[TLS_DESCRIBE_SIZE];
+		tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
+		log_info(s->sid, "proto=smtp event=tls %s", desc);
+		/* RFC 3207 4.2: forget everything learnt before TLS; the client
+		 * starts over with EHLO. */
+		smtp_txn_free(&s->txn);
+		s->helo[0] = '\0';
+		s->esmtp = false;
+		smtp_set_state(s, SMTP_STATE_INIT);
+		if (s->kind == SMTP_LISTENER_SMTPS)
+			conn_printf(s->conn, "220 %s ESMTP konvert\r\n", s->env->cfg->hostname);
+		smtp_process_input(s);
+		break;
+	}
 	case CONN_EV_TIMEOUT:
-		if (s->state == SMTP_STATE_COMMIT)
+		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT)
 			break; /* our own slowness is not the client's fault */
 		log_info(s->sid, "proto=smtp event=timeout state=%s", smtp_state_name(s->state));
 		conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
@@ -220,14 +245,22 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	s->kind = kind;
 	s->counted = allowed;
 	s->state = SMTP_STATE_INIT;
-	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
+	if (kind == SMTP_LISTENER_SMTPS && allowed && env->tls != NULL) {
+		s->state = SMTP_STATE_TLS;
+		s->conn = conn_new_tls(env->base, fd, peer, peer_len, tls_server_new_ssl(env->tls),
+				       conn_cb, s);
+	} else {
+		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
+	}
 	linereader_init(&s->lr, SMTP_CMD_LINE_MAX);
 	env->live_sessions++;
 	const struct config *cfg = env->cfg;
 	s->relay_ok = cfg_in_relay_networks(cfg, peer);
 	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
 		 conn_peer_text(s->conn), conn_local_port(s->conn),
-		 kind == SMTP_LISTENER_MTA ? "smtp" : "submission", s->relay_ok ? "yes" : "no");
+		 kind == SMTP_LISTENER_MTA ? "smtp"
+		 : kind == SMTP_LISTENER_SUBMISSION ? "submission" : "smtps",
+		 s->relay_ok ? "yes" : "no");
 	if (!allowed) {
 		log_info(s->sid, "proto=smtp event=refused reason=session-limit");
 		conn_printf(s->conn, "421 4.7.0 %s Error: too many connections\r\n", cfg->hostname);
@@ -235,7 +268,8 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		return;
 	}
 	conn_set_timeout(s->conn, cfg->smtp_timeout_ms);
-	conn_printf(s->conn, "220 %s ESMTP konvert\r\n", cfg->hostname);
+	if (s->state != SMTP_STATE_TLS) /* smtps greets after the handshake */
+		conn_printf(s->conn, "220 %s ESMTP konvert\r\n", cfg->hostname);
 }
 
 char *smtp_decode_buf(struct smtp_session *s)

@@ -13,10 +13,13 @@ struct userdb;
 struct aliases;
 struct worker_pool;
 struct sesslimit;
+struct authn;
+struct tls_server;
 
 enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
 	SMTP_LISTENER_SUBMISSION, /* port 587: AUTH required (RFC 6409) */
+	SMTP_LISTENER_SMTPS, /* port 465: submission with implicit TLS (RFC 8314) */
 };
 
 /* Process-wide objects a session borrows. Owned by the serve code; the
@@ -29,6 +32,10 @@ struct smtp_env {
 	const struct aliases *aliases;
 	struct worker_pool *workers;
 	struct sesslimit *limits;
+	struct authn *authn;
+	/* Current TLS context; replaced on SIGHUP (an SSL keeps its own
+	 * reference to the context it was made from). */
+	struct tls_server *tls;
 	unsigned live_sessions; /* maintained by the sessions */
 };
 

@@ -201,7 +201,9 @@ static void test_parse_refuses(void **state)
 		{ "scram-sha-256=4096," S16 "," K32 "," K32B "," K32B, true },
 		{ "scram-sha-256=4096," S16 ",QQ==," K32B, true },
 		{ "scram-sha-256=4096," S16 "," K32 "," K32B "QQ==", true },
-		{ "scram-sha-256=4096," S16 "," K32 "," "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=", true },
+		/* 32 bytes, but non-zero unused bits: not canonical. */
+		{ "scram-sha-256=4096," S16 "," K32 ","
+		  "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G5=", true },
 		{ "scram-sha-256=4096,W22ZaJ0SNY7soEsUEjb6g," K32 "," K32B, true },
 		/* 66-byte salt (88 characters) is over SCRAM_SALT_MAX. */
 		{ "scram-sha-256=4096,"

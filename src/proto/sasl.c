@@ -380,7 +380,8 @@ static bool is_attr_val(const char *m, size_t i, size_t j)
 {
 	char a = m[i];
 
-	return j - i >= 3 && ((a >= 'a' && a <= 'z') || (a >= 'A' && a <= 'Z')) && m[i + 1] == '=';
+	return j - i >= 3 && ((a >= 'a' && a <= 'z') || (a >= 'A' && a <= 'Z')) &&
+	       m[i + 1] == '=';
 }
 
 /* Client nonce: printable = %x21-2B / %x2D-7E (',' cannot occur). */
@@ -509,8 +510,9 @@ static int make_fake_creds(struct sasl_server *s)
 	return 0;
 }
 
-enum sasl_status sasl_set_scram_creds(struct sasl_server *s, const struct scram_creds *creds_or_null,
-				      char *challenge_out, size_t out_size)
+enum sasl_status sasl_set_scram_creds(struct sasl_server *s,
+				      const struct scram_creds *creds_or_null, char *challenge_out,
+				      size_t out_size)
 {
 	unsigned char snonce[SASL_SNONCE_BYTES];
 	char salt_b64[(SCRAM_SALT_MAX + 2) / 3 * 4 + 1];

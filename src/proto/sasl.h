@@ -27,11 +27,12 @@
  *   SASL_FAIL_AUTH       535 5.7.8 / -ERR [AUTH]
  *
  * SCRAM's server-final message ("v=...") is sent as a last
- * SASL_CHALLENGE, never with the success reply: neither RFC 4954 nor RFC
- * 5034 carries "additional data with success" (Dovecot's submission and
- * POP3 logins do the same). The client answers that challenge with an
- * empty line, and only that step returns SASL_SUCCESS. So SASL_SUCCESS
- * always comes with an empty *challenge_out, for every mechanism.
+ * SASL_CHALLENGE, never inside the success reply: that form is the one
+ * every SMTP and POP3 client handles (RFC 4422 gives it as the fallback
+ * for profiles without "additional data with success"; Dovecot's
+ * submission and POP3 logins do the same). The client answers that
+ * challenge with an empty line, and only that step returns SASL_SUCCESS.
+ * So SASL_SUCCESS always comes with an empty *challenge_out.
  *
  * Lines: the text as received without CRLF, need not be NUL-terminated.
  * In a step, "*" cancels (RFC 4954 4, RFC 5034 4) and an empty line is an
@@ -139,8 +140,9 @@ enum sasl_status sasl_password_result(struct sasl_server *s, bool ok, char *chal
  * entry from scram_parse_credentials(); NULL for an unknown user or one
  * without SCRAM credentials. Returns SASL_CHALLENGE (server-first) or
  * SASL_FAIL_AUTH if the random nonce could not be made. */
-enum sasl_status sasl_set_scram_creds(struct sasl_server *s, const struct scram_creds *creds_or_null,
-				      char *challenge_out, size_t out_size);
+enum sasl_status sasl_set_scram_creds(struct sasl_server *s,
+				      const struct scram_creds *creds_or_null, char *challenge_out,
+				      size_t out_size);
 
 /* The authentication identity, NUL-terminated, once received (LOGIN: after
  * the user name step; PLAIN and SCRAM: with SASL_CHECK_PASSWORD /

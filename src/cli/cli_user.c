@@ -20,7 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "auth/scram.h"
+#include "proto/scram.h"
 #include "auth/userdb.h"
 #include "config/config.h"
 #include "core/alloc.h"

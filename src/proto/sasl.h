@@ -82,7 +82,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "auth/scram.h"
+#include "proto/scram.h"
 
 /* Longest client line (base64 text, CRLF excluded) accepted in an
  * exchange. */

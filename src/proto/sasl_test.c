@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "auth/scram.h"
+#include "proto/scram.h"
 #include "core/alloc.h"
 #include "proto/base64.h"
 

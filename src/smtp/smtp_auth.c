@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "auth/authn.h"
-#include "auth/scram.h"
+#include "proto/scram.h"
 #include "auth/userdb.h"
 #include "config/config.h"
 #include "core/log.h"

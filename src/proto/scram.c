@@ -4,7 +4,7 @@
  * wrappers the SASL mechanism uses. It knows nothing of the SASL
  * exchange itself (proto/sasl.c), does no I/O and never logs. PBKDF2 is
  * only run when making credentials: verifying a login needs just HMACs. */
-#include "auth/scram.h"
+#include "proto/scram.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* scram_test: the RFC 7677 section 3 SCRAM-SHA-256 example recomputed
  * from the password, making and parsing the users-file field, and the
  * malformed fields the parser must refuse. */
-#include "auth/scram.h"
+#include "proto/scram.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -19,8 +19,8 @@
  * All functions return 0 or -1 (-1 also when OpenSSL fails); no logging.
  * Output key buffers are SCRAM_KEY_LEN bytes. Secrets computed
  * internally are wiped with OPENSSL_cleanse. */
-#ifndef KONVERT_AUTH_SCRAM_H
-#define KONVERT_AUTH_SCRAM_H
+#ifndef KONVERT_PROTO_SCRAM_H
+#define KONVERT_PROTO_SCRAM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,330 @@
+/* pop3_session: drives one POP3 connection: greeting, the state variable,
+ * the reply writer, input processing, TLS events, timeouts, error limits
+ * and teardown. What a command means lives in pop3_cmd.c (table and
+ * TRANSACTION commands), pop3_auth.c (login), pop3_maildrop.c (lock and
+ * UPDATE) and pop3_send.c (multi-line output); this file never decides it.
+ * It must never free the session while a worker job points at it. */
+#include "pop3/pop3_session.h"
+
+#include <event2/buffer.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/id.h"
+#include "core/kassert.h"
+#include "core/log.h"
+#include "net/conn.h"
+#include "net/listener.h"
+#include "net/tls.h"
+#include "pop3/pop3_internal.h"
+#include "proto/sasl.h"
+#include "store/maildrop.h"
+
+static const char *const state_names[POP3_STATE_COUNT] = {
+	[POP3_STATE_TLS_HANDSHAKE] = "tls-handshake",
+	[POP3_STATE_AUTHORIZATION] = "authorization",
+	[POP3_STATE_SASL] = "sasl",
+	[POP3_STATE_LOGIN] = "login",
+	[POP3_STATE_TRANSACTION] = "transaction",
+	[POP3_STATE_SENDING] = "sending",
+	[POP3_STATE_UPDATE] = "update",
+	[POP3_STATE_CLOSED] = "closed",
+};
+
+const char *pop3_state_name(enum pop3_state state)
+{
+	return state < POP3_STATE_COUNT ? state_names[state] : "?";
+}
+
+/* States in which the session waits for its own work (a worker, a timer,
+ * output draining); reading is paused there, which also keeps the idle
+ * timer from firing while a 50 MB RETR is being written. */
+static bool state_pauses_reading(enum pop3_state state)
+{
+	return state == POP3_STATE_LOGIN || state == POP3_STATE_SENDING ||
+	       state == POP3_STATE_UPDATE;
+}
+
+void pop3_set_state(struct pop3_session *s, enum pop3_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug(s->sid, "proto=pop3 event=state from=%s to=%s", pop3_state_name(s->state),
+		  pop3_state_name(state));
+	bool was_paused = state_pauses_reading(s->state);
+	s->state = state;
+	if (state == POP3_STATE_CLOSED)
+		return; /* conn_close_after_flush stops reading itself */
+	if (state_pauses_reading(state) && !was_paused)
+		conn_pause_read(s->conn);
+	else if (!state_pauses_reading(state) && was_paused)
+		conn_resume_read(s->conn);
+}
+
+void pop3_close(struct pop3_session *s)
+{
+	pop3_set_state(s, POP3_STATE_CLOSED);
+	conn_close_after_flush(s->conn);
+}
+
+void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *fmt, ...)
+{
+	/* RFC 2449 4: at most 512 octets with the CRLF. */
+	char line[POP3_REPLY_MAX + 1];
+	const char *status = kind == POP3_OK ? "+OK" : "-ERR";
+	size_t n = strlen(status);
+	memcpy(line, status, n);
+	char text[POP3_REPLY_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int tn = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (tn < 0)
+		text[0] = '\0';
+	if (text[0] != '\0') {
+		line[n++] = ' ';
+		size_t tl = strlen(text);
+		size_t room = POP3_REPLY_MAX - 2 - n;
+		if (tl > room)
+			tl = room;
+		memcpy(line + n, text, tl);
+		n += tl;
+	}
+	line[n++] = '\r';
+	line[n++] = '\n';
+	conn_write(s->conn, line, n);
+	if (kind == POP3_OK) {
+		s->bad_cmds = 0;
+		return;
+	}
+	char esc[256];
+	log_info(s->sid, "proto=pop3 event=reply result=err state=%s text=\"%s\"",
+		 pop3_state_name(s->state), log_escape(esc, sizeof(esc), text, strlen(text)));
+	if (kind == POP3_ERR_BAD && ++s->bad_cmds >= POP3_BAD_CMDS_MAX &&
+	    s->state != POP3_STATE_CLOSED) {
+		conn_printf(s->conn, "-ERR too many bad commands, closing\r\n");
+		log_info(s->sid, "proto=pop3 event=disconnect reason=too-many-errors");
+		pop3_close(s);
+	}
+}
+
+void pop3_data_line(struct pop3_session *s, const char *fmt, ...)
+{
+	char line[POP3_REPLY_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)(sizeof(line) - 3);
+	KASSERT(n == 0 || line[0] != '.');
+	line[n++] = '\r';
+	line[n++] = '\n';
+	conn_write(s->conn, line, (size_t)n);
+}
+
+bool pop3_plaintext_allowed(const struct pop3_session *s)
+{
+	switch (s->env->cfg->plaintext_auth) {
+	case CFG_PLAINTEXT_ALWAYS:
+		return true;
+	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
+		return conn_is_tls(s->conn) || conn_is_loopback(s->conn);
+	case CFG_PLAINTEXT_TLS:
+		return conn_is_tls(s->conn);
+	}
+	return false;
+}
+
+bool pop3_stls_offered(const struct pop3_session *s)
+{
+	return s->tls != NULL && !conn_is_tls(s->conn);
+}
+
+void pop3_txn_free(struct pop3_txn **pp)
+{
+	struct pop3_txn *t = *pp;
+	if (t == NULL)
+		return;
+	pop3_send_free(&t->send);
+	/* No UPDATE: the lock goes, the mailbox stays as it was. */
+	maildrop_close(&t->md);
+	free(t);
+	*pp = NULL;
+}
+
+void pop3_session_free(struct pop3_session *s)
+{
+	KASSERT(s->job == NULL && !s->auth_job);
+	log_info(s->sid, "proto=pop3 event=disconnect client=%s user=%s retrieved=%u",
+		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-",
+		 s->txn ? s->txn->retrieved : 0);
+	if (s->counted)
+		sesslimit_release(s->env->limits, conn_peer(s->conn));
+	s->env->live_sessions--;
+	pop3_auth_fini(s);
+	pop3_txn_free(&s->txn);
+	conn_free(&s->conn);
+	linereader_fini(&s->lr);
+	tls_server_unref(&s->tls);
+	free(s);
+}
+
+/* The connection is gone. A worker job or password check in flight still
+ * points at the session: its completion frees it (s->dead). */
+static void session_end(struct pop3_session *s)
+{
+	if (s->job != NULL || s->auth_job) {
+		s->dead = true;
+		return;
+	}
+	pop3_session_free(s);
+}
+
+bool pop3_state_takes_lines(enum pop3_state state)
+{
+	return state == POP3_STATE_AUTHORIZATION || state == POP3_STATE_SASL ||
+	       state == POP3_STATE_TRANSACTION;
+}
+
+static void handle_line(struct pop3_session *s, enum linereader_status st, const char *line,
+			size_t len)
+{
+	if (s->state == POP3_STATE_SASL) {
+		/* A too-long SASL response fails the exchange (RFC 5034 4). */
+		pop3_auth_line(s, st == LINEREADER_LINE ? line : NULL, len);
+		return;
+	}
+	if (st == LINEREADER_TOO_LONG || len > POP3_CMD_LINE_MAX) {
+		pop3_reply(s, POP3_ERR_BAD, "line too long");
+		return;
+	}
+	if (memchr(line, '\0', len) != NULL) {
+		pop3_reply(s, POP3_ERR_BAD, "NUL character in command");
+		return;
+	}
+	pop3_dispatch(s, line, len);
+}
+
+void pop3_process_input(struct pop3_session *s)
+{
+	struct evbuffer *in = conn_input(s->conn);
+	while (!s->dead && !conn_is_closing(s->conn) && pop3_state_takes_lines(s->state)) {
+		/* Backpressure: a client that pipelines commands without reading
+		 * the replies gets no more until it does (CONN_EV_DRAINED). */
+		if (conn_output_len(s->conn) >= POP3_OUTPUT_HIGH)
+			return;
+		const char *line;
+		size_t len;
+		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
+		if (st == LINEREADER_NEED_MORE)
+			return;
+		handle_line(s, st, line, len);
+	}
+}
+
+static void greet(struct pop3_session *s)
+{
+	/* No APOP timestamp: APOP is not offered (RFC 1939 7). */
+	pop3_reply(s, POP3_OK, "%s POP3 server ready (konvert)", s->env->cfg->hostname);
+}
+
+static void tls_ready(struct pop3_session *s)
+{
+	char desc[TLS_DESCRIBE_SIZE];
+	tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
+	log_info(s->sid, "proto=pop3 event=tls %s", desc);
+	/* RFC 2595 4: after STLS the session starts over in AUTHORIZATION;
+	 * a USER given before is forgotten. */
+	s->has_user = false;
+	s->user[0] = '\0';
+	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
+	if (s->kind == POP3_LISTENER_TLS)
+		greet(s);
+	pop3_process_input(s);
+}
+
+static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	(void)c;
+	struct pop3_session *s = arg;
+	switch (ev) {
+	case CONN_EV_READ:
+		pop3_process_input(s);
+		break;
+	case CONN_EV_DRAINED:
+		if (s->state == POP3_STATE_SENDING)
+			pop3_send_pump(s);
+		pop3_process_input(s);
+		break;
+	case CONN_EV_TLS_READY:
+		if (s->state == POP3_STATE_TLS_HANDSHAKE)
+			tls_ready(s);
+		break;
+	case CONN_EV_TIMEOUT:
+		if (s->state == POP3_STATE_LOGIN || s->state == POP3_STATE_UPDATE)
+			break; /* our own slowness is not the client's fault */
+		/* RFC 1939 3: the autologout timer ends the session without
+		 * entering UPDATE, so nothing is deleted. */
+		log_info(s->sid, "proto=pop3 event=timeout state=%s", pop3_state_name(s->state));
+		if (s->state != POP3_STATE_TLS_HANDSHAKE && s->state != POP3_STATE_SENDING)
+			conn_printf(s->conn, "-ERR disconnected for inactivity\r\n");
+		pop3_close(s);
+		break;
+	case CONN_EV_CLOSED:
+		session_end(s);
+		break;
+	}
+}
+
+void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int fd,
+			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
+{
+	struct pop3_session *s = xcalloc(1, sizeof(*s));
+	id_new(s->sid);
+	s->env = env;
+	s->kind = kind;
+	s->counted = allowed;
+	s->state = POP3_STATE_AUTHORIZATION;
+	bool implicit_tls = kind == POP3_LISTENER_TLS && allowed && env->tls != NULL;
+	if (implicit_tls) {
+		s->state = POP3_STATE_TLS_HANDSHAKE;
+		s->conn = conn_new_tls(env->base, fd, peer, peer_len, tls_server_new_ssl(env->tls),
+				       conn_cb, s);
+	} else {
+		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
+		if (env->tls != NULL && kind == POP3_LISTENER_PLAIN) {
+			/* STLS later uses the context this session started with. */
+			tls_server_ref(env->tls);
+			s->tls = env->tls;
+		}
+	}
+	linereader_init(&s->lr, POP3_CMD_LINE_MAX);
+	env->live_sessions++;
+	const struct config *cfg = env->cfg;
+	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s",
+		 conn_peer_text(s->conn), conn_local_port(s->conn),
+		 kind == POP3_LISTENER_TLS ? "pop3s" : "pop3");
+	if (!allowed) {
+		log_info(s->sid, "proto=pop3 event=refused reason=session-limit");
+		pop3_reply(s, POP3_ERR, "[SYS/TEMP] too many connections");
+		pop3_close(s);
+		return;
+	}
+	if (kind == POP3_LISTENER_TLS && !implicit_tls) {
+		log_error(s->sid, "proto=pop3 event=refused reason=no-tls-context");
+		pop3_reply(s, POP3_ERR, "[SYS/TEMP] TLS is not available");
+		pop3_close(s);
+		return;
+	}
+	/* RFC 1939 3: an autologout timer of at least 10 minutes. */
+	conn_set_timeout(s->conn, cfg->pop3_timeout_ms);
+	if (!implicit_tls) /* pop3s greets after the handshake */
+		greet(s);
+}

@@ -27,6 +27,7 @@
 #include "delivery/intake.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "pop3/pop3_session.h"
 #include "smtp/smtp_session.h"
 
 /* fsync-bound work: threads mostly wait on the disk, not the CPU. */
@@ -37,10 +38,13 @@
 
 struct serve;
 
+enum serve_proto { SERVE_SMTP, SERVE_POP3 };
+
 struct serve_listener {
 	struct serve *sv; /* borrowed */
 	struct listener *l; /* owned */
-	enum smtp_listener_kind kind;
+	enum serve_proto proto;
+	int kind; /* enum smtp_listener_kind or enum pop3_listener_kind */
 };
 
 struct serve {
@@ -53,6 +57,7 @@ struct serve {
 	struct tls_server *tls; /* owned reference, current context */
 	struct authn *authn; /* owned */
 	struct smtp_env smtp;
+	struct pop3_env pop3;
 	struct serve_listener listeners[SERVE_MAX_LISTENERS];
 	size_t listener_count;
 	struct event *sig_term, *sig_int, *sig_hup; /* owned */
@@ -80,11 +85,20 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, b
 		      void *arg)
 {
 	struct serve_listener *sl = arg;
-	smtp_session_start(&sl->sv->smtp, sl->kind, fd, peer, peer_len, allowed);
+	switch (sl->proto) {
+	case SERVE_SMTP:
+		smtp_session_start(&sl->sv->smtp, (enum smtp_listener_kind)sl->kind, fd, peer,
+				   peer_len, allowed);
+		break;
+	case SERVE_POP3:
+		pop3_session_start(&sl->sv->pop3, (enum pop3_listener_kind)sl->kind, fd, peer,
+				   peer_len, allowed);
+		break;
+	}
 }
 
 static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
-			  enum smtp_listener_kind kind, const char *name)
+			  enum serve_proto proto, int kind, const char *name)
 {
 	for (size_t i = 0; i < list->count; i++) {
 		if (sv->listener_count == SERVE_MAX_LISTENERS) {
@@ -93,6 +107,7 @@ static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
 		}
 		struct serve_listener *sl = &sv->listeners[sv->listener_count];
 		sl->sv = sv;
+		sl->proto = proto;
 		sl->kind = kind;
 		char err[256];
 		sl->l = listener_new(sv->base, (const struct sockaddr *)&list->items[i].addr,
@@ -126,7 +141,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	 * until the worker finishes. */
 	if (worker_pending(sv->workers) > 0)
 		return;
-	if (sv->smtp.live_sessions == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
+	if (sv->smtp.live_sessions + sv->pop3.live_sessions == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
 		event_base_loopbreak(sv->base);
 }
 
@@ -137,7 +152,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	if (sv->stopping)
 		return;
 	sv->stopping = true;
-	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig, sv->smtp.live_sessions);
+	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig,
+		 sv->smtp.live_sessions + sv->pop3.live_sessions);
 	close_listeners(sv);
 	struct timeval tv = {0, 100 * 1000};
 	sv->drain_timer = event_new(sv->base, -1, EV_PERSIST, drain_cb, sv);
@@ -165,6 +181,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	sv->aliases = aliases;
 	sv->smtp.users = users;
 	sv->smtp.aliases = aliases;
+	sv->pop3.users = users;
 	log_info(NULL, "event=reload result=ok users=%zu aliases=%zu", users->count, aliases->count);
 	/* New certificate for new handshakes; sessions in TLS keep theirs. */
 	struct tls_server *tls = tls_server_new(sv->cfg->tls_cert, sv->cfg->tls_key,
@@ -178,6 +195,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	tls_server_unref(&sv->tls);
 	sv->tls = tls;
 	sv->smtp.tls = tls;
+	sv->pop3.tls = tls;
 	log_info(NULL, "event=reload-tls result=ok");
 }
 
@@ -313,9 +331,16 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	if (pw != NULL && chown_tls_dir(cfg, pw) != 0)
 		goto out;
 	sv.smtp.tls = sv.tls;
-	if (open_listeners(&sv, &cfg->smtp_listen, SMTP_LISTENER_MTA, "smtp") != 0 ||
-	    open_listeners(&sv, &cfg->submission_listen, SMTP_LISTENER_SUBMISSION, "submission") != 0 ||
-	    open_listeners(&sv, &cfg->smtps_listen, SMTP_LISTENER_SMTPS, "smtps") != 0)
+	sv.pop3.base = sv.base;
+	sv.pop3.cfg = cfg;
+	sv.pop3.limits = sv.limits;
+	sv.pop3.tls = sv.tls;
+	if (open_listeners(&sv, &cfg->smtp_listen, SERVE_SMTP, SMTP_LISTENER_MTA, "smtp") != 0 ||
+	    open_listeners(&sv, &cfg->submission_listen, SERVE_SMTP, SMTP_LISTENER_SUBMISSION,
+			   "submission") != 0 ||
+	    open_listeners(&sv, &cfg->smtps_listen, SERVE_SMTP, SMTP_LISTENER_SMTPS, "smtps") != 0 ||
+	    open_listeners(&sv, &cfg->pop3_listen, SERVE_POP3, POP3_LISTENER_PLAIN, "pop3") != 0 ||
+	    open_listeners(&sv, &cfg->pop3s_listen, SERVE_POP3, POP3_LISTENER_TLS, "pop3s") != 0)
 		goto out;
 	if (pw != NULL && drop_privileges(pw) != 0)
 		goto out;
@@ -330,10 +355,13 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	}
 	sv.smtp.users = sv.users;
 	sv.smtp.aliases = sv.aliases;
+	sv.pop3.users = sv.users;
 	sv.workers = worker_pool_new(sv.base, SERVE_WORKER_THREADS);
 	sv.smtp.workers = sv.workers;
+	sv.pop3.workers = sv.workers;
 	sv.authn = authn_new();
 	sv.smtp.authn = sv.authn;
+	sv.pop3.authn = sv.authn;
 
 	sv.sig_term = evsignal_new(sv.base, SIGTERM, on_stop, &sv);
 	sv.sig_int = evsignal_new(sv.base, SIGINT, on_stop, &sv);

@@ -169,9 +169,12 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		free(t);
 		return;
 	}
-	/* DSN (RFC 3461) and AUTH (RFC 4954) are not advertised yet, so their
-	 * parameters are refused as "not implemented" (RFC 5321 4.1.1.11). */
-	if (t->params.ret != SMTP_RET_NONE || t->params.envid[0] || t->params.auth[0] ||
+	/* DSN (RFC 3461) and BINARYMIME (RFC 3030) are not advertised, so
+	 * their parameters are refused as "not implemented" (RFC 5321
+	 * 4.1.1.11). AUTH= (RFC 4954 5) is accepted where AUTH is offered and
+	 * ignored: konvert trusts no other server's word for an identity. */
+	if (t->params.ret != SMTP_RET_NONE || t->params.envid[0] ||
+	    (t->params.auth[0] && !smtp_auth_offered(s)) ||
 	    t->params.body == SMTP_BODY_BINARYMIME) {
 		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
 		free(t);

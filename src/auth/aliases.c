@@ -375,7 +375,10 @@ static int expand(struct expander *x, const char *addr)
 	if (on_path(x, addr))
 		return emit(x, addr); /* loop or self-reference: the real mailbox */
 	const struct alias_entry *e = lookup(x->al, addr, strlen(addr));
-	if (e == NULL)
+	/* The bare-name lookup is for names without '@' only: a local part
+	 * that itself contains '@' ("x@remote"@local) must never reach an
+	 * alias named by a full address. */
+	if (e == NULL && memchr(addr, '@', (size_t)(at - addr)) == NULL)
 		e = lookup(x->al, addr, (size_t)(at - addr));
 	if (e == NULL)
 		return emit(x, addr);

@@ -20,7 +20,10 @@ struct worker_job {
 	worker_fn done;
 	void *arg; /* borrowed */
 	struct event *ev; /* owned */
-	struct worker_job *next;
+	struct worker_job *next; /* queue link, under mu */
+	/* All jobs not yet done, loop thread only: freed by worker_pool_free
+	 * when their done callback never ran. */
+	struct worker_job *all_prev, *all_next;
 };
 
 struct worker_pool {
@@ -32,7 +35,18 @@ struct worker_pool {
 	struct worker_job *head, *tail; /* owned queue */
 	bool stopping;
 	unsigned pending; /* loop thread only */
+	struct worker_job *all; /* loop thread only: jobs whose done has not run */
 };
+
+static void all_unlink(struct worker_pool *wp, struct worker_job *job)
+{
+	if (job->all_prev)
+		job->all_prev->all_next = job->all_next;
+	else
+		wp->all = job->all_next;
+	if (job->all_next)
+		job->all_next->all_prev = job->all_prev;
+}
 
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -41,6 +55,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker_job *job = arg;
 	event_free(job->ev);
 	job->wp->pending--;
+	all_unlink(job->wp, job);
 	worker_fn done = job->done;
 	void *jarg = job->arg;
 	free(job);
@@ -92,6 +107,13 @@ void worker_pool_free(struct worker_pool **pp)
 	pthread_mutex_unlock(&wp->mu);
 	for (unsigned i = 0; i < wp->nthreads; i++)
 		(void)pthread_join(wp->threads[i], NULL);
+	/* Every job has run by now; drop the completions never delivered. */
+	while (wp->all != NULL) {
+		struct worker_job *job = wp->all;
+		wp->all = job->all_next;
+		event_free(job->ev);
+		free(job);
+	}
 	pthread_mutex_destroy(&wp->mu);
 	pthread_cond_destroy(&wp->cv);
 	free(wp->threads);
@@ -109,6 +131,10 @@ void worker_submit(struct worker_pool *wp, worker_fn fn, worker_fn done, void *a
 	job->ev = event_new(wp->base, -1, 0, job_done_cb, job);
 	KASSERT(job->ev != NULL);
 	wp->pending++;
+	job->all_next = wp->all;
+	if (wp->all)
+		wp->all->all_prev = job;
+	wp->all = job;
 	pthread_mutex_lock(&wp->mu);
 	if (wp->tail)
 		wp->tail->next = job;

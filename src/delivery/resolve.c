@@ -40,7 +40,10 @@ void resolve_rcpt(const struct config *cfg, const struct userdb *users,
 		return;
 	}
 	char lower[SMTP_LOCAL_MAX + 1];
-	if (local_len == 0 || local_len > SMTP_LOCAL_MAX || memchr(local, '\0', local_len)) {
+	/* '@' in a local part ("user@remote"@local) names no account: local
+	 * parts are never re-parsed as addresses. */
+	if (local_len == 0 || local_len > SMTP_LOCAL_MAX || memchr(local, '\0', local_len) ||
+	    memchr(local, '@', local_len)) {
 		out->kind = RESOLVE_UNKNOWN;
 		return;
 	}

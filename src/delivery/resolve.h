@@ -20,9 +20,11 @@ struct aliases;
 enum resolve_kind {
 	RESOLVE_LOCAL, /* mailboxes filled */
 	RESOLVE_REMOTE, /* domain not local */
-	RESOLVE_UNKNOWN, /* local domain, no such user or alias */
+	RESOLVE_UNKNOWN, /* local domain, no such user or alias (also: an
+			  * unusable local part, or an alias loop that reaches
+			  * no existing mailbox) */
 	RESOLVE_ALIAS_REMOTE, /* local alias with remote targets (remote[] set) */
-	RESOLVE_ERROR, /* alias loop/too large, or unusable address */
+	RESOLVE_ERROR, /* alias expansion too deep or too large */
 };
 
 struct resolve_result {

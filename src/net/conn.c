@@ -47,6 +47,19 @@ static void conn_apply_timeout(struct conn *c);
 
 static void conn_destroy(struct conn *c)
 {
+	/* A STARTTLS filter's last records (a closing alert, a final reply)
+	 * may still sit in the plaintext bufferevent below: one non-blocking
+	 * write gives them their chance before the socket closes. */
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under != NULL) {
+		struct evbuffer *uout = bufferevent_get_output(under);
+		if (evbuffer_get_length(uout) > 0) {
+			/* A socket bufferevent freezes the front of its output
+			 * buffer outside its own write callback. */
+			(void)evbuffer_unfreeze(uout, 1);
+			(void)evbuffer_write(uout, bufferevent_getfd(under));
+		}
+	}
 	bufferevent_free(c->bev);
 	free(c);
 }

@@ -216,6 +216,10 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		smtp_txn_free(&s->txn);
 		s->helo[0] = '\0';
 		s->esmtp = false;
+		/* A login made in plaintext must not carry over: otherwise a
+		 * man in the middle could log in as himself before STARTTLS. */
+		s->authenticated = false;
+		s->auth_user[0] = '\0';
 		smtp_set_state(s, SMTP_STATE_INIT);
 		if (s->kind == SMTP_LISTENER_SMTPS)
 			conn_printf(s->conn, "220 %s ESMTP konvert\r\n", s->env->cfg->hostname);

@@ -101,12 +101,13 @@ int maildir_ensure(const char *path, char *err, size_t err_size)
 	static const char *const subs[] = {"tmp", "new", "cur"};
 	char sub[4096];
 	struct stat st;
-	(void)snprintf(sub, sizeof(sub), "%s/cur", path);
-	if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-		(void)snprintf(sub, sizeof(sub), "%s/new", path);
-		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-			return 0;
+	bool complete = true;
+	for (size_t i = 0; i < 3 && complete; i++) {
+		(void)snprintf(sub, sizeof(sub), "%s/%s", path, subs[i]);
+		complete = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
 	}
+	if (complete)
+		return 0;
 	if (mkdir_parents(path) != 0) {
 		(void)snprintf(err, err_size, "mkdir %s: %s", path, strerror(errno));
 		return -1;

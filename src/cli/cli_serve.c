@@ -137,6 +137,9 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct serve *sv = arg;
 	sv->drain_ms += 100;
+	/* Idle and mid-transaction sessions are told and closed; one whose
+	 * message is being committed is closed on a later tick. */
+	smtp_shutdown(&sv->smtp);
 	/* Never exit with a commit in flight: its message is half-delivered
 	 * until the worker finishes. */
 	if (worker_pending(sv->workers) > 0)
@@ -155,6 +158,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig,
 		 sv->smtp.live_sessions + sv->pop3.live_sessions);
 	close_listeners(sv);
+	smtp_shutdown(&sv->smtp);
 	struct timeval tv = {0, 100 * 1000};
 	sv->drain_timer = event_new(sv->base, -1, EV_PERSIST, drain_cb, sv);
 	(void)event_add(sv->drain_timer, &tv);

@@ -88,6 +88,7 @@ struct smtp_session {
 	char *decode_buf; /* owned scratch for DATA decoding */
 	bool in_callback;
 	bool dead; /* connection gone; free when the commit returns */
+	struct smtp_session *prev, *next; /* env->sessions list */
 };
 
 /* smtp_session.c */

@@ -121,6 +121,12 @@ static void session_free(struct smtp_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->env->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	smtp_auth_fini(s);
 	smtp_txn_free(&s->txn);
 	conn_free(&s->conn);
@@ -258,6 +264,10 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	}
 	linereader_init(&s->lr, SMTP_CMD_LINE_MAX);
 	env->live_sessions++;
+	s->next = env->sessions;
+	if (env->sessions)
+		env->sessions->prev = s;
+	env->sessions = s;
 	const struct config *cfg = env->cfg;
 	s->relay_ok = cfg_in_relay_networks(cfg, peer);
 	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
@@ -281,4 +291,19 @@ char *smtp_decode_buf(struct smtp_session *s)
 	if (s->decode_buf == NULL)
 		s->decode_buf = xmalloc(SMTP_DECODE_CHUNK + 2);
 	return s->decode_buf;
+}
+
+void smtp_shutdown(struct smtp_env *env)
+{
+	for (struct smtp_session *s = env->sessions; s != NULL; s = s->next) {
+		if (s->dead || s->state == SMTP_STATE_QUIT || s->state == SMTP_STATE_COMMIT ||
+		    s->auth_job)
+			continue;
+		/* RFC 5321 3.8: a server going down answers 421 and closes. */
+		conn_printf(s->conn, "421 4.3.2 %s Service shutting down\r\n",
+			    s->env->cfg->hostname);
+		log_info(s->sid, "proto=smtp event=disconnect reason=shutdown state=%s",
+			 smtp_state_name(s->state));
+		smtp_close(s);
+	}
 }

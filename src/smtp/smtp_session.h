@@ -37,11 +37,18 @@ struct smtp_env {
 	 * reference to the context it was made from). */
 	struct tls_server *tls;
 	unsigned live_sessions; /* maintained by the sessions */
+	struct smtp_session *sessions; /* live sessions, maintained by them */
 };
 
 /* Takes ownership of fd. allowed=false: the session limits refused the
  * client; it gets "421 4.7.0" and is closed (no limit slot to release). */
 void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed);
+
+/* Server shutdown: every session not waiting for a worker gets
+ * "421 4.3.2" and is closed (an unfinished message is dropped and its
+ * file removed); sessions in a commit are closed once it is answered.
+ * Safe to call repeatedly. */
+void smtp_shutdown(struct smtp_env *env);
 
 #endif

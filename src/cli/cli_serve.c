@@ -27,6 +27,7 @@
 #include "delivery/intake.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "pop2/pop2_session.h"
 #include "pop3/pop3_session.h"
 #include "smtp/smtp_session.h"
 
@@ -38,7 +39,7 @@
 
 struct serve;
 
-enum serve_proto { SERVE_SMTP, SERVE_POP3 };
+enum serve_proto { SERVE_SMTP, SERVE_POP3, SERVE_POP2 };
 
 struct serve_listener {
 	struct serve *sv; /* borrowed */
@@ -58,6 +59,7 @@ struct serve {
 	struct authn *authn; /* owned */
 	struct smtp_env smtp;
 	struct pop3_env pop3;
+	struct pop2_env pop2;
 	struct serve_listener listeners[SERVE_MAX_LISTENERS];
 	size_t listener_count;
 	struct event *sig_term, *sig_int, *sig_hup; /* owned */
@@ -93,6 +95,9 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, b
 	case SERVE_POP3:
 		pop3_session_start(&sl->sv->pop3, (enum pop3_listener_kind)sl->kind, fd, peer,
 				   peer_len, allowed);
+		break;
+	case SERVE_POP2:
+		pop2_session_start(&sl->sv->pop2, fd, peer, peer_len, allowed);
 		break;
 	}
 }
@@ -144,7 +149,8 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	 * until the worker finishes. */
 	if (worker_pending(sv->workers) > 0)
 		return;
-	if (sv->smtp.live_sessions + sv->pop3.live_sessions == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
+	unsigned live = sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions;
+	if (live == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
 		event_base_loopbreak(sv->base);
 }
 
@@ -156,7 +162,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	sv->stopping = true;
 	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig,
-		 sv->smtp.live_sessions + sv->pop3.live_sessions);
+		 sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions);
 	close_listeners(sv);
 	smtp_shutdown(&sv->smtp);
 	struct timeval tv = {0, 100 * 1000};
@@ -186,6 +192,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	sv->smtp.users = users;
 	sv->smtp.aliases = aliases;
 	sv->pop3.users = users;
+	sv->pop2.users = users;
 	log_info(NULL, "event=reload result=ok users=%zu aliases=%zu", users->count, aliases->count);
 	/* New certificate for new handshakes; sessions in TLS keep theirs. */
 	struct tls_server *tls = tls_server_new(sv->cfg->tls_cert, sv->cfg->tls_key,
@@ -339,12 +346,16 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	sv.pop3.cfg = cfg;
 	sv.pop3.limits = sv.limits;
 	sv.pop3.tls = sv.tls;
+	sv.pop2.base = sv.base;
+	sv.pop2.cfg = cfg;
+	sv.pop2.limits = sv.limits;
 	if (open_listeners(&sv, &cfg->smtp_listen, SERVE_SMTP, SMTP_LISTENER_MTA, "smtp") != 0 ||
 	    open_listeners(&sv, &cfg->submission_listen, SERVE_SMTP, SMTP_LISTENER_SUBMISSION,
 			   "submission") != 0 ||
 	    open_listeners(&sv, &cfg->smtps_listen, SERVE_SMTP, SMTP_LISTENER_SMTPS, "smtps") != 0 ||
 	    open_listeners(&sv, &cfg->pop3_listen, SERVE_POP3, POP3_LISTENER_PLAIN, "pop3") != 0 ||
-	    open_listeners(&sv, &cfg->pop3s_listen, SERVE_POP3, POP3_LISTENER_TLS, "pop3s") != 0)
+	    open_listeners(&sv, &cfg->pop3s_listen, SERVE_POP3, POP3_LISTENER_TLS, "pop3s") != 0 ||
+	    open_listeners(&sv, &cfg->pop2_listen, SERVE_POP2, 0, "pop2") != 0)
 		goto out;
 	if (pw != NULL && drop_privileges(pw) != 0)
 		goto out;
@@ -360,12 +371,15 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	sv.smtp.users = sv.users;
 	sv.smtp.aliases = sv.aliases;
 	sv.pop3.users = sv.users;
+	sv.pop2.users = sv.users;
 	sv.workers = worker_pool_new(sv.base, SERVE_WORKER_THREADS);
 	sv.smtp.workers = sv.workers;
 	sv.pop3.workers = sv.workers;
+	sv.pop2.workers = sv.workers;
 	sv.authn = authn_new();
 	sv.smtp.authn = sv.authn;
 	sv.pop3.authn = sv.authn;
+	sv.pop2.authn = sv.authn;
 
 	sv.sig_term = evsignal_new(sv.base, SIGTERM, on_stop, &sv);
 	sv.sig_int = evsignal_new(sv.base, SIGINT, on_stop, &sv);
@@ -396,6 +410,13 @@ out:
 	aliases_free(&sv.aliases);
 	authn_free(&sv.authn);
 	tls_server_unref(&sv.tls);
+	/* Sessions still open are abandoned with the process; the session
+	 * counters and the loop go only when nothing refers to them. */
+	if (sv.smtp.live_sessions + sv.pop3.live_sessions + sv.pop2.live_sessions == 0) {
+		sesslimit_free(&sv.limits);
+		if (sv.base != NULL)
+			event_base_free(sv.base);
+	}
 	cfg_free(&sv.cfg);
 	return rc;
 }

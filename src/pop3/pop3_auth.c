@@ -59,7 +59,7 @@ static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 	pop3_reply(s, POP3_ERR, "[AUTH] Authentication failed");
 	if (s->auth_failures >= AUTHN_SESSION_FAILURES_MAX && s->state != POP3_STATE_CLOSED) {
 		log_info(s->sid, "proto=pop3 event=disconnect reason=auth-failures");
-		conn_printf(s->conn, "-ERR [AUTH] too many failed logins, closing\r\n");
+		pop3_reply(s, POP3_ERR, "[AUTH] too many failed logins, closing");
 		pop3_close(s);
 		return;
 	}

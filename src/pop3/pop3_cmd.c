@@ -153,7 +153,8 @@ static bool msg_arg(struct pop3_session *s, const struct pop3_arg *a, size_t *in
 	}
 	size_t count = maildrop_count(md);
 	if (n > count) {
-		pop3_reply(s, POP3_ERR_BAD, "no such message, only %zu messages in maildrop", count);
+		pop3_reply(s, POP3_ERR_BAD, "no such message, only %zu message%s in maildrop", count,
+			   pop3_plural(count));
 		return false;
 	}
 	if (maildrop_get(md, (size_t)n - 1)->deleted) {
@@ -188,7 +189,8 @@ static void cmd_list(struct pop3_session *s, const struct pop3_command *cmd)
 	size_t count;
 	uint64_t octets;
 	maildrop_stat(s->txn->md, &count, &octets);
-	pop3_reply(s, POP3_OK, "%zu messages (%llu octets)", count, (unsigned long long)octets);
+	pop3_reply(s, POP3_OK, "%zu message%s (%llu octets)", count, pop3_plural(count),
+		   (unsigned long long)octets);
 	pop3_send_listing(s, POP3_SEND_LIST);
 }
 
@@ -287,7 +289,7 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
 	size_t count;
 	uint64_t octets;
 	maildrop_stat(t->md, &count, &octets);
-	pop3_reply(s, POP3_OK, "maildrop has %zu messages (%llu octets)", count,
+	pop3_reply(s, POP3_OK, "maildrop has %zu message%s (%llu octets)", count, pop3_plural(count),
 		   (unsigned long long)octets);
 }
 

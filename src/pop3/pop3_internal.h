@@ -116,6 +116,12 @@ struct pop3_session {
 	struct pop3_txn *txn; /* owned, NULL before login */
 };
 
+/* "s" unless n is 1, for "1 message" / "2 messages" in reply texts. */
+static inline const char *pop3_plural(size_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 /* pop3_session.c */
 void pop3_set_state(struct pop3_session *s, enum pop3_state state);
 const char *pop3_state_name(enum pop3_state state);

@@ -75,8 +75,8 @@ static void open_done(struct pop3_session *s, struct pop3_job *j)
 	log_info(s->sid, "proto=pop3 event=login result=ok user=%s messages=%zu octets=%llu", t->user,
 		 count, (unsigned long long)octets);
 	pop3_set_state(s, POP3_STATE_TRANSACTION);
-	pop3_reply(s, POP3_OK, "%s's maildrop has %zu messages (%llu octets)", t->user, count,
-		   (unsigned long long)octets);
+	pop3_reply(s, POP3_OK, "%s's maildrop has %zu message%s (%llu octets)", t->user, count,
+		   pop3_plural(count), (unsigned long long)octets);
 }
 
 static void update_done(struct pop3_session *s, struct pop3_job *j)
@@ -93,8 +93,8 @@ static void update_done(struct pop3_session *s, struct pop3_job *j)
 	if (j->left == 0)
 		pop3_reply(s, POP3_OK, "%s POP3 server signing off (maildrop empty)", host);
 	else
-		pop3_reply(s, POP3_OK, "%s POP3 server signing off (%zu messages left)", host,
-			   j->left);
+		pop3_reply(s, POP3_OK, "%s POP3 server signing off (%zu message%s left)", host,
+			   j->left, pop3_plural(j->left));
 	pop3_close(s);
 }
 

@@ -274,7 +274,7 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		 * entering UPDATE, so nothing is deleted. */
 		log_info(s->sid, "proto=pop3 event=timeout state=%s", pop3_state_name(s->state));
 		if (s->state != POP3_STATE_TLS_HANDSHAKE && s->state != POP3_STATE_SENDING)
-			conn_printf(s->conn, "-ERR disconnected for inactivity\r\n");
+			pop3_reply(s, POP3_ERR, "disconnected for inactivity");
 		pop3_close(s);
 		break;
 	case CONN_EV_CLOSED:

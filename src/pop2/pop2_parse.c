@@ -1,0 +1,119 @@
+/* pop2_parse: command-line splitting, argument counts and number parsing
+ * for POP2 (RFC 937). Owns no state; must not log, reply or touch the
+ * maildrop (STYLE.md 6). */
+#include "pop2/pop2_parse.h"
+
+#include <string.h>
+
+struct verb_info {
+	const char *name;
+	unsigned min_args;
+	unsigned max_args;
+};
+
+static const struct verb_info verbs[POP2_VERB_COUNT] = {
+	[POP2_VERB_UNKNOWN] = {"?", 0, 0},
+	[POP2_VERB_HELO] = {"HELO", 2, (unsigned)-1}, /* password may hold spaces */
+	[POP2_VERB_FOLD] = {"FOLD", 1, 1},
+	[POP2_VERB_READ] = {"READ", 0, 1},
+	[POP2_VERB_RETR] = {"RETR", 0, 0},
+	[POP2_VERB_ACKS] = {"ACKS", 0, 0},
+	[POP2_VERB_ACKD] = {"ACKD", 0, 0},
+	[POP2_VERB_NACK] = {"NACK", 0, 0},
+	[POP2_VERB_QUIT] = {"QUIT", 0, 0},
+};
+
+const char *pop2_verb_name(enum pop2_verb verb)
+{
+	return verb < POP2_VERB_COUNT ? verbs[verb].name : "?";
+}
+
+static char ascii_upper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
+static enum pop2_verb lookup_verb(const char *p, size_t len)
+{
+	if (len != 4)
+		return POP2_VERB_UNKNOWN;
+	for (int v = POP2_VERB_UNKNOWN + 1; v < POP2_VERB_COUNT; v++) {
+		const char *name = verbs[v].name;
+		if (ascii_upper(p[0]) == name[0] && ascii_upper(p[1]) == name[1] &&
+		    ascii_upper(p[2]) == name[2] && ascii_upper(p[3]) == name[3])
+			return (enum pop2_verb)v;
+	}
+	return POP2_VERB_UNKNOWN;
+}
+
+void pop2_parse_command(const char *line, size_t len, struct pop2_command *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t i = 0;
+	while (i < len && line[i] != ' ')
+		i++;
+	out->verb_text = line;
+	out->verb_len = i;
+	out->verb = lookup_verb(line, i);
+	out->rest = i < len ? line + i + 1 : line + len;
+	out->rest_len = i < len ? len - i - 1 : 0;
+	const char *p = out->rest;
+	const char *end = out->rest + out->rest_len;
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
+		const char *start = p;
+		while (p < end && *p != ' ')
+			p++;
+		if (out->argc < POP2_ARGV_MAX) {
+			out->argv[out->argc].p = start;
+			out->argv[out->argc].len = (size_t)(p - start);
+		}
+		out->argc++;
+	}
+}
+
+bool pop2_args_ok(const struct pop2_command *cmd)
+{
+	if (cmd->verb == POP2_VERB_UNKNOWN || cmd->verb >= POP2_VERB_COUNT)
+		return false;
+	const struct verb_info *vi = &verbs[cmd->verb];
+	return cmd->argc >= vi->min_args && cmd->argc <= vi->max_args;
+}
+
+int pop2_parse_helo(const struct pop2_command *cmd, struct pop2_arg *user_out,
+		    struct pop2_arg *password_out)
+{
+	const char *p = cmd->rest;
+	size_t len = cmd->rest_len;
+	size_t i = 0;
+	while (i < len && p[i] != ' ')
+		i++;
+	if (i == 0 || i + 1 >= len)
+		return -1;
+	user_out->p = p;
+	user_out->len = i;
+	password_out->p = p + i + 1;
+	password_out->len = len - i - 1;
+	return 0;
+}
+
+int pop2_parse_msgno(const char *s, size_t len, uint32_t *out)
+{
+	if (len == 0)
+		return -1;
+	uint32_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (__builtin_mul_overflow(v, 10u, &v) ||
+		    __builtin_add_overflow(v, (uint32_t)(s[i] - '0'), &v))
+			return -1;
+	}
+	if (v == 0)
+		return -1;
+	*out = v;
+	return 0;
+}

@@ -1,0 +1,691 @@
+/* pop2_session: one POP2 connection (RFC 937): greeting, the state
+ * variable, the command table and its handlers, the reply writer, the
+ * login (password check and failure delay), the maildrop lock and UPDATE
+ * on worker threads, and the RETR transfer of exactly the announced
+ * number of octets under output backpressure. Parsing is pop2_parse.c.
+ *
+ * Error handling follows RFC 937 and UW ipop2d: a "-" reply to a bad,
+ * unknown or out-of-sequence command ends the session; deletions made by
+ * ACKD happen only when QUIT is received, never on a dropped connection or
+ * timeout. POP2 has no TLS, so HELO obeys plaintext_auth like USER/PASS. */
+#include "pop2/pop2_session.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "auth/authn.h"
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/id.h"
+#include "core/kassert.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "net/conn.h"
+#include "net/linereader.h"
+#include "net/listener.h"
+#include "pop2/pop2_parse.h"
+#include "store/maildir.h"
+#include "store/maildrop.h"
+
+#define POP2_REPLY_MAX 512
+#define POP2_USER_MAX 320
+#define POP2_OUTPUT_HIGH (256 * 1024)
+#define POP2_READ_CHUNK (64 * 1024)
+
+/* RETR in progress: the message converted to CRLF lines, cut or padded
+ * to the size announced by READ so that the client stays in step. */
+struct pop2_xfer {
+	int fd; /* owned */
+	uint64_t left; /* octets still owed */
+	bool prev_cr; /* last byte read was CR */
+	char *in; /* owned, POP2_READ_CHUNK bytes */
+	char *out; /* owned, 2 * POP2_READ_CHUNK bytes */
+};
+
+/* From a successful HELO to the end of the session: owns the lock. */
+struct pop2_txn {
+	char user[POP2_USER_MAX + 1];
+	struct maildrop *md; /* owned */
+	size_t *view; /* owned: index0 of each message of the folder */
+	size_t view_count;
+	uint32_t current; /* 1-based current message of the folder */
+	unsigned retrieved;
+	struct pop2_xfer *xfer; /* owned while XFER */
+};
+
+struct pop2_job {
+	bool update; /* false: open */
+	struct pop2_session *s; /* borrowed; outlives the job */
+	char path[4096];
+	struct maildrop *md; /* owned by the job while it exists */
+	bool busy;
+	int rc;
+	char err[256];
+};
+
+struct pop2_session {
+	char sid[ID_LEN + 1];
+	struct pop2_env *env; /* borrowed */
+	struct conn *conn; /* owned */
+	struct linereader lr;
+	enum pop2_state state;
+	bool counted; /* holds a sesslimit slot */
+	char login[POP2_USER_MAX + 1]; /* normalised HELO user, "" if none */
+	struct event *delay; /* owned: failure-reply delay */
+	bool auth_job; /* authn_check_password in flight */
+	struct pop2_job *job; /* in flight on a worker */
+	bool dead; /* connection gone; free when the job returns */
+	struct pop2_txn *txn; /* owned, NULL before login */
+};
+
+static void process_input(struct pop2_session *s);
+
+/* ---- state, replies, teardown ----------------------------------------- */
+
+static const char *const state_names[POP2_STATE_COUNT] = {
+	[POP2_STATE_AUTH] = "auth", [POP2_STATE_LOGIN] = "login", [POP2_STATE_MBOX] = "mbox",
+	[POP2_STATE_ITEM] = "item", [POP2_STATE_XFER] = "xfer",	  [POP2_STATE_NEXT] = "next",
+	[POP2_STATE_UPDATE] = "update", [POP2_STATE_DONE] = "done",
+};
+
+const char *pop2_state_name(enum pop2_state state)
+{
+	return state < POP2_STATE_COUNT ? state_names[state] : "?";
+}
+
+static bool state_pauses_reading(enum pop2_state state)
+{
+	return state == POP2_STATE_LOGIN || state == POP2_STATE_XFER || state == POP2_STATE_UPDATE;
+}
+
+static void set_state(struct pop2_session *s, enum pop2_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug(s->sid, "proto=pop2 event=state from=%s to=%s", pop2_state_name(s->state),
+		  pop2_state_name(state));
+	bool was_paused = state_pauses_reading(s->state);
+	s->state = state;
+	if (state == POP2_STATE_DONE)
+		return;
+	/* Waiting for our own work: no reads, so no idle timeout either. */
+	if (state_pauses_reading(state) && !was_paused)
+		conn_pause_read(s->conn);
+	else if (!state_pauses_reading(state) && was_paused)
+		conn_resume_read(s->conn);
+}
+
+static void session_close(struct pop2_session *s)
+{
+	set_state(s, POP2_STATE_DONE);
+	conn_close_after_flush(s->conn);
+}
+
+/* The one reply writer. ind is the RFC 937 indicator: '+', '-', '#'
+ * (message count) or '=' (message size). A '-' reply is logged and ends
+ * the session. */
+static void reply(struct pop2_session *s, char ind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reply(struct pop2_session *s, char ind, const char *fmt, ...)
+{
+	char text[POP2_REPLY_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(text, sizeof(text) - 8, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		text[0] = '\0';
+	/* '+' and '-' are followed by a space, '#' and '=' by the number. */
+	if (ind == '+' || ind == '-')
+		conn_printf(s->conn, "%c %s\r\n", ind, text);
+	else
+		conn_printf(s->conn, "%c%s\r\n", ind, text);
+	if (ind == '-') {
+		char esc[256];
+		log_info(s->sid, "proto=pop2 event=reply result=err state=%s text=\"%s\"",
+			 pop2_state_name(s->state), log_escape(esc, sizeof(esc), text, strlen(text)));
+		session_close(s);
+	}
+}
+
+static void xfer_free(struct pop2_xfer **pp)
+{
+	struct pop2_xfer *x = *pp;
+	if (x == NULL)
+		return;
+	if (x->fd >= 0)
+		(void)close(x->fd);
+	free(x->in);
+	free(x->out);
+	free(x);
+	*pp = NULL;
+}
+
+static void txn_free(struct pop2_txn **pp)
+{
+	struct pop2_txn *t = *pp;
+	if (t == NULL)
+		return;
+	xfer_free(&t->xfer);
+	maildrop_close(&t->md); /* no UPDATE: nothing changes */
+	free(t->view);
+	free(t);
+	*pp = NULL;
+}
+
+static void session_free(struct pop2_session *s)
+{
+	KASSERT(s->job == NULL && !s->auth_job);
+	log_info(s->sid, "proto=pop2 event=disconnect client=%s user=%s retrieved=%u",
+		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-", s->txn ? s->txn->retrieved : 0);
+	if (s->counted)
+		sesslimit_release(s->env->limits, conn_peer(s->conn));
+	s->env->live_sessions--;
+	if (s->delay != NULL)
+		event_free(s->delay);
+	txn_free(&s->txn);
+	conn_free(&s->conn);
+	linereader_fini(&s->lr);
+	free(s);
+}
+
+static void session_end(struct pop2_session *s)
+{
+	if (s->job != NULL || s->auth_job) {
+		s->dead = true;
+		return;
+	}
+	session_free(s);
+}
+
+/* ---- maildrop jobs ------------------------------------------------------ */
+
+static void job_run(void *arg)
+{
+	struct pop2_job *j = arg;
+	if (!j->update) {
+		j->rc = maildrop_open(j->path, &j->md, &j->busy, j->err, sizeof(j->err));
+		return;
+	}
+	j->rc = maildrop_commit(j->md, j->err, sizeof(j->err));
+	maildrop_close(&j->md); /* unlocked before the reply */
+}
+
+/* FOLD: the folder's messages are those not deleted (by ACKD) so far. */
+static void select_inbox(struct pop2_txn *t)
+{
+	size_t n = maildrop_count(t->md);
+	free(t->view);
+	t->view = xcalloc(n > 0 ? n : 1, sizeof(*t->view));
+	t->view_count = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!maildrop_get(t->md, i)->deleted)
+			t->view[t->view_count++] = i;
+	t->current = 1;
+}
+
+static void open_done(struct pop2_session *s, struct pop2_job *j)
+{
+	if (j->rc != 0) {
+		if (j->busy) {
+			log_info(s->sid, "proto=pop2 event=login result=in-use user=%s", s->login);
+			reply(s, '-', "mailbox in use by another session");
+		} else {
+			log_error(s->sid, "proto=pop2 event=login result=error user=%s error=\"%s\"",
+				  s->login, j->err);
+			reply(s, '-', "unable to open mailbox");
+		}
+		return;
+	}
+	struct pop2_txn *t = xcalloc(1, sizeof(*t));
+	(void)snprintf(t->user, sizeof(t->user), "%s", s->login);
+	t->md = j->md;
+	j->md = NULL;
+	s->txn = t;
+	/* RFC 937: HELO selects the default mailbox and answers #nnn. */
+	select_inbox(t);
+	log_info(s->sid, "proto=pop2 event=login result=ok user=%s messages=%zu", t->user,
+		 t->view_count);
+	set_state(s, POP2_STATE_MBOX);
+	reply(s, '#', "%zu messages in INBOX", t->view_count);
+}
+
+static void update_done(struct pop2_session *s, struct pop2_job *j)
+{
+	if (j->rc < 0) {
+		log_error(s->sid, "proto=pop2 event=update result=error error=\"%s\"", j->err);
+		reply(s, '-', "some deleted messages not removed");
+		return;
+	}
+	log_info(s->sid, "proto=pop2 event=update result=ok removed=%d", j->rc);
+	reply(s, '+', "%s POP2 server signing off", s->env->cfg->hostname);
+	session_close(s);
+}
+
+static void job_done(void *arg)
+{
+	struct pop2_job *j = arg;
+	struct pop2_session *s = j->s;
+	KASSERT(s->job == j);
+	s->job = NULL;
+	if (!s->dead) {
+		if (j->update)
+			update_done(s, j);
+		else
+			open_done(s, j);
+	}
+	maildrop_close(&j->md);
+	free(j);
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	process_input(s);
+}
+
+static void job_start(struct pop2_session *s, struct pop2_job *j, enum pop2_state state)
+{
+	j->s = s;
+	s->job = j;
+	set_state(s, state);
+	worker_submit(s->env->workers, job_run, job_done, j);
+}
+
+/* ---- HELO ----------------------------------------------------------------- */
+
+static bool plaintext_allowed(const struct pop2_session *s)
+{
+	switch (s->env->cfg->plaintext_auth) {
+	case CFG_PLAINTEXT_ALWAYS:
+		return true;
+	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
+		return conn_is_loopback(s->conn);
+	case CFG_PLAINTEXT_TLS:
+		return false; /* POP2 has no TLS */
+	}
+	return false;
+}
+
+static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct pop2_session *s = arg;
+	event_free(s->delay);
+	s->delay = NULL;
+	reply(s, '-', "invalid user name or password");
+}
+
+static void password_checked(void *arg, bool ok)
+{
+	struct pop2_session *s = arg;
+	s->auth_job = false;
+	if (s->dead) {
+		session_free(s);
+		return;
+	}
+	if (!ok || s->login[0] == '\0') {
+		unsigned delay = authn_failure(s->env->authn, conn_peer(s->conn));
+		log_info(s->sid, "proto=pop2 event=auth result=failed client=%s user=\"%s\" delay_ms=%u",
+			 conn_peer_text(s->conn), s->login, delay);
+		struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
+		s->delay = evtimer_new(s->env->base, fail_reply_cb, s);
+		(void)evtimer_add(s->delay, &tv);
+		return;
+	}
+	authn_success(s->env->authn, conn_peer(s->conn));
+	log_info(s->sid, "proto=pop2 event=auth result=ok user=%s", s->login);
+	struct pop2_job *j = xcalloc(1, sizeof(*j));
+	if (maildir_path(s->env->cfg->data_dir, s->login, j->path, sizeof(j->path)) != 0) {
+		free(j);
+		reply(s, '-', "no mailbox for this account");
+		return;
+	}
+	job_start(s, j, POP2_STATE_LOGIN);
+}
+
+static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	struct pop2_arg user, pw;
+	char *secret = (char *)cmd->rest;
+	size_t secret_len = cmd->rest_len;
+	if (pop2_parse_helo(cmd, &user, &pw) != 0) {
+		OPENSSL_cleanse(secret, secret_len);
+		reply(s, '-', "missing user or password");
+		return;
+	}
+	if (!plaintext_allowed(s)) {
+		OPENSSL_cleanse(secret, secret_len);
+		reply(s, '-', "plaintext login disallowed on this connection");
+		return;
+	}
+	if (authn_normalize_user(user.p, user.len, s->env->cfg->domains[0], s->login,
+				 sizeof(s->login)) != 0)
+		s->login[0] = '\0'; /* checked anyway: the same cost */
+	set_state(s, POP2_STATE_LOGIN);
+	s->auth_job = true;
+	authn_check_password(s->env->authn, s->env->workers, s->env->users, s->login, pw.p, pw.len,
+			     password_checked, s);
+	OPENSSL_cleanse(secret, secret_len);
+}
+
+/* ---- mailbox commands ------------------------------------------------------ */
+
+static void cmd_fold(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	struct pop2_txn *t = s->txn;
+	const struct pop2_arg *name = &cmd->argv[0];
+	set_state(s, POP2_STATE_MBOX);
+	if (name->len == 5 && strncasecmp(name->p, "INBOX", 5) == 0) {
+		select_inbox(t);
+		reply(s, '#', "%zu messages in INBOX", t->view_count);
+		return;
+	}
+	/* Only INBOX exists: another folder is an empty one. */
+	t->view_count = 0;
+	t->current = 1;
+	reply(s, '#', "0 messages in that folder");
+}
+
+/* Answers =ccc for the current message (RFC 937 READ, ACKS, ACKD, NACK):
+ * ITEM when it exists, MBOX with "=0" when there is none. */
+static void read_current(struct pop2_session *s)
+{
+	struct pop2_txn *t = s->txn;
+	if (t->current > t->view_count) {
+		set_state(s, POP2_STATE_MBOX);
+		reply(s, '=', "0 no more messages");
+		return;
+	}
+	const struct maildrop_msg *m = maildrop_get(t->md, t->view[t->current - 1]);
+	if (m->deleted) {
+		set_state(s, POP2_STATE_MBOX);
+		reply(s, '=', "0 message %u is deleted", t->current);
+		return;
+	}
+	set_state(s, POP2_STATE_ITEM);
+	reply(s, '=', "%llu characters in message %u", (unsigned long long)m->size, t->current);
+}
+
+static void cmd_read(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	if (cmd->argc == 1) {
+		uint32_t n;
+		if (pop2_parse_msgno(cmd->argv[0].p, cmd->argv[0].len, &n) != 0) {
+			reply(s, '-', "invalid message number");
+			return;
+		}
+		s->txn->current = n;
+	}
+	read_current(s);
+}
+
+static bool xfer_pump(struct pop2_session *s);
+
+static void cmd_retr(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	(void)cmd;
+	struct pop2_txn *t = s->txn;
+	size_t i = t->view[t->current - 1];
+	int fd = maildrop_open_msg(t->md, i);
+	if (fd < 0) {
+		log_error(s->sid, "proto=pop2 event=retr result=error msg=%u errno=%d", t->current,
+			  errno);
+		reply(s, '-', "cannot read message %u", t->current);
+		return;
+	}
+	struct pop2_xfer *x = xcalloc(1, sizeof(*x));
+	x->fd = fd;
+	x->left = maildrop_get(t->md, i)->size;
+	x->in = xmalloc(POP2_READ_CHUNK);
+	x->out = xmalloc(2 * POP2_READ_CHUNK);
+	t->xfer = x;
+	t->retrieved++;
+	set_state(s, POP2_STATE_XFER);
+	(void)xfer_pump(s);
+}
+
+/* Copies in to out turning each LF not preceded by CR into CR LF, which
+ * is how the maildrop counts sizes. Returns the bytes written. */
+static size_t to_crlf(bool *prev_cr, const char *in, size_t len, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '\n' && !*prev_cr)
+			out[o++] = '\r';
+		out[o++] = in[i];
+		*prev_cr = in[i] == '\r';
+	}
+	return o;
+}
+
+/* RETR sends exactly the octets READ announced and nothing after them
+ * (RFC 937: the client counts). Returns true when the transfer is over. */
+static bool xfer_pump(struct pop2_session *s)
+{
+	struct pop2_txn *t = s->txn;
+	struct pop2_xfer *x = t->xfer;
+	while (x->left > 0 && conn_output_len(s->conn) < POP2_OUTPUT_HIGH &&
+	       !conn_is_closing(s->conn)) {
+		ssize_t n;
+		do
+			n = read(x->fd, x->in, POP2_READ_CHUNK);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			log_error(s->sid, "proto=pop2 event=retr result=error reason=read errno=%d",
+				  errno);
+			xfer_free(&t->xfer);
+			session_close(s);
+			return true;
+		}
+		size_t out;
+		if (n == 0) {
+			/* The file is shorter than its size said: pad with
+			 * spaces rather than leave the client waiting. */
+			log_warn(s->sid, "proto=pop2 event=retr result=short missing=%llu",
+				 (unsigned long long)x->left);
+			out = x->left < POP2_READ_CHUNK ? (size_t)x->left : POP2_READ_CHUNK;
+			memset(x->out, ' ', out);
+		} else {
+			out = to_crlf(&x->prev_cr, x->in, (size_t)n, x->out);
+			if (out > x->left) {
+				log_warn(s->sid, "proto=pop2 event=retr result=long");
+				out = (size_t)x->left;
+			}
+		}
+		conn_write(s->conn, x->out, out);
+		x->left -= out;
+	}
+	if (x->left > 0)
+		return false;
+	xfer_free(&t->xfer);
+	set_state(s, POP2_STATE_NEXT);
+	return true;
+}
+
+static void cmd_acks(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	(void)cmd;
+	s->txn->current++;
+	read_current(s);
+}
+
+static void cmd_ackd(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	(void)cmd;
+	struct pop2_txn *t = s->txn;
+	/* Marked now, removed at QUIT (never without it). */
+	maildrop_mark_deleted(t->md, t->view[t->current - 1], true);
+	t->current++;
+	read_current(s);
+}
+
+static void cmd_nack(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	(void)cmd;
+	/* Not received properly: the message stays current and is kept
+	 * (as UW ipop2d does), so the client may RETR it again. */
+	read_current(s);
+}
+
+static void cmd_quit(struct pop2_session *s, const struct pop2_command *cmd)
+{
+	(void)cmd;
+	if (s->txn == NULL) {
+		reply(s, '+', "%s POP2 server signing off", s->env->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	struct pop2_job *j = xcalloc(1, sizeof(*j));
+	j->update = true;
+	j->md = s->txn->md;
+	s->txn->md = NULL;
+	job_start(s, j, POP2_STATE_UPDATE);
+}
+
+/* ---- the command table ----------------------------------------------------- */
+
+typedef void (*pop2_cmd_fn)(struct pop2_session *s, const struct pop2_command *cmd);
+
+#define ST(x) (1u << POP2_STATE_##x)
+
+struct pop2_cmd {
+	pop2_cmd_fn fn;
+	unsigned states;
+};
+
+/* RFC 937 state diagram: which command is valid in which state. */
+static const struct pop2_cmd cmds[POP2_VERB_COUNT] = {
+	[POP2_VERB_HELO] = {cmd_helo, ST(AUTH)},
+	[POP2_VERB_FOLD] = {cmd_fold, ST(MBOX) | ST(ITEM)},
+	[POP2_VERB_READ] = {cmd_read, ST(MBOX) | ST(ITEM)},
+	[POP2_VERB_RETR] = {cmd_retr, ST(ITEM)},
+	[POP2_VERB_ACKS] = {cmd_acks, ST(NEXT)},
+	[POP2_VERB_ACKD] = {cmd_ackd, ST(NEXT)},
+	[POP2_VERB_NACK] = {cmd_nack, ST(NEXT)},
+	[POP2_VERB_QUIT] = {cmd_quit, ST(AUTH) | ST(MBOX) | ST(ITEM)},
+};
+
+enum pop2_check pop2_cmd_check(enum pop2_state state, const struct pop2_command *cmd)
+{
+	if (cmd->verb == POP2_VERB_UNKNOWN || cmd->verb >= POP2_VERB_COUNT)
+		return POP2_CHECK_UNKNOWN;
+	if (state >= POP2_STATE_COUNT || (cmds[cmd->verb].states & (1u << state)) == 0)
+		return POP2_CHECK_STATE;
+	if (!pop2_args_ok(cmd))
+		return POP2_CHECK_ARGS;
+	return POP2_CHECK_OK;
+}
+
+static void dispatch(struct pop2_session *s, const char *line, size_t len)
+{
+	struct pop2_command cmd;
+	pop2_parse_command(line, len, &cmd);
+	switch (pop2_cmd_check(s->state, &cmd)) {
+	case POP2_CHECK_UNKNOWN:
+		reply(s, '-', "unknown command");
+		return;
+	case POP2_CHECK_STATE:
+		reply(s, '-', "%s out of sequence", pop2_verb_name(cmd.verb));
+		return;
+	case POP2_CHECK_ARGS:
+		reply(s, '-', "bad arguments to %s", pop2_verb_name(cmd.verb));
+		return;
+	case POP2_CHECK_OK:
+		break;
+	}
+	log_debug(s->sid, "proto=pop2 event=command verb=%s", pop2_verb_name(cmd.verb));
+	cmds[cmd.verb].fn(s, &cmd);
+}
+
+/* ---- input and events -------------------------------------------------------- */
+
+static bool state_takes_lines(enum pop2_state state)
+{
+	return state == POP2_STATE_AUTH || state == POP2_STATE_MBOX || state == POP2_STATE_ITEM ||
+	       state == POP2_STATE_NEXT;
+}
+
+static void process_input(struct pop2_session *s)
+{
+	struct evbuffer *in = conn_input(s->conn);
+	while (!s->dead && !conn_is_closing(s->conn) && state_takes_lines(s->state)) {
+		if (conn_output_len(s->conn) >= POP2_OUTPUT_HIGH)
+			return; /* resumed on CONN_EV_DRAINED */
+		const char *line;
+		size_t len;
+		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
+		if (st == LINEREADER_NEED_MORE)
+			return;
+		if (st == LINEREADER_TOO_LONG)
+			reply(s, '-', "command line too long");
+		else if (memchr(line, '\0', len) != NULL)
+			reply(s, '-', "NUL character in command");
+		else
+			dispatch(s, line, len);
+	}
+}
+
+static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+{
+	(void)c;
+	struct pop2_session *s = arg;
+	switch (ev) {
+	case CONN_EV_READ:
+		process_input(s);
+		break;
+	case CONN_EV_DRAINED:
+		if (s->state == POP2_STATE_XFER)
+			(void)xfer_pump(s);
+		process_input(s);
+		break;
+	case CONN_EV_TLS_READY:
+		break;
+	case CONN_EV_TIMEOUT:
+		if (s->state == POP2_STATE_LOGIN || s->state == POP2_STATE_UPDATE)
+			break; /* our own slowness is not the client's fault */
+		/* Autologout: no UPDATE, ACKD deletions are dropped. */
+		log_info(s->sid, "proto=pop2 event=timeout state=%s", pop2_state_name(s->state));
+		if (s->state != POP2_STATE_XFER)
+			conn_printf(s->conn, "- autologout; idle for too long\r\n");
+		session_close(s);
+		break;
+	case CONN_EV_CLOSED:
+		session_end(s);
+		break;
+	}
+}
+
+void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *peer,
+			socklen_t peer_len, bool allowed)
+{
+	struct pop2_session *s = xcalloc(1, sizeof(*s));
+	id_new(s->sid);
+	s->env = env;
+	s->counted = allowed;
+	s->state = POP2_STATE_AUTH;
+	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
+	linereader_init(&s->lr, POP2_CMD_LINE_MAX);
+	env->live_sessions++;
+	const struct config *cfg = env->cfg;
+	log_info(s->sid, "proto=pop2 event=connect client=%s port=%u", conn_peer_text(s->conn),
+		 conn_local_port(s->conn));
+	if (!allowed) {
+		log_info(s->sid, "proto=pop2 event=refused reason=session-limit");
+		reply(s, '-', "too many connections");
+		return;
+	}
+	conn_set_timeout(s->conn, cfg->pop3_timeout_ms);
+	/* RFC 937: "+ POP2 host server ready"; nothing may come between the
+	 * '+' and "POP2" (UW ipop2d notes clients that check). */
+	reply(s, '+', "POP2 %s server ready (konvert)", cfg->hostname);
+}

@@ -21,8 +21,15 @@ konvert demo: account $ADDR, password $PASS, mail under ./var
     swaks --server 127.0.0.1:2525 --from you@example.org --to $ADDR --body 'Hello from swaks'
     printf 'Subject: hi\r\n\r\nHello from curl\r\n' | curl -sS smtp://127.0.0.1:2525 --mail-from you@example.org --mail-rcpt $ADDR -T -
 
-  read it (Maildir):
-    ls var/mail/localhost/demo/new/ && cat var/mail/localhost/demo/new/*
+  fetch it over POP3 (127.0.0.1:1100, POP3S on 9950, POP2 on 1090):
+    curl -s pop3://127.0.0.1:1100/ --user $ADDR:$PASS        # list
+    curl -s pop3://127.0.0.1:1100/1 --user $ADDR:$PASS       # message 1
+
+  or look at the Maildir:
+    ls var/mail/localhost/demo/new/
+
+  send as a user (submission 5870 with STARTTLS + AUTH; self-signed cert: -k):
+    curl -k --ssl-reqd smtp://127.0.0.1:5870 --user $ADDR:$PASS --mail-from $ADDR --mail-rcpt $ADDR -T message.txt
 
 Stop with Ctrl-C.
 

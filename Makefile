@@ -91,7 +91,7 @@ check: deps
 	$(PYTEST) -q -p no:cacheprovider tests
 
 bench: all
-	/usr/bin/python3 bench/smtp_bench.py
+	/usr/bin/python3 bench/smtp_bench.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf build

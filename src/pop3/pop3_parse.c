@@ -171,7 +171,10 @@ size_t pop3_top_feed(struct pop3_top *t, const char *in, size_t len, bool *done_
 				}
 			}
 			t->line_empty = true;
-		} else if (c != '\r') {
+			t->line_cr = false;
+		} else if (c == '\r' && !t->line_cr) {
+			t->line_cr = true; /* one CR before the LF is still blank */
+		} else {
 			t->line_empty = false;
 		}
 	}

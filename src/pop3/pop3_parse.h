@@ -96,6 +96,7 @@ struct pop3_top {
 	uint64_t lines_left; /* body lines still to send */
 	bool in_body;
 	bool line_empty; /* nothing but an optional CR seen on this line yet */
+	bool line_cr; /* that one CR was seen */
 	bool done;
 };
 

@@ -257,6 +257,9 @@ static const struct top_case top_cases[] = {
 	{"A: 1\nB: 2\n", 0, "A: 1\nB: 2\n"},
 	{"A: 1\nB: 2", 3, "A: 1\nB: 2"},
 	{"", 0, ""},
+	/* two CRs make a non-blank line (found by fuzz_pop3_parse) */
+	{"\r\r\n\n", 0, "\r\r\n\n"},
+	{"A: 1\n\r\r\nB: 2\n\nx\n", 0, "A: 1\n\r\r\nB: 2\n\n"},
 	/* a line of spaces is not blank */
 	{"A: 1\n \nB: 2\n\nx\n", 0, "A: 1\n \nB: 2\n\n"},
 	/* dots are data here (the dot encoder stuffs them) */

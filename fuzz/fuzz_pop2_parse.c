@@ -190,7 +190,7 @@ static void check_split(const char *line, size_t len, const struct pop2_command 
 			i++;
 		wlen = i - start;
 		if (words < POP2_ARGV_MAX) {
-			const struct pop2_arg *a = &c->argv[words];
+			const struct word *a = &c->argv[words];
 
 			FUZZ_CHECK(a->p == c->rest + start && a->len == wlen);
 			FUZZ_CHECK(a->p >= c->rest && a->p + a->len <= end);
@@ -206,7 +206,7 @@ static void check_split(const char *line, size_t len, const struct pop2_command 
  * outputs are not looked at (the header promises nothing about them). */
 static void check_helo(const struct pop2_command *c)
 {
-	struct pop2_arg user = {NULL, 0}, pw = {NULL, 0};
+	struct word user = {NULL, 0}, pw = {NULL, 0};
 	int rc = pop2_parse_helo(c, &user, &pw);
 	size_t ulen = 0;
 	bool ok;
@@ -273,7 +273,7 @@ static void check_rebuild(const struct pop2_command *c)
 	FUZZ_CHECK(pop2_args_ok(&d) == pop2_args_ok(c));
 	/* Rebuilt with single SPs, a two-word HELO always splits. */
 	if (c->argc == 2) {
-		struct pop2_arg u, p;
+		struct word u, p;
 
 		FUZZ_CHECK(pop2_parse_helo(&d, &u, &p) == 0);
 		FUZZ_CHECK(u.len == c->argv[0].len && p.len == c->argv[1].len);

@@ -225,7 +225,7 @@ static void check_split(const char *line, size_t len, const struct pop3_command 
 			i++;
 		wlen = i - start;
 		if (words < POP3_ARGV_MAX) {
-			const struct pop3_arg *a = &c->argv[words];
+			const struct word *a = &c->argv[words];
 
 			FUZZ_CHECK(a->p == c->rest + start && a->len == wlen);
 			FUZZ_CHECK(a->p >= c->rest && a->p + a->len <= end);

@@ -15,6 +15,7 @@
 
 #include "auth/userdb.h"
 #include "core/alloc.h"
+#include "net/addr.h"
 #include "core/worker.h"
 
 #define AUTHN_BUCKETS 1024
@@ -26,7 +27,7 @@
 
 
 struct authn_entry {
-	unsigned char addr[16];
+	unsigned char addr[ADDR_KEY_LEN];
 	unsigned failures;
 	time_t last;
 	struct authn_entry *next;
@@ -48,6 +49,19 @@ struct authn_job {
 	authn_done_fn done;
 	void *arg;
 };
+
+bool authn_plaintext_allowed(enum cfg_plaintext_auth policy, bool tls, bool loopback)
+{
+	switch (policy) {
+	case CFG_PLAINTEXT_ALWAYS:
+		return true;
+	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
+		return tls || loopback;
+	case CFG_PLAINTEXT_TLS:
+		return tls;
+	}
+	return false;
+}
 
 struct authn *authn_new(void)
 {
@@ -139,24 +153,9 @@ void authn_check_password(struct authn *a, struct worker_pool *wp, const struct 
 	worker_submit(wp, check_work, check_done, job);
 }
 
-static void addr_key(const struct sockaddr *sa, unsigned char key[16])
+static unsigned addr_hash(const unsigned char key[ADDR_KEY_LEN])
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = 0xff;
-		key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
-static unsigned addr_hash(const unsigned char key[16])
-{
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h % AUTHN_BUCKETS;
+	return addr_key_hash(key) % AUTHN_BUCKETS;
 }
 
 static void prune(struct authn *a, time_t now)
@@ -178,12 +177,12 @@ static void prune(struct authn *a, time_t now)
 
 static struct authn_entry *find(struct authn *a, const struct sockaddr *peer, bool create)
 {
-	unsigned char key[16];
+	unsigned char key[ADDR_KEY_LEN];
 	addr_key(peer, key);
 	unsigned h = addr_hash(key);
 	time_t now = time(NULL);
 	for (struct authn_entry *e = a->buckets[h]; e; e = e->next) {
-		if (memcmp(e->addr, key, 16) == 0) {
+		if (memcmp(e->addr, key, ADDR_KEY_LEN) == 0) {
 			if (now - e->last > AUTHN_FORGET_S)
 				e->failures = 0;
 			return e;
@@ -196,7 +195,7 @@ static struct authn_entry *find(struct authn *a, const struct sockaddr *peer, bo
 	if (a->count >= AUTHN_TRACK_MAX)
 		return NULL; /* still full: an attack from very many addresses */
 	struct authn_entry *e = xcalloc(1, sizeof(*e));
-	memcpy(e->addr, key, 16);
+	memcpy(e->addr, key, ADDR_KEY_LEN);
 	e->last = now;
 	e->next = a->buckets[h];
 	a->buckets[h] = e;

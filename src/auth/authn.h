@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "config/config.h"
+
 struct authn;
 struct userdb;
 struct worker_pool;
@@ -26,6 +28,10 @@ struct worker_pool;
 #define AUTHN_SESSION_FAILURES_MAX 3
 
 /* Computes a dummy hash: slow (one yescrypt), call at startup. */
+/* The plaintext_auth policy: may a password travel in clear (USER/PASS,
+ * AUTH PLAIN/LOGIN, POP2 HELO) on a connection with these properties? */
+bool authn_plaintext_allowed(enum cfg_plaintext_auth policy, bool tls, bool loopback);
+
 struct authn *authn_new(void);
 void authn_free(struct authn **pp);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "net/addr.h"
 #include "core/kassert.h"
 
 struct listener {
@@ -25,7 +26,7 @@ struct listener {
 };
 
 struct ipcount {
-	unsigned char addr[16];
+	unsigned char addr[ADDR_KEY_LEN];
 	unsigned count;
 	struct ipcount *next;
 };
@@ -86,24 +87,9 @@ void listener_free(struct listener **pp)
 	*pp = NULL;
 }
 
-static void addr_key(const struct sockaddr *sa, unsigned char key[16])
+static unsigned addr_hash(const unsigned char key[ADDR_KEY_LEN])
 {
-	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		key[10] = 0xff;
-		key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
-static unsigned addr_hash(const unsigned char key[16])
-{
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h % SESSLIMIT_BUCKETS;
+	return addr_key_hash(key) % SESSLIMIT_BUCKETS;
 }
 
 struct sesslimit *sesslimit_new(unsigned max_total, unsigned max_per_ip)
@@ -139,11 +125,11 @@ void sesslimit_set(struct sesslimit *sl, unsigned max_total, unsigned max_per_ip
 
 bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
 {
-	unsigned char key[16];
+	unsigned char key[ADDR_KEY_LEN];
 	addr_key(peer, key);
 	unsigned h = addr_hash(key);
 	struct ipcount *e = sl->buckets[h];
-	while (e && memcmp(e->addr, key, 16) != 0)
+	while (e && memcmp(e->addr, key, ADDR_KEY_LEN) != 0)
 		e = e->next;
 	if (sl->total >= sl->max_total)
 		return false;
@@ -151,7 +137,7 @@ bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
 		return false;
 	if (e == NULL) {
 		e = xcalloc(1, sizeof(*e));
-		memcpy(e->addr, key, 16);
+		memcpy(e->addr, key, ADDR_KEY_LEN);
 		e->next = sl->buckets[h];
 		sl->buckets[h] = e;
 	}
@@ -162,11 +148,11 @@ bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
 
 void sesslimit_release(struct sesslimit *sl, const struct sockaddr *peer)
 {
-	unsigned char key[16];
+	unsigned char key[ADDR_KEY_LEN];
 	addr_key(peer, key);
 	unsigned h = addr_hash(key);
 	struct ipcount **pe = &sl->buckets[h];
-	while (*pe && memcmp((*pe)->addr, key, 16) != 0)
+	while (*pe && memcmp((*pe)->addr, key, ADDR_KEY_LEN) != 0)
 		pe = &(*pe)->next;
 	KASSERT(*pe != NULL && (*pe)->count > 0 && sl->total > 0);
 	sl->total--;

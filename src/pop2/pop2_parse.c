@@ -57,22 +57,7 @@ void pop2_parse_command(const char *line, size_t len, struct pop2_command *out)
 	out->verb = lookup_verb(line, i);
 	out->rest = i < len ? line + i + 1 : line + len;
 	out->rest_len = i < len ? len - i - 1 : 0;
-	const char *p = out->rest;
-	const char *end = out->rest + out->rest_len;
-	while (p < end) {
-		while (p < end && *p == ' ')
-			p++;
-		if (p == end)
-			break;
-		const char *start = p;
-		while (p < end && *p != ' ')
-			p++;
-		if (out->argc < POP2_ARGV_MAX) {
-			out->argv[out->argc].p = start;
-			out->argv[out->argc].len = (size_t)(p - start);
-		}
-		out->argc++;
-	}
+	out->argc = words_split(out->rest, out->rest_len, out->argv, POP2_ARGV_MAX);
 }
 
 bool pop2_args_ok(const struct pop2_command *cmd)
@@ -83,8 +68,8 @@ bool pop2_args_ok(const struct pop2_command *cmd)
 	return cmd->argc >= vi->min_args && cmd->argc <= vi->max_args;
 }
 
-int pop2_parse_helo(const struct pop2_command *cmd, struct pop2_arg *user_out,
-		    struct pop2_arg *password_out)
+int pop2_parse_helo(const struct pop2_command *cmd, struct word *user_out,
+		    struct word *password_out)
 {
 	const char *p = cmd->rest;
 	size_t len = cmd->rest_len;

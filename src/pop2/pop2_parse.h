@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/words.h"
+
 /* Longest command line accepted, line end excluded (room for "HELO user
  * password" with a long password). */
 #define POP2_CMD_LINE_MAX 1024
@@ -29,18 +31,13 @@ enum pop2_verb {
 	POP2_VERB_COUNT
 };
 
-struct pop2_arg {
-	const char *p; /* points into the line */
-	size_t len;
-};
-
 struct pop2_command {
 	enum pop2_verb verb;
 	const char *verb_text; /* as sent, for logs (escape it) */
 	size_t verb_len;
 	const char *rest; /* after the verb and one SP */
 	size_t rest_len;
-	struct pop2_arg argv[POP2_ARGV_MAX]; /* rest split at runs of SP */
+	struct word argv[POP2_ARGV_MAX]; /* rest split at runs of SP */
 	size_t argc; /* arguments found (may exceed POP2_ARGV_MAX) */
 };
 
@@ -58,8 +55,8 @@ bool pop2_args_ok(const struct pop2_command *cmd);
 
 /* HELO: user is the first word, password everything after the single SP
  * that follows it. Returns 0, or -1 when either is empty. */
-int pop2_parse_helo(const struct pop2_command *cmd, struct pop2_arg *user_out,
-		    struct pop2_arg *password_out);
+int pop2_parse_helo(const struct pop2_command *cmd, struct word *user_out,
+		    struct word *password_out);
 
 /* A message number: decimal digits only, 1..UINT32_MAX. Returns 0, or -1
  * for the empty string, 0, a sign, a non-digit or a value out of range. */

@@ -113,7 +113,7 @@ static void test_helo(void **state)
 		char *in = exact_copy(c->in, len);
 		struct pop2_command cmd;
 		pop2_parse_command(in, len, &cmd);
-		struct pop2_arg u, p;
+		struct word u, p;
 		int rc = pop2_parse_helo(&cmd, &u, &p);
 		assert_int_equal(rc, c->rc);
 		if (rc == 0) {

@@ -304,15 +304,9 @@ static void job_start(struct pop2_session *s, struct pop2_job *j, enum pop2_stat
 
 static bool plaintext_allowed(const struct pop2_session *s)
 {
-	switch (s->env->cfg->plaintext_auth) {
-	case CFG_PLAINTEXT_ALWAYS:
-		return true;
-	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
-		return conn_is_loopback(s->conn);
-	case CFG_PLAINTEXT_TLS:
-		return false; /* POP2 has no TLS */
-	}
-	return false;
+	/* POP2 has no TLS: only "always", or loopback under the default. */
+	return authn_plaintext_allowed(s->env->cfg->plaintext_auth, false,
+				       conn_is_loopback(s->conn));
 }
 
 static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
@@ -355,7 +349,7 @@ static void password_checked(void *arg, bool ok)
 
 static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 {
-	struct pop2_arg user, pw;
+	struct word user, pw;
 	char *secret = (char *)cmd->rest;
 	size_t secret_len = cmd->rest_len;
 	if (pop2_parse_helo(cmd, &user, &pw) != 0) {
@@ -383,7 +377,7 @@ static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 static void cmd_fold(struct pop2_session *s, const struct pop2_command *cmd)
 {
 	struct pop2_txn *t = s->txn;
-	const struct pop2_arg *name = &cmd->argv[0];
+	const struct word *name = &cmd->argv[0];
 	set_state(s, POP2_STATE_MBOX);
 	if (name->len == 5 && strncasecmp(name->p, "INBOX", 5) == 0) {
 		select_inbox(t);

@@ -105,7 +105,7 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 		pop3_reply(s, POP3_ERR, PLAINTEXT_REFUSED);
 		return;
 	}
-	const struct pop3_arg *a = &cmd->argv[0];
+	const struct word *a = &cmd->argv[0];
 	if (a->len > POP3_USER_MAX) {
 		pop3_reply(s, POP3_ERR_BAD, "user name too long");
 		return;

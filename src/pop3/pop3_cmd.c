@@ -141,7 +141,7 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 /* Resolves a "msg" argument (RFC 1939 5): a number of the snapshot whose
  * message is not marked deleted. Replies itself and returns false when it
  * is not one. */
-static bool msg_arg(struct pop3_session *s, const struct pop3_arg *a, size_t *index0_out)
+static bool msg_arg(struct pop3_session *s, const struct word *a, size_t *index0_out)
 {
 	struct maildrop *md = s->txn->md;
 	uint32_t n;

@@ -78,22 +78,7 @@ void pop3_parse_command(const char *line, size_t len, struct pop3_command *out)
 	}
 	/* Arguments: runs of SP separate them; leading and trailing spaces
 	 * are tolerated (some clients send "LIST 1 "). */
-	const char *p = out->rest;
-	const char *end = out->rest + out->rest_len;
-	while (p < end) {
-		while (p < end && *p == ' ')
-			p++;
-		if (p == end)
-			break;
-		const char *start = p;
-		while (p < end && *p != ' ')
-			p++;
-		if (out->argc < POP3_ARGV_MAX) {
-			out->argv[out->argc].p = start;
-			out->argv[out->argc].len = (size_t)(p - start);
-		}
-		out->argc++;
-	}
+	out->argc = words_split(out->rest, out->rest_len, out->argv, POP3_ARGV_MAX);
 }
 
 bool pop3_args_ok(const struct pop3_command *cmd)

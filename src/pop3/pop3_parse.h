@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/words.h"
+
 /* RFC 2449 4: a client sends at most 255 octets a command line (CRLF
  * included). We accept more so that long passwords (PASS, HELO in POP2)
  * fit, up to this many octets without the line end. */
@@ -42,11 +44,6 @@ enum pop3_verb {
 	POP3_VERB_COUNT
 };
 
-struct pop3_arg {
-	const char *p; /* points into the line */
-	size_t len;
-};
-
 /* A command line split up. Pointers point into the parsed line and live as
  * long as it does. */
 struct pop3_command {
@@ -59,7 +56,7 @@ struct pop3_command {
 	const char *rest;
 	size_t rest_len;
 	/* rest split at runs of SP; at most POP3_ARGV_MAX are kept. */
-	struct pop3_arg argv[POP3_ARGV_MAX];
+	struct word argv[POP3_ARGV_MAX];
 	size_t argc; /* number of arguments found (may exceed POP3_ARGV_MAX) */
 };
 

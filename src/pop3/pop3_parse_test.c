@@ -93,7 +93,7 @@ static const struct cmd_case cmd_cases[] = {
 	{S("RETR \0"), POP3_VERB_RETR, 1, "\0", .rest = "\0", .args_ok = true},
 };
 
-static void check_arg(const struct pop3_arg *a, const char *want)
+static void check_arg(const struct word *a, const char *want)
 {
 	size_t wl = want[0] == '\0' && a->len == 1 ? 1 : strlen(want);
 	assert_int_equal(a->len, wl);

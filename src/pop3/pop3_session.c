@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/authn.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/id.h"
@@ -131,15 +132,8 @@ void pop3_data_line(struct pop3_session *s, const char *fmt, ...)
 
 bool pop3_plaintext_allowed(const struct pop3_session *s)
 {
-	switch (s->env->cfg->plaintext_auth) {
-	case CFG_PLAINTEXT_ALWAYS:
-		return true;
-	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
-		return conn_is_tls(s->conn) || conn_is_loopback(s->conn);
-	case CFG_PLAINTEXT_TLS:
-		return conn_is_tls(s->conn);
-	}
-	return false;
+	return authn_plaintext_allowed(s->env->cfg->plaintext_auth, conn_is_tls(s->conn),
+				       conn_is_loopback(s->conn));
 }
 
 bool pop3_stls_offered(const struct pop3_session *s)

@@ -26,15 +26,8 @@ bool smtp_auth_offered(const struct smtp_session *s)
 
 bool smtp_plaintext_allowed(const struct smtp_session *s)
 {
-	switch (s->env->cfg->plaintext_auth) {
-	case CFG_PLAINTEXT_ALWAYS:
-		return true;
-	case CFG_PLAINTEXT_TLS_OR_LOOPBACK:
-		return conn_is_tls(s->conn) || conn_is_loopback(s->conn);
-	case CFG_PLAINTEXT_TLS:
-		return conn_is_tls(s->conn);
-	}
-	return false;
+	return authn_plaintext_allowed(s->env->cfg->plaintext_auth, conn_is_tls(s->conn),
+				       conn_is_loopback(s->conn));
 }
 
 void smtp_auth_fini(struct smtp_session *s)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@
 
 /* fsync-bound work: threads mostly wait on the disk, not the CPU. */
 #define SERVE_WORKER_THREADS 8
+/* yescrypt is CPU-bound: about one thread per core. */
+#define SERVE_AUTH_THREADS 2
 #define SERVE_MAX_LISTENERS 64
 /* How long SIGTERM waits for open sessions before exiting anyway. */
 #define SERVE_DRAIN_MS 2000
@@ -51,7 +54,10 @@ struct serve_listener {
 struct serve {
 	struct config *cfg; /* owned */
 	struct event_base *base; /* owned */
-	struct worker_pool *workers; /* owned */
+	struct worker_pool *workers; /* owned: fsync and mailbox jobs */
+	/* owned: password hashing. Kept apart so that a crowd of login
+	 * attempts cannot delay mail commits behind yescrypt. */
+	struct worker_pool *auth_workers;
 	struct sesslimit *limits; /* owned */
 	struct userdb *users; /* owned, current snapshot */
 	struct aliases *aliases; /* owned, current snapshot */
@@ -147,7 +153,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	smtp_shutdown(&sv->smtp);
 	/* Never exit with a commit in flight: its message is half-delivered
 	 * until the worker finishes. */
-	if (worker_pending(sv->workers) > 0)
+	if (worker_pending(sv->workers) > 0 || worker_pending(sv->auth_workers) > 0)
 		return;
 	unsigned live = sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions;
 	if (live == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
@@ -268,6 +274,30 @@ static int chown_tls_dir(const struct config *cfg, const struct passwd *pw)
 	return 0;
 }
 
+/* Every session needs a descriptor (plus one while a message file is
+ * open): raise the soft RLIMIT_NOFILE to the hard one, and lower the
+ * session limit when even that is too small, so that the limit, not
+ * EMFILE, is what turns clients away. */
+static unsigned fit_fd_limit(unsigned max_sessions)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return max_sessions;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	const rlim_t reserve = 64; /* listeners, logs, workers' files */
+	rlim_t usable = rl.rlim_cur > reserve * 2 ? (rl.rlim_cur - reserve) / 2 : 16;
+	if ((rlim_t)max_sessions > usable) {
+		log_warn(NULL, "event=start note=\"max_sessions %u lowered to %llu: open file limit is %llu\"",
+			 max_sessions, (unsigned long long)usable, (unsigned long long)rl.rlim_cur);
+		return (unsigned)usable;
+	}
+	return max_sessions;
+}
+
 static int drop_privileges(const struct passwd *pw)
 {
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
@@ -318,13 +348,15 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		return 1;
 	}
 
+	unsigned max_sessions = fit_fd_limit(cfg->max_sessions);
+
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		fatal("evthread_use_pthreads failed");
 	sv.base = event_base_new();
 	if (sv.base == NULL)
 		fatal("event_base_new failed");
-	sv.limits = sesslimit_new(cfg->max_sessions, cfg->max_sessions_per_ip);
+	sv.limits = sesslimit_new(max_sessions, cfg->max_sessions_per_ip);
 	sv.smtp.base = sv.base;
 	sv.smtp.cfg = cfg;
 	sv.smtp.limits = sv.limits;
@@ -376,6 +408,10 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	sv.smtp.workers = sv.workers;
 	sv.pop3.workers = sv.workers;
 	sv.pop2.workers = sv.workers;
+	sv.auth_workers = worker_pool_new(sv.base, SERVE_AUTH_THREADS);
+	sv.smtp.auth_workers = sv.auth_workers;
+	sv.pop3.auth_workers = sv.auth_workers;
+	sv.pop2.auth_workers = sv.auth_workers;
 	sv.authn = authn_new();
 	sv.smtp.authn = sv.authn;
 	sv.pop3.authn = sv.authn;
@@ -406,6 +442,7 @@ out:
 	/* Sessions still open at exit are abandoned with the process; the
 	 * worker pool finishes what it has before returning. */
 	worker_pool_free(&sv.workers);
+	worker_pool_free(&sv.auth_workers);
 	userdb_free(&sv.users);
 	aliases_free(&sv.aliases);
 	authn_free(&sv.authn);

@@ -39,6 +39,7 @@ struct conn {
 	bool closed; /* CONN_EV_CLOSED delivered */
 	bool paused;
 	SSL *ssl; /* owned by the TLS bufferevent once TLS is on */
+	struct evbuffer_cb_entry *under_cb; /* close wait on the plaintext layer */
 	bool tls_ready;
 	struct event_base *base; /* borrowed */
 };
@@ -53,6 +54,8 @@ static void conn_destroy(struct conn *c)
 	struct bufferevent *under = bufferevent_get_underlying(c->bev);
 	if (under != NULL) {
 		struct evbuffer *uout = bufferevent_get_output(under);
+		if (c->under_cb != NULL)
+			(void)evbuffer_remove_cb_entry(uout, c->under_cb);
 		if (evbuffer_get_length(uout) > 0) {
 			/* A socket bufferevent freezes the front of its output
 			 * buffer outside its own write callback. */
@@ -115,9 +118,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		if (c->closing) {
 			struct bufferevent *under = bufferevent_get_underlying(c->bev);
 			struct evbuffer *uout = under ? bufferevent_get_output(under) : NULL;
-			if (uout != NULL && evbuffer_get_length(uout) > 0)
-				(void)evbuffer_add_cb(uout, under_out_cb, c);
-			else
+			if (uout != NULL && evbuffer_get_length(uout) > 0) {
+				if (c->under_cb == NULL)
+					c->under_cb = evbuffer_add_cb(uout, under_out_cb, c);
+			} else
 				conn_emit(c, CONN_EV_CLOSED);
 		} else {
 			conn_emit(c, CONN_EV_DRAINED);
@@ -277,14 +281,15 @@ size_t conn_output_len(const struct conn *c)
 
 void conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->closed)
+	/* Once closing, the last reply is queued; nothing may follow it. */
+	if (c->closed || c->closing)
 		return;
 	(void)bufferevent_write(c->bev, data, len);
 }
 
 void conn_printf(struct conn *c, const char *fmt, ...)
 {
-	if (c->closed)
+	if (c->closed || c->closing)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -311,7 +316,7 @@ void conn_set_timeout(struct conn *c, unsigned ms)
 
 void conn_pause_read(struct conn *c)
 {
-	if (c->paused || c->closed)
+	if (c->paused || c->closed || c->closing)
 		return;
 	c->paused = true;
 	bufferevent_disable(c->bev, EV_READ);

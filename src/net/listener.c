@@ -6,6 +6,7 @@
 #include "net/listener.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -17,9 +18,11 @@
 #include "core/alloc.h"
 #include "net/addr.h"
 #include "core/kassert.h"
+#include "core/log.h"
 
 struct listener {
 	struct evconnlistener *evl; /* owned */
+	struct event *retry; /* owned: re-enables accept after EMFILE */
 	struct sesslimit *limits; /* borrowed */
 	listener_accept_fn cb;
 	void *arg;
@@ -48,12 +51,25 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 	l->cb(fd, sa, (socklen_t)salen, ok, l->arg);
 }
 
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct listener *l = arg;
+	(void)evconnlistener_enable(l->evl);
+}
+
 static void accept_error_cb(struct evconnlistener *evl, void *arg)
 {
-	(void)evl;
-	(void)arg;
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	fprintf(stderr, "konvert: accept: %s\n", strerror(errno));
+	struct listener *l = arg;
+	int err = errno;
+	/* Out of descriptors (or memory): the pending connection stays in
+	 * the backlog and the socket stays readable, so retrying at once
+	 * would spin. Stop accepting for a moment instead. */
+	log_warn(NULL, "event=accept-error error=\"%s\" action=pause-100ms", strerror(err));
+	(void)evconnlistener_disable(evl);
+	struct timeval tv = {0, 100 * 1000};
+	(void)evtimer_add(l->retry, &tv);
 }
 
 struct listener *listener_new(struct event_base *base, const struct sockaddr *addr,
@@ -74,6 +90,8 @@ struct listener *listener_new(struct event_base *base, const struct sockaddr *ad
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	l->retry = evtimer_new(base, retry_cb, l);
+	KASSERT(l->retry != NULL);
 	return l;
 }
 
@@ -82,6 +100,7 @@ void listener_free(struct listener **pp)
 	struct listener *l = *pp;
 	if (l == NULL)
 		return;
+	event_free(l->retry);
 	evconnlistener_free(l->evl);
 	free(l);
 	*pp = NULL;

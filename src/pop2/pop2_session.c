@@ -367,7 +367,7 @@ static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 		s->login[0] = '\0'; /* checked anyway: the same cost */
 	set_state(s, POP2_STATE_LOGIN);
 	s->auth_job = true;
-	authn_check_password(s->env->authn, s->env->workers, s->env->users, s->login, pw.p, pw.len,
+	authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->login, pw.p, pw.len,
 			     password_checked, s);
 	OPENSSL_cleanse(secret, secret_len);
 }

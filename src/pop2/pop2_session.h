@@ -26,6 +26,7 @@ struct pop2_env {
 	const struct config *cfg;
 	const struct userdb *users; /* swapped on SIGHUP */
 	struct worker_pool *workers;
+	struct worker_pool *auth_workers; /* password hashing, apart from commits */
 	struct sesslimit *limits;
 	struct authn *authn;
 	unsigned live_sessions; /* maintained by the sessions */

@@ -145,7 +145,7 @@ static void check_password(struct pop3_session *s, const char *pw, size_t pw_len
 {
 	pop3_set_state(s, POP3_STATE_LOGIN);
 	s->auth_job = true;
-	authn_check_password(s->env->authn, s->env->workers, s->env->users, s->login, pw, pw_len,
+	authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->login, pw, pw_len,
 			     password_checked, s);
 }
 

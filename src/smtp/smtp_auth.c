@@ -115,7 +115,7 @@ static void handle_status(struct smtp_session *s, enum sasl_status st, const cha
 		smtp_set_state(s, SMTP_STATE_AUTH_WAIT);
 		s->auth_job = true;
 		const char *pw = sasl_password(s->sasl);
-		authn_check_password(s->env->authn, s->env->workers, s->env->users, s->auth_pending,
+		authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->auth_pending,
 				     pw, strlen(pw), password_checked, s);
 		return;
 	case SASL_NEED_CREDS: {
@@ -157,6 +157,12 @@ static void handle_status(struct smtp_session *s, enum sasl_status st, const cha
 		auth_failed(s);
 		return;
 	}
+}
+
+void smtp_auth_too_long(struct smtp_session *s)
+{
+	auth_end(s);
+	smtp_reply(s, 500, "5.5.6", "Error: authentication exchange line is too long");
 }
 
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len)

@@ -117,9 +117,10 @@ static void commit_done(void *arg, int result, const char *err)
 	struct smtp_txn *t = s->txn;
 	if (result == 0) {
 		s->messages++;
+		char esc[600];
 		log_info(s->sid, "proto=smtp event=delivered id=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu",
-			 t->id, t->sender_text, t->rcpt_count, t->mailbox_count,
-			 (unsigned long long)t->wire_bytes);
+			 t->id, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
+			 t->rcpt_count, t->mailbox_count, (unsigned long long)t->wire_bytes);
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	} else {
 		log_error(s->sid, "proto=smtp event=delivery-failed id=%s error=\"%s\"", t->id,
@@ -127,7 +128,6 @@ static void commit_done(void *arg, int result, const char *err)
 		smtp_reply(s, 451, "4.3.0", "Error: local delivery failed, try again later");
 	}
 	end_txn(s);
-	conn_resume_read(s->conn);
 	smtp_process_input(s);
 }
 
@@ -147,7 +147,6 @@ static void message_end(struct smtp_session *s)
 		return;
 	}
 	smtp_set_state(s, SMTP_STATE_COMMIT);
-	conn_pause_read(s->conn);
 	struct intake *in = t->intake;
 	t->intake = NULL;
 	intake_commit(in, s->env->workers, commit_done, s);

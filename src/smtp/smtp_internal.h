@@ -14,6 +14,9 @@
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_session.h"
 
+/* Above this many queued reply bytes the session stops reading commands. */
+#define SMTP_OUTPUT_HIGH (64 * 1024)
+
 /* Decoded DATA is produced in pieces of at most this many wire bytes. */
 #define SMTP_DECODE_CHUNK 32768
 
@@ -86,6 +89,7 @@ struct smtp_session {
 	bool auth_job; /* a password check is on a worker thread */
 	struct event *auth_delay; /* owned: failure delay timer */
 	char *decode_buf; /* owned scratch for DATA decoding */
+	bool out_blocked; /* paused until the client reads our replies */
 	bool in_callback;
 	bool dead; /* connection gone; free when the commit returns */
 	struct smtp_session *prev, *next; /* env->sessions list */
@@ -116,6 +120,8 @@ void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);
 void smtp_cmd_auth(struct smtp_session *s, const char *args, size_t len);
 /* One SASL response line while in SMTP_STATE_AUTH. */
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
+/* A SASL response longer than SASL_LINE_MAX: 500 5.5.6 (RFC 4954 4). */
+void smtp_auth_too_long(struct smtp_session *s);
 /* AUTH is offered on this connection (EHLO and the AUTH command agree). */
 bool smtp_auth_offered(const struct smtp_session *s);
 /* Plaintext mechanisms may be used here (plaintext_auth policy). */

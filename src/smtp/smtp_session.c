@@ -6,10 +6,12 @@
 #include "smtp/smtp_session.h"
 
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "core/alloc.h"
@@ -37,13 +39,27 @@ const char *smtp_state_name(enum smtp_state state)
 	return state < SMTP_STATE_COUNT ? state_names[state] : "?";
 }
 
+/* Input is read unless the session waits for a worker (commit, password
+ * check: also keeps the idle timer from blaming the client) or the client
+ * is not reading our replies (output backpressure, STYLE.md 4). */
+static void update_reading(struct smtp_session *s)
+{
+	bool waiting = s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT;
+	if (waiting || s->out_blocked)
+		conn_pause_read(s->conn);
+	else
+		conn_resume_read(s->conn);
+}
+
 void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 {
-	if (s->state == state)
+	/* A closing session stays closing whatever a late handler says. */
+	if (s->state == state || s->state == SMTP_STATE_QUIT)
 		return;
 	log_debug(s->sid, "proto=smtp event=state from=%s to=%s", smtp_state_name(s->state),
 		  smtp_state_name(state));
 	s->state = state;
+	update_reading(s);
 }
 
 static void reply_vline(struct smtp_session *s, int code, char sep, const char *ecode,
@@ -169,6 +185,13 @@ void smtp_process_input(struct smtp_session *s)
 {
 	struct evbuffer *in = conn_input(s->conn);
 	while (!s->dead && !conn_is_closing(s->conn)) {
+		if (conn_output_len(s->conn) > SMTP_OUTPUT_HIGH) {
+			/* A client pipelining without reading our replies
+			 * waits until it has read them (CONN_EV_DRAINED). */
+			s->out_blocked = true;
+			update_reading(s);
+			return;
+		}
 		switch (s->state) {
 		case SMTP_STATE_DATA:
 		case SMTP_STATE_BDAT_CHUNK: {
@@ -194,12 +217,18 @@ void smtp_process_input(struct smtp_session *s)
 		if (st == LINEREADER_NEED_MORE)
 			return;
 		if (s->state == SMTP_STATE_AUTH) {
-			/* A too-long SASL line is fed as garbage: it fails the
-			 * exchange with 501 like any malformed response. */
-			smtp_auth_line(s, st == LINEREADER_LINE ? line : "\x01", st == LINEREADER_LINE ? len : 1);
+			if (st == LINEREADER_TOO_LONG)
+				smtp_auth_too_long(s);
+			else
+				smtp_auth_line(s, line, len);
+			/* The line held a secret (RFC 4954: wipe credentials). */
+			if (st == LINEREADER_LINE)
+				OPENSSL_cleanse((void *)line, len);
 			continue;
 		}
 		handle_line_status(s, st, line, len);
+		if (st == LINEREADER_LINE && len >= 5 && strncasecmp(line, "AUTH ", 5) == 0)
+			OPENSSL_cleanse((void *)line, len); /* initial response */
 	}
 }
 
@@ -212,6 +241,11 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		smtp_process_input(s);
 		break;
 	case CONN_EV_DRAINED:
+		if (s->out_blocked) {
+			s->out_blocked = false;
+			update_reading(s);
+			smtp_process_input(s);
+		}
 		break;
 	case CONN_EV_TLS_READY: {
 		char desc[TLS_DESCRIBE_SIZE];

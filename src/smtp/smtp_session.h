@@ -31,6 +31,7 @@ struct smtp_env {
 	const struct userdb *users;
 	const struct aliases *aliases;
 	struct worker_pool *workers;
+	struct worker_pool *auth_workers; /* password hashing, apart from commits */
 	struct sesslimit *limits;
 	struct authn *authn;
 	/* Current TLS context; replaced on SIGHUP (an SSL keeps its own

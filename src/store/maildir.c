@@ -58,10 +58,12 @@ int maildir_fsync_dir(const char *path)
 	return rc;
 }
 
-/* mkdir that fsyncs the parent when it created the entry. */
+/* mkdir that fsyncs the parent, also when the entry already existed:
+ * another worker may have just made it without having synced it yet, and
+ * our 250 must not depend on its timing. */
 static int mkdir_durable(const char *path, mode_t mode)
 {
-	if (mkdir(path, mode) == 0) {
+	if (mkdir(path, mode) == 0 || errno == EEXIST) {
 		char parent[4096];
 		int n = snprintf(parent, sizeof(parent), "%s", path);
 		if (n < 0 || (size_t)n >= sizeof(parent))
@@ -74,7 +76,7 @@ static int mkdir_durable(const char *path, mode_t mode)
 		}
 		return 0;
 	}
-	return errno == EEXIST ? 0 : -1;
+	return -1;
 }
 
 static int mkdir_parents(const char *path)

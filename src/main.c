@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli_check.h"
 #include "cli/cli_serve.h"
 #include "cli/cli_user.h"
 
@@ -17,6 +18,7 @@ static void usage(FILE *out)
 	      "  user passwd ADDRESS [--password-stdin]\n"
 	      "  user del ADDRESS\n"
 	      "  user list\n"
+	      "  check-config [-v]              validate the configuration (-v: print it)\n"
 	      "  version\n",
 	      out);
 }
@@ -56,6 +58,8 @@ int main(int argc, char **argv)
 		return cli_serve_main(n, args, config_path);
 	if (strcmp(args[0], "user") == 0)
 		return cli_user_main(n, args, config_path);
+	if (strcmp(args[0], "check-config") == 0)
+		return cli_check_main(n, args, config_path);
 	if (strcmp(args[0], "version") == 0) {
 		printf("konvert %s\n", KONVERT_VERSION);
 		return 0;

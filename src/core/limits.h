@@ -6,6 +6,9 @@
 /* RFC 5321 4.5.3.1: command line 512 octets including CRLF; we allow more
  * for ESMTP parameters (RFC 1869 adds room for them), like Postfix. */
 #define SMTP_CMD_LINE_MAX 2048
+/* RFC 4954 4: an AUTH command with an initial response may be as long as
+ * a SASL response line (12288 octets) plus "AUTH mechanism ". */
+#define SMTP_AUTH_CMD_LINE_MAX (12288 + 64)
 /* RFC 5321 4.5.3.1.1/2: local part 64, domain 255, path 256 octets. */
 #define SMTP_LOCAL_MAX 64
 #define SMTP_DOMAIN_MAX 255

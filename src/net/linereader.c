@@ -8,10 +8,13 @@
 
 #include "core/alloc.h"
 
+/* First allocation; most command lines fit. */
+#define LINEREADER_INITIAL 256
+
 void linereader_init(struct linereader *lr, size_t max)
 {
-	lr->buf = xmalloc(max + 2);
-	lr->cap = max;
+	lr->cap = LINEREADER_INITIAL < max + 2 ? LINEREADER_INITIAL : max + 2;
+	lr->buf = xmalloc(lr->cap);
 	lr->max = max;
 	lr->skipping = false;
 }
@@ -24,10 +27,6 @@ void linereader_fini(struct linereader *lr)
 
 void linereader_set_max(struct linereader *lr, size_t max)
 {
-	if (max > lr->cap) {
-		lr->buf = xrealloc(lr->buf, max + 2);
-		lr->cap = max;
-	}
 	lr->max = max;
 }
 
@@ -58,6 +57,13 @@ enum linereader_status linereader_next(struct linereader *lr, struct evbuffer *i
 		if (n > lr->max + 1) {
 			(void)evbuffer_drain(in, n + 1);
 			return LINEREADER_TOO_LONG;
+		}
+		if (n + 1 > lr->cap) {
+			size_t cap = lr->cap * 2 > n + 1 ? lr->cap * 2 : n + 1;
+			if (cap > lr->max + 2)
+				cap = lr->max + 2;
+			lr->buf = xrealloc(lr->buf, cap);
+			lr->cap = cap;
 		}
 		(void)evbuffer_remove(in, lr->buf, n);
 		(void)evbuffer_drain(in, 1);

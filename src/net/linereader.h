@@ -5,7 +5,9 @@
  * copied into the reader's own buffer (allocated once at init) and stays
  * valid until the next call. An over-long line is reported once as
  * LINEREADER_TOO_LONG and then discarded up to and including its LF, so
- * the stream stays in sync (Postfix smtp_stream skip flag). */
+ * the stream stays in sync (Postfix smtp_stream skip flag). The buffer
+ * starts small and grows (up to max) only when a longer line arrives, so
+ * an idle session costs little even when max is large. */
 #ifndef KONVERT_NET_LINEREADER_H
 #define KONVERT_NET_LINEREADER_H
 
@@ -21,8 +23,8 @@ enum linereader_status {
 };
 
 struct linereader {
-	char *buf; /* owned, cap + 2 bytes */
-	size_t cap; /* largest max ever set */
+	char *buf; /* owned, cap bytes */
+	size_t cap; /* allocated size of buf */
 	size_t max; /* longest line accepted, line end excluded */
 	bool skipping; /* discarding the tail of an over-long line */
 };
@@ -31,7 +33,7 @@ void linereader_init(struct linereader *lr, size_t max);
 void linereader_fini(struct linereader *lr);
 
 /* Changes the limit for the following lines (e.g. longer SASL lines while
- * AUTH runs). Grows the buffer when needed. */
+ * AUTH runs). */
 void linereader_set_max(struct linereader *lr, size_t max);
 
 /* The line is NUL-terminated for convenience but may contain NUL bytes:

@@ -43,7 +43,7 @@ static void auth_end(struct smtp_session *s)
 {
 	sasl_server_free(&s->sasl);
 	s->auth_pending[0] = '\0';
-	linereader_set_max(&s->lr, SMTP_CMD_LINE_MAX);
+	linereader_set_max(&s->lr, SMTP_AUTH_CMD_LINE_MAX);
 	smtp_set_state(s, SMTP_STATE_HELO);
 }
 

@@ -174,6 +174,10 @@ static void handle_line_status(struct smtp_session *s, enum linereader_status st
 		smtp_reply(s, 500, "5.5.0", "Error: line too long");
 		return;
 	}
+	if (len > SMTP_CMD_LINE_MAX && !(len >= 5 && strncasecmp(line, "AUTH ", 5) == 0)) {
+		smtp_reply(s, 500, "5.5.0", "Error: line too long");
+		return;
+	}
 	if (memchr(line, '\0', len) != NULL) {
 		smtp_reply(s, 500, "5.5.2", "Error: NUL character in command");
 		return;
@@ -216,19 +220,22 @@ void smtp_process_input(struct smtp_session *s)
 		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
 		if (st == LINEREADER_NEED_MORE)
 			return;
+		/* A SASL response or an AUTH initial response holds a secret:
+		 * wipe the reader's copy once handled. Decided before the
+		 * handler runs, and done on the reader's own buffer. */
+		bool secret = st == LINEREADER_LINE &&
+			      (s->state == SMTP_STATE_AUTH ||
+			       (len >= 5 && strncasecmp(line, "AUTH ", 5) == 0));
 		if (s->state == SMTP_STATE_AUTH) {
 			if (st == LINEREADER_TOO_LONG)
 				smtp_auth_too_long(s);
 			else
 				smtp_auth_line(s, line, len);
-			/* The line held a secret (RFC 4954: wipe credentials). */
-			if (st == LINEREADER_LINE)
-				OPENSSL_cleanse((void *)line, len);
-			continue;
+		} else {
+			handle_line_status(s, st, line, len);
 		}
-		handle_line_status(s, st, line, len);
-		if (st == LINEREADER_LINE && len >= 5 && strncasecmp(line, "AUTH ", 5) == 0)
-			OPENSSL_cleanse((void *)line, len); /* initial response */
+		if (secret)
+			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
 	}
 }
 
@@ -296,7 +303,7 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	} else {
 		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
 	}
-	linereader_init(&s->lr, SMTP_CMD_LINE_MAX);
+	linereader_init(&s->lr, SMTP_AUTH_CMD_LINE_MAX);
 	env->live_sessions++;
 	s->next = env->sessions;
 	if (env->sessions)

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@
 
 /* Input is not read past this many buffered bytes; protocols drain it. */
 #define CONN_READ_HIGH_WATERMARK (256 * 1024)
+/* Under a STARTTLS filter, the plaintext layer holds at most about this
+ * much before the filter stops producing records. */
+#define CONN_WRITE_HIGH_WATERMARK (256 * 1024)
 
 struct conn {
 	struct bufferevent *bev; /* owned */
@@ -104,9 +108,11 @@ static void under_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *in
 {
 	(void)info;
 	struct conn *c = arg;
-	if (evbuffer_get_length(buf) != 0 || !c->closing || c->closed)
+	if (evbuffer_get_length(buf) != 0 || c->closed ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
 		return;
-	conn_emit(c, CONN_EV_CLOSED);
+	/* Both layers are empty: what we wrote has reached the socket. */
+	conn_emit(c, c->closing ? CONN_EV_CLOSED : CONN_EV_DRAINED);
 	conn_leave(c);
 }
 
@@ -118,12 +124,11 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		if (c->closing) {
 			struct bufferevent *under = bufferevent_get_underlying(c->bev);
 			struct evbuffer *uout = under ? bufferevent_get_output(under) : NULL;
-			if (uout != NULL && evbuffer_get_length(uout) > 0) {
-				if (c->under_cb == NULL)
-					c->under_cb = evbuffer_add_cb(uout, under_out_cb, c);
-			} else
+			/* With a STARTTLS filter, under_out_cb reports the
+			 * close once the plaintext layer is empty too. */
+			if (uout == NULL || evbuffer_get_length(uout) == 0)
 				conn_emit(c, CONN_EV_CLOSED);
-		} else {
+		} else if (conn_output_len(c) == 0) {
 			conn_emit(c, CONN_EV_DRAINED);
 		}
 	}
@@ -181,6 +186,11 @@ static struct conn *conn_alloc(struct event_base *base, int fd, const struct soc
 			c->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
 	}
 	(void)evutil_make_socket_nonblocking(fd);
+	/* Replies leave in one write per loop turn already; Nagle would only
+	 * hold the tail of each one back until the client's delayed ACK
+	 * (~40 ms per POP3 RETR, per SMTP reply). */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return c;
 }
 
@@ -232,6 +242,14 @@ int conn_starttls(struct conn *c, SSL *ssl)
 		return -1;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	/* Backpressure through both layers: the filter stops encrypting
+	 * while the plaintext layer holds this much, and conn_output_len and
+	 * CONN_EV_DRAINED see the plaintext layer (callbacks deferred to the
+	 * loop, never inside libevent's write path). */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, CONN_WRITE_HIGH_WATERMARK);
+	struct evbuffer *uout = bufferevent_get_output(c->bev);
+	(void)evbuffer_defer_callbacks(uout, c->base);
+	c->under_cb = evbuffer_add_cb(uout, under_out_cb, c);
 	c->ssl = ssl;
 	c->bev = filter; /* frees the plaintext bufferevent with it */
 	c->paused = false;
@@ -276,7 +294,13 @@ struct evbuffer *conn_input(struct conn *c)
 
 size_t conn_output_len(const struct conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* A STARTTLS filter hands its records to the plaintext layer at
+	 * once: what waits for the socket waits there. */
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
 }
 
 void conn_write(struct conn *c, const void *data, size_t len)

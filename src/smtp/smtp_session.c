@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "config/config.h"
@@ -290,6 +291,16 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
 {
+	if (!allowed && kind == SMTP_LISTENER_SMTPS) {
+		/* A refusal in plaintext on a TLS port would reach the client
+		 * as garbage (RFC 8314): just close. */
+		char text[64];
+		conn_sockaddr_text(peer, text, sizeof(text));
+		log_info(NULL, "proto=smtp event=refused listener=smtps client=%s reason=session-limit",
+			 text);
+		(void)close(fd);
+		return;
+	}
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	id_new(s->sid);
 	s->env = env;

@@ -28,6 +28,8 @@
 /* Under a STARTTLS filter, the plaintext layer holds at most about this
  * much before the filter stops producing records. */
 #define CONN_WRITE_HIGH_WATERMARK (256 * 1024)
+/* Output at or below this counts as drained (CONN_EV_DRAINED). */
+#define CONN_WRITE_LOW_WATERMARK (64 * 1024)
 
 struct conn {
 	struct bufferevent *bev; /* owned */
@@ -120,17 +122,17 @@ static void write_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		if (c->closing) {
-			struct bufferevent *under = bufferevent_get_underlying(c->bev);
-			struct evbuffer *uout = under ? bufferevent_get_output(under) : NULL;
-			/* With a STARTTLS filter, under_out_cb reports the
-			 * close once the plaintext layer is empty too. */
-			if (uout == NULL || evbuffer_get_length(uout) == 0)
-				conn_emit(c, CONN_EV_CLOSED);
-		} else if (conn_output_len(c) == 0) {
+	size_t left = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (!c->closing) {
+		if (conn_output_len(c) <= CONN_WRITE_LOW_WATERMARK)
 			conn_emit(c, CONN_EV_DRAINED);
-		}
+	} else if (left == 0) {
+		struct bufferevent *under = bufferevent_get_underlying(c->bev);
+		struct evbuffer *uout = under ? bufferevent_get_output(under) : NULL;
+		/* With a STARTTLS filter, under_out_cb reports the close once
+		 * the plaintext layer is empty too. */
+		if (uout == NULL || evbuffer_get_length(uout) == 0)
+			conn_emit(c, CONN_EV_CLOSED);
 	}
 	conn_leave(c);
 }
@@ -199,6 +201,9 @@ static void conn_setup_bev(struct conn *c)
 	KASSERT(c->bev != NULL);
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH_WATERMARK);
+	/* CONN_EV_DRAINED fires once the output is down to this, so that a
+	 * producer (RETR streaming) refills before the socket runs dry. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_WRITE_LOW_WATERMARK, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_apply_timeout(c);
 }

@@ -238,8 +238,12 @@ class LineConn:
 # -- Maildir writers ---------------------------------------------------------
 
 def crlf_size(data):
-    """Octets of data with every LF sent as CRLF (what LIST reports)."""
-    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+    """Octets of data with every LF sent as CRLF, plus the CRLF that RETR
+    adds after an unterminated last line: what LIST reports."""
+    size = len(data) + data.count(b"\n") - data.count(b"\r\n")
+    if data and not data.endswith(b"\n"):
+        size += 1 if data.endswith(b"\r") else 2
+    return size
 
 
 def put_message(maildir, data, seq, secs=None):

@@ -222,3 +222,34 @@ def test_smtp_delivered_mail(pop_server):
         assert c.cmd("ACKD") == b"=0 no more messages"
         assert c.cmd("QUIT").startswith(b"+ ")
     assert pop_server.files(ALICE) == []
+
+
+def test_message_without_final_newline(pop_server):
+    # RETR sends exactly the octets READ announced, and for a message whose
+    # last line has no line end those include the CRLF that ends it (as in
+    # POP3, so the sizes agree): with ,W= (konvert's own deliveries) and
+    # without (counted from the file), and after a final lone CR.
+    md = pop_server.maildir(ALICE)
+    put_message(md, b"Subject: a\n\nno newline", 1)
+    (md / "new" / "1700000002.M2P2Q2.other").write_bytes(b"Subject: b\n\nno W=")
+    (md / "new" / "1700000003.M3P3Q3.other").write_bytes(b"Subject: c\n\nlone CR\r")
+    with LineConn(pop_server.pop2_port) as c:
+        assert c.cmd("HELO alice pw-alice") == b"#3 messages in INBOX"
+        sizes = []
+        for i, last in enumerate([b"no newline", b"no W=", b"lone CR"], 1):
+            r = c.cmd("READ %d" % i)
+            size = int(r[1:].split()[0])
+            sizes.append(size)
+            c.send("RETR\r\n")
+            data = c.read_exact(size)
+            assert data.endswith(b"\r\n\r\n" + last + b"\r\n"), data
+            # Nothing after the announced octets: the next reply follows.
+            assert c.cmd("ACKS").startswith(b"=")
+        assert c.cmd("QUIT").startswith(b"+ ")
+    assert sizes[0] == crlf_size(b"Subject: a\n\nno newline")
+    with LineConn(pop_server.pop3_port) as c:
+        c.login()
+        _, listing = c.cmd_multi("LIST")
+        assert [int(ln.split()[1]) for ln in listing] == sizes
+        assert c.cmd("QUIT").startswith(b"+OK")
+    assert "result=short" not in pop_server.log()

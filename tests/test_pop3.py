@@ -25,7 +25,7 @@ from pop_util import (
     put_message,
     tls_context,
 )
-from util import make_msg
+from util import SMTPConn, make_msg
 
 ALICE = "alice@example.test"
 
@@ -199,7 +199,66 @@ def test_too_many_bad_commands_close(pop_server):
             assert c.cmd("BOGUS").startswith(b"-ERR")
         c.send("BOGUS\r\n")
         assert c.closed()
-        assert c.trailing[-1].startswith(b"-ERR too many bad commands")
+        # One reply per command: the 20th gets its -ERR, then the close.
+        assert c.trailing == [b"-ERR unknown command"]
+    # After login only errors in a row count; +OK resets.
+    put_message(pop_server.maildir(ALICE), b"Subject: a\n\na\n", 1)
+    with LineConn(pop_server.pop3_port) as c:
+        c.login()
+        for _ in range(3):
+            for _ in range(19):
+                assert c.cmd("RETR 9").startswith(b"-ERR no such message")
+            assert c.cmd("NOOP") == b"+OK"
+        c.send("BOGUS\r\n" * 20)
+        for _ in range(19):
+            assert c.line() == b'-ERR unknown command "BOGUS"'
+        assert c.closed()
+        assert c.trailing == [b'-ERR unknown command "BOGUS"']
+
+
+@pytest.mark.konvert(config={"plaintext_auth": "tls"})
+def test_refusals_before_login_are_capped(pop_server):
+    # Refused USER, AUTH PLAIN/LOGIN and a cancelled AUTH are -ERRs that
+    # no +OK (CAPA) resets before login: 20 of them end the session.
+    with LineConn(pop_server.pop3_port) as c:
+        refusals = ["USER x", "AUTH PLAIN", "AUTH LOGIN", "PASS y"]
+        for i in range(16):
+            assert c.cmd(refusals[i % 4]).startswith(b"-ERR"), i
+            assert c.cmd_multi("CAPA")[0] == b"+OK Capability list follows"
+        assert c.cmd("AUTH SCRAM-SHA-256") == b"+ "
+        assert c.cmd("*") == b"-ERR authentication cancelled"
+        assert c.cmd("XYZZY") == b"-ERR unknown command"
+        assert c.cmd("USER x").startswith(b"-ERR [AUTH] Plaintext")
+        c.send("USER x\r\n")
+        assert c.closed()
+        assert c.trailing == [b"-ERR [AUTH] Plaintext authentication disallowed on non-secure "
+                              b"(SSL/TLS) connections"]
+    # A flood is cut off after 20 replies and leaves a few log lines, not
+    # one per refusal.
+    with LineConn(pop_server.pop3_port) as c:
+        c.send(b"USER x\r\n" * 5000)
+        assert c.closed()
+        # (Unread input makes the close a reset, which may cut the tail.)
+        assert len(c.trailing) <= 20
+    log = pop_server.log()
+    assert log.count("event=reply result=err") == 0
+    assert log.count("reason=too-many-errors") == 2
+
+
+@pytest.mark.konvert(config={"plaintext_auth": "tls"})
+def test_no_credentials_in_log(pop_server):
+    # A client that pipelines its AUTH PLAIN response (or a password) after
+    # a refusal: the secret arrives as an unknown command.
+    secret = base64.b64encode(b"\0alice\0pw-alice-secret").decode()
+    with LineConn(pop_server.pop3_port) as c:
+        c.send("AUTH PLAIN\r\n" + secret + "\r\nPASSWORD-hunter2\r\n")
+        assert c.line().startswith(b"-ERR [AUTH] Plaintext")
+        assert c.line() == b"-ERR unknown command"
+        assert c.line() == b"-ERR unknown command"
+        assert c.cmd("QUIT").startswith(b"+OK")
+    log = pop_server.log()
+    for leak in (secret, secret[:20], "hunter2", "PASSWORD"):
+        assert leak not in log
 
 
 def test_bare_lf_line_ends(pop_server):
@@ -428,6 +487,96 @@ def test_sizes_consistent(pop_server):
     p.quit()
 
 
+def retr_raw(c, n):
+    """RETR n: the status line and the body octets before ".\r\n",
+    unstuffed."""
+    c.send("RETR %d\r\n" % n)
+    status = c.line()
+    assert status.startswith(b"+OK"), status
+    raw = b""
+    while not raw.endswith(b"\r\n.\r\n"):
+        raw += c.read_exact(1)
+    body = raw[:-3]
+    if body.startswith(b".."):
+        body = body[1:]
+    return status, body.replace(b"\r\n..", b"\r\n.")
+
+
+def test_size_of_message_without_final_newline(pop_server):
+    # BDAT needs no final CRLF (RFC 3030); RETR adds one, and LIST, STAT
+    # and the RETR status must count it.
+    with SMTPConn(pop_server.smtp_port) as s:
+        s.ehlo()
+        s.expect("MAIL FROM:<a@remote.test>", "250")
+        s.expect("RCPT TO:<%s>" % ALICE, "250")
+        body = b"Subject: nofinal\r\n\r\n.dot\r\nlast line without newline"
+        s.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        assert s.read_reply().startswith("250")
+    # And one put there by another program, without ,W=.
+    md = pop_server.maildir(ALICE)
+    (md / "new").mkdir(parents=True, exist_ok=True)
+    (md / "new" / "1999999999.M1P1Q1.other").write_bytes(b"Subject: x\n\nno newline")
+    with LineConn(pop_server.pop3_port) as c:
+        c.login()
+        _, listing = c.cmd_multi("LIST")
+        sizes = [int(ln.split()[1]) for ln in listing]
+        assert len(sizes) == 2
+        assert c.cmd("STAT") == b"+OK 2 %d" % sum(sizes)
+        for n, size in enumerate(sizes, 1):
+            status, got = retr_raw(c, n)
+            assert status == b"+OK %d octets" % size
+            assert len(got) == size, (n, got)
+            assert got.endswith(b"newline\r\n")
+        assert c.cmd("QUIT").startswith(b"+OK")
+
+
+def test_vanished_message(pop_server):
+    md = pop_server.maildir(ALICE)
+    names = [put_message(md, b"Subject: %d\n\nx\n" % i, i) for i in range(2)]
+    with LineConn(pop_server.pop3_port) as c:
+        c.login()
+        (md / "new" / names[0]).unlink()  # another client removed it
+        assert c.cmd("RETR 1") == b"-ERR message 1 no longer exists"
+        # Searched for once only: a copy appearing in cur/ is not seen,
+        # and every further attempt is answered at once.
+        (md / "cur" / (names[0] + ":2,S")).write_bytes(b"Subject: 0\n\nx\n")
+        assert c.cmd("TOP 1 0") == b"-ERR message 1 no longer exists"
+        assert c.cmd_multi("RETR 2")[1] == [b"Subject: 1", b"", b"x"]
+        # The failures count as bad commands: a loop on it is closed.
+        c.send("RETR 1\r\n" * 20)  # +OK above reset the count
+        for _ in range(19):
+            assert c.line() == b"-ERR message 1 no longer exists"
+        assert c.closed()
+        assert c.trailing == [b"-ERR message 1 no longer exists"]
+
+
+def test_uidl_of_duplicates_survives_move(pop_server):
+    # Two files with one base name (a damaged maildir): the ids differ and
+    # do not change when UPDATE moves new/ to cur/ or flags change.
+    md = pop_server.maildir(ALICE)
+    name = put_message(md, b"Subject: one\n\nx\n", 1)
+    (md / "cur" / (name + ":2,S")).write_bytes(b"Subject: two\n\nlonger\n")
+
+    def uidl_by_subject():
+        with LineConn(pop_server.pop3_port) as c:
+            c.login()
+            _, uidl = c.cmd_multi("UIDL")
+            out = {}
+            for ln in uidl:
+                n, uid = ln.split()
+                subject = c.cmd_multi("TOP %s 0" % n.decode())[1][0]
+                out[subject] = uid
+            assert c.cmd("QUIT").startswith(b"+OK")
+        return out
+
+    first = uidl_by_subject()
+    assert len(set(first.values())) == 2
+    assert sorted(p.name for p in (md / "new").iterdir()) == []  # moved by UPDATE
+    assert uidl_by_subject() == first
+    (md / "cur" / (name + ":2,S")).rename(md / "cur" / (name + ":2,RS"))
+    assert uidl_by_subject() == first
+
+
 def test_last(pop_server):
     for i in range(3):
         put_message(pop_server.maildir(ALICE), b"Subject: %d\n\nx\n" % i, i)
@@ -474,8 +623,9 @@ def test_failed_logins_close_session(pop_server):
             assert c.cmd("USER alice") == b"+OK"
             r = c.cmd("PASS wrong")
             assert r == b"-ERR [AUTH] Authentication failed"
+        # One reply for the third PASS (above), then the close.
         assert c.closed()
-        assert c.trailing and c.trailing[-1].startswith(b"-ERR [AUTH] too many failed logins")
+        assert c.trailing == []
     with LineConn(pop_server.pop3_port) as c:
         # Unknown users get the very same answer.
         assert c.cmd("USER nobody") == b"+OK"
@@ -712,6 +862,15 @@ def test_50000_messages(pop_server):
         assert len(uidl) == n and len({u.split()[1] for u in uidl}) == n
         print("LIST %.3fs UIDL %.3fs for %d messages" % (t_list, t_uidl, n))
         assert c.cmd("DELE %d" % n).startswith(b"+OK")
+        # STAT and RSET do not walk the maildrop: many of them are quick.
+        t0 = time.monotonic()
+        c.send(b"STAT\r\nDELE 1\r\nRSET\r\nDELE %d\r\n" % n * 1000)
+        for _ in range(1000):
+            assert c.line() == b"+OK %d %d" % (n - 1, (n - 1) * w)
+            assert c.line() == b"+OK message 1 deleted"
+            assert c.line() == b"+OK maildrop has %d messages (%d octets)" % (n, n * w)
+            assert c.line() == b"+OK message %d deleted" % n
+        print("1000 x STAT/DELE/RSET/DELE %.3fs" % (time.monotonic() - t0))
         assert c.cmd("RETR %d" % (n - 1)).startswith(b"+OK")
         c.multi()
         assert c.cmd("QUIT").endswith(b"(%d messages left)" % (n - 1))
@@ -761,5 +920,17 @@ def test_session_limit(pop_server):
     with LineConn(pop_server.pop3_port) as c:
         assert c.greeting == b"-ERR [SYS/TEMP] too many connections"
         assert c.closed()
+        assert c.trailing == []
+    # pop3s: no plaintext on the TLS port, and no handshake either; the
+    # connection just closes.
+    with socket.create_connection(("127.0.0.1", pop_server.pop3s_port), timeout=10) as raw:
+        raw.settimeout(10)
+        got = b""
+        while True:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b""
     a.close()
     b.close()

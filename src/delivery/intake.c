@@ -28,6 +28,7 @@ struct intake {
 	size_t buf_len;
 	uint64_t size;
 	uint64_t lfs;
+	char last; /* the last byte written (when size > 0) */
 	bool failed;
 	char **mailboxes; /* owned array of owned addresses */
 	size_t mailbox_count;
@@ -86,6 +87,8 @@ int intake_write(struct intake *in, const void *data, size_t len)
 	for (size_t i = 0; i < len; i++)
 		in->lfs += p[i] == '\n';
 	in->size += len;
+	if (len > 0)
+		in->last = p[len - 1];
 	while (len > 0) {
 		size_t room = INTAKE_BUF_SIZE - in->buf_len;
 		size_t n = len < room ? len : room;
@@ -104,9 +107,16 @@ uint64_t intake_size(const struct intake *in)
 	return in->size;
 }
 
+/* Dovecot's W=: the size with CRLF line ends. Every stored message ends
+ * with LF (intake_ends_with_newline), so POP3 RETR sends exactly this. */
 uint64_t intake_vsize(const struct intake *in)
 {
 	return in->size + in->lfs;
+}
+
+bool intake_ends_with_newline(const struct intake *in)
+{
+	return in->size == 0 || in->last == '\n';
 }
 
 int intake_add_mailbox(struct intake *in, const char *address)

@@ -32,6 +32,12 @@ int intake_write(struct intake *in, const void *data, size_t len);
 uint64_t intake_size(const struct intake *in);
 uint64_t intake_vsize(const struct intake *in);
 
+/* True when nothing was written or the last byte is LF. A message must
+ * end with a line end before commit (BDAT may omit it, RFC 3030): the
+ * session appends one, as Postfix does, so that the stored size, W= and
+ * what POP3 RETR sends all agree. */
+bool intake_ends_with_newline(const struct intake *in);
+
 /* Adds a local mailbox "local@domain" (lower case); duplicates ignored.
  * Returns -1 when the address cannot name a mailbox. */
 int intake_add_mailbox(struct intake *in, const char *address);

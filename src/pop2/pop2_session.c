@@ -47,6 +47,7 @@ struct pop2_xfer {
 	int fd; /* owned */
 	uint64_t left; /* octets still owed */
 	bool prev_cr; /* last byte read was CR */
+	bool at_bol; /* nothing read yet, or the last byte read was LF */
 	char *in; /* owned, POP2_READ_CHUNK bytes */
 	char *out; /* owned, 2 * POP2_READ_CHUNK bytes */
 };
@@ -240,8 +241,10 @@ static void open_done(struct pop2_session *s, struct pop2_job *j)
 			log_info(s->sid, "proto=pop2 event=login result=in-use user=%s", s->login);
 			reply(s, '-', "mailbox in use by another session");
 		} else {
+			/* err may name maildir files: escaped like client text. */
+			char esc[2 * sizeof(j->err)];
 			log_error(s->sid, "proto=pop2 event=login result=error user=%s error=\"%s\"",
-				  s->login, j->err);
+				  s->login, log_escape(esc, sizeof(esc), j->err, strlen(j->err)));
 			reply(s, '-', "unable to open mailbox");
 		}
 		return;
@@ -262,7 +265,9 @@ static void open_done(struct pop2_session *s, struct pop2_job *j)
 static void update_done(struct pop2_session *s, struct pop2_job *j)
 {
 	if (j->rc < 0) {
-		log_error(s->sid, "proto=pop2 event=update result=error error=\"%s\"", j->err);
+		char esc[2 * sizeof(j->err)];
+		log_error(s->sid, "proto=pop2 event=update result=error error=\"%s\"",
+			  log_escape(esc, sizeof(esc), j->err, strlen(j->err)));
 		reply(s, '-', "some deleted messages not removed");
 		return;
 	}
@@ -440,6 +445,7 @@ static void cmd_retr(struct pop2_session *s, const struct pop2_command *cmd)
 	struct pop2_xfer *x = xcalloc(1, sizeof(*x));
 	x->fd = fd;
 	x->left = maildrop_get(t->md, i)->size;
+	x->at_bol = true;
 	x->in = xmalloc(POP2_READ_CHUNK);
 	x->out = xmalloc(2 * POP2_READ_CHUNK);
 	t->xfer = x;
@@ -482,7 +488,15 @@ static bool xfer_pump(struct pop2_session *s)
 			return true;
 		}
 		size_t out;
-		if (n == 0) {
+		if (n == 0 && !x->at_bol) {
+			/* An unterminated last line ends with the line end that
+			 * the maildrop's size counts for it (as POP3 RETR sends):
+			 * CR LF, or only the LF after a final lone CR. */
+			const char *eol = x->prev_cr ? "\n" : "\r\n";
+			out = strlen(eol) < x->left ? strlen(eol) : (size_t)x->left;
+			memcpy(x->out, eol, out);
+			x->at_bol = true;
+		} else if (n == 0) {
 			/* The file is shorter than its size said: pad with
 			 * spaces rather than leave the client waiting. */
 			log_warn(s->sid, "proto=pop2 event=retr result=short missing=%llu",
@@ -490,6 +504,7 @@ static bool xfer_pump(struct pop2_session *s)
 			out = x->left < POP2_READ_CHUNK ? (size_t)x->left : POP2_READ_CHUNK;
 			memset(x->out, ' ', out);
 		} else {
+			x->at_bol = x->in[n - 1] == '\n';
 			out = to_crlf(&x->prev_cr, x->in, (size_t)n, x->out);
 			if (out > x->left) {
 				log_warn(s->sid, "proto=pop2 event=retr result=long");

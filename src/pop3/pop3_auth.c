@@ -55,11 +55,11 @@ static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 	s->delay = NULL;
 	s->login[0] = '\0';
 	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
-	/* RFC 3206 4: [AUTH] says the credentials were wrong. */
+	/* RFC 3206 4: [AUTH] says the credentials were wrong. The last
+	 * failure gets this same single reply, then the close. */
 	pop3_reply(s, POP3_ERR, "[AUTH] Authentication failed");
 	if (s->auth_failures >= AUTHN_SESSION_FAILURES_MAX && s->state != POP3_STATE_CLOSED) {
 		log_info(s->sid, "proto=pop3 event=disconnect reason=auth-failures");
-		pop3_reply(s, POP3_ERR, "[AUTH] too many failed logins, closing");
 		pop3_close(s);
 		return;
 	}

@@ -83,6 +83,15 @@ void pop3_dispatch(struct pop3_session *s, const char *line, size_t len)
 	char esc[128];
 	switch (pop3_cmd_check(s->state, &cmd)) {
 	case POP3_CHECK_UNKNOWN:
+		if (s->txn == NULL) {
+			/* Before login an "unknown command" may be a password or
+			 * a SASL response the client pipelined after a refused
+			 * PASS or AUTH: its text reaches neither the log nor the
+			 * reply (which is logged); only its length does. */
+			log_debug(s->sid, "proto=pop3 event=unknown-command len=%zu", len);
+			pop3_reply(s, POP3_ERR_BAD, "unknown command");
+			return;
+		}
 		pop3_reply(s, POP3_ERR_BAD, "unknown command \"%s\"",
 			   log_escape(esc, 48, cmd.verb_text, cmd.verb_len));
 		return;
@@ -214,13 +223,15 @@ static int open_message(struct pop3_session *s, size_t i)
 	int fd = maildrop_open_msg(s->txn->md, i);
 	if (fd >= 0)
 		return fd;
+	/* Both count towards POP3_BAD_CMDS_MAX: a client retrying the same
+	 * unreadable message in a loop is closed, not served forever. */
 	if (errno == ENOENT) {
 		/* Removed behind our back (another client, e.g. IMAP later). */
-		pop3_reply(s, POP3_ERR, "message %zu no longer exists", i + 1);
+		pop3_reply(s, POP3_ERR_BAD, "message %zu no longer exists", i + 1);
 		return -1;
 	}
 	log_error(s->sid, "proto=pop3 event=retr result=error msg=%zu errno=%d", i + 1, errno);
-	pop3_reply(s, POP3_ERR, "[SYS/TEMP] cannot read message %zu", i + 1);
+	pop3_reply(s, POP3_ERR_BAD, "[SYS/TEMP] cannot read message %zu", i + 1);
 	return -1;
 }
 
@@ -280,10 +291,7 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	(void)cmd;
 	struct pop3_txn *t = s->txn;
-	size_t n = maildrop_count(t->md);
-	for (size_t i = 0; i < n; i++)
-		if (maildrop_get(t->md, i)->deleted)
-			maildrop_mark_deleted(t->md, i, false);
+	maildrop_undelete_all(t->md);
 	/* RFC 1460: RSET also resets LAST to its value at the start. */
 	t->last = 0;
 	size_t count;

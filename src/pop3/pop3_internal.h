@@ -17,7 +17,8 @@
 
 /* RFC 2449 4: a reply line is at most 512 octets, CRLF included. */
 #define POP3_REPLY_MAX 512
-/* Protocol errors in a row before the session is closed (Dovecot: 20). */
+/* Protocol errors in a row before the session is closed (Dovecot: 20);
+ * before login, -ERR replies of any kind in total. */
 #define POP3_BAD_CMDS_MAX 20
 /* Output queued above this stops producing (RETR streaming, LIST lines,
  * and the reading of further commands) until the buffer drains. */
@@ -100,7 +101,7 @@ struct pop3_session {
 	enum pop3_state state;
 	struct tls_server *tls; /* owned reference for STLS, NULL if none */
 	bool counted; /* holds a sesslimit slot */
-	unsigned bad_cmds; /* protocol errors in a row */
+	unsigned bad_cmds; /* protocol errors in a row; before login: all -ERRs */
 	unsigned auth_failures; /* failed logins in this session */
 	/* USER name waiting for PASS (RFC 1939 7); forgotten after PASS,
 	 * STLS or a failed login. */
@@ -133,8 +134,10 @@ enum pop3_reply_kind {
 		       * number; counts towards POP3_BAD_CMDS_MAX */
 };
 /* The one status-line writer: "+OK text" / "-ERR text", cut to
- * POP3_REPLY_MAX octets with the CRLF. Logs -ERR replies; closes the
- * session after POP3_BAD_CMDS_MAX protocol errors in a row. An empty
+ * POP3_REPLY_MAX octets with the CRLF. Logs -ERR replies (at debug before
+ * login); closes the session, with no further line, after
+ * POP3_BAD_CMDS_MAX protocol errors in a row, or before login after
+ * POP3_BAD_CMDS_MAX -ERR replies of either kind in total. An empty
  * format gives a bare "+OK" / "-ERR". */
 void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

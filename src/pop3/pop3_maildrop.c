@@ -58,8 +58,9 @@ static void open_done(struct pop3_session *s, struct pop3_job *j)
 			log_info(s->sid, "proto=pop3 event=login result=in-use user=%s", s->login);
 			pop3_reply(s, POP3_ERR, "[IN-USE] maildrop is locked by another session");
 		} else {
+			char esc[2 * sizeof(j->err)];
 			log_error(s->sid, "proto=pop3 event=login result=error user=%s error=\"%s\"",
-				  s->login, j->err);
+				  s->login, log_escape(esc, sizeof(esc), j->err, strlen(j->err)));
 			pop3_reply(s, POP3_ERR, "[SYS/TEMP] unable to open maildrop");
 		}
 		return;
@@ -83,7 +84,11 @@ static void update_done(struct pop3_session *s, struct pop3_job *j)
 {
 	if (j->rc < 0) {
 		/* RFC 1939 6: -ERR when some deleted messages were not removed. */
-		log_error(s->sid, "proto=pop3 event=update result=error error=\"%s\"", j->err);
+		/* err may hold file names from the maildir, which other
+		 * programs may have chosen: escaped like client text. */
+		char esc[2 * sizeof(j->err)];
+		log_error(s->sid, "proto=pop3 event=update result=error error=\"%s\"",
+			  log_escape(esc, sizeof(esc), j->err, strlen(j->err)));
 		pop3_reply(s, POP3_ERR, "[SYS/TEMP] some deleted messages not removed");
 		pop3_close(s);
 		return;

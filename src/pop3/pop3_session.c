@@ -98,17 +98,28 @@ void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *f
 	line[n++] = '\r';
 	line[n++] = '\n';
 	conn_write(s->conn, line, n);
+	/* Before login every -ERR counts and nothing resets the count: a
+	 * client that is refused (plaintext USER, AUTH PLAIN, a cancelled
+	 * AUTH) gets POP3_BAD_CMDS_MAX answers in all, however it interleaves
+	 * them with CAPA. Those refusals are logged at debug only; the
+	 * disconnect is the one line at info. */
+	bool preauth = s->txn == NULL;
 	if (kind == POP3_OK) {
-		s->bad_cmds = 0;
+		if (!preauth)
+			s->bad_cmds = 0;
 		return;
 	}
 	char esc[256];
-	log_info(s->sid, "proto=pop3 event=reply result=err state=%s text=\"%s\"",
-		 pop3_state_name(s->state), log_escape(esc, sizeof(esc), text, strlen(text)));
-	if (kind == POP3_ERR_BAD && ++s->bad_cmds >= POP3_BAD_CMDS_MAX &&
+	(void)log_escape(esc, sizeof(esc), text, strlen(text));
+	const char *st = pop3_state_name(s->state);
+	if (preauth)
+		log_debug(s->sid, "proto=pop3 event=reply result=err state=%s text=\"%s\"", st, esc);
+	else
+		log_info(s->sid, "proto=pop3 event=reply result=err state=%s text=\"%s\"", st, esc);
+	if ((kind == POP3_ERR_BAD || preauth) && ++s->bad_cmds >= POP3_BAD_CMDS_MAX &&
 	    s->state != POP3_STATE_CLOSED) {
-		conn_printf(s->conn, "-ERR too many bad commands, closing\r\n");
-		log_info(s->sid, "proto=pop3 event=disconnect reason=too-many-errors");
+		/* The -ERR just queued is the last line: one reply per command. */
+		log_info(s->sid, "proto=pop3 event=disconnect reason=too-many-errors state=%s", st);
 		pop3_close(s);
 	}
 }
@@ -305,15 +316,18 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s",
 		 conn_peer_text(s->conn), conn_local_port(s->conn),
 		 kind == POP3_LISTENER_TLS ? "pop3s" : "pop3");
+	/* On pop3s a plaintext -ERR would reach a TLS client as a broken
+	 * handshake (and a handshake only to refuse costs CPU under exactly
+	 * the load that hit the limit): there the connection just closes. */
 	if (!allowed) {
 		log_info(s->sid, "proto=pop3 event=refused reason=session-limit");
-		pop3_reply(s, POP3_ERR, "[SYS/TEMP] too many connections");
+		if (kind == POP3_LISTENER_PLAIN)
+			pop3_reply(s, POP3_ERR, "[SYS/TEMP] too many connections");
 		pop3_close(s);
 		return;
 	}
 	if (kind == POP3_LISTENER_TLS && !implicit_tls) {
 		log_error(s->sid, "proto=pop3 event=refused reason=no-tls-context");
-		pop3_reply(s, POP3_ERR, "[SYS/TEMP] TLS is not available");
 		pop3_close(s);
 		return;
 	}

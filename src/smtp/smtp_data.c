@@ -146,6 +146,9 @@ static void message_end(struct smtp_session *s)
 		end_txn(s);
 		return;
 	}
+	/* Only BDAT can leave the last line unterminated: end it. */
+	if (!intake_ends_with_newline(t->intake))
+		(void)intake_write(t->intake, "\n", 1);
 	smtp_set_state(s, SMTP_STATE_COMMIT);
 	struct intake *in = t->intake;
 	t->intake = NULL;

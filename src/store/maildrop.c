@@ -30,6 +30,9 @@ struct entry {
 	struct maildrop_msg pub;
 	uint64_t secs; /* delivery time from the name (or mtime): sort key */
 	uint64_t usec;
+	ino_t ino; /* from the directory listing: tie-break for duplicate ids */
+	bool gone; /* a search of cur/ found it removed: never searched again */
+	bool in_undo; /* listed in maildrop.undo */
 };
 
 struct maildrop {
@@ -37,6 +40,15 @@ struct maildrop {
 	int lock_fd;	   /* holds the OFD lock; owned */
 	struct entry *msgs; /* owned, n used of cap; each pub.file owned */
 	size_t n, cap;
+	/* Messages not marked deleted and their octets, kept up to date by
+	 * maildrop_mark_deleted() so that STAT is O(1). */
+	size_t live_count;
+	uint64_t live_octets;
+	/* Indexes marked deleted since the last maildrop_undelete_all() (each
+	 * at most once, possibly unmarked again since): RSET costs the number
+	 * of DELEs, not the size of the maildrop. Owned, n entries of room. */
+	size_t *undo;
+	size_t undo_len;
 	bool committed;
 };
 
@@ -170,7 +182,9 @@ static int open_regular(int dir_fd, const char *path, struct stat *st)
 }
 
 /* Size with CRLF line ends of a file without ",W=": bytes read plus bare
- * LFs (a CR ending one buffer still pairs with the LF starting the next). */
+ * LFs (a CR ending one buffer still pairs with the LF starting the next),
+ * plus the line end RETR adds to an unterminated last line (proto/dot's
+ * encoder: CR LF after a last byte other than LF, or LF after a lone CR). */
 static int count_size(int dir_fd, const char *name, uint64_t *size_out, struct stat *st)
 {
 	int fd = open_regular(dir_fd, name, st);
@@ -179,6 +193,7 @@ static int count_size(int dir_fd, const char *name, uint64_t *size_out, struct s
 	char buf[16384];
 	uint64_t total = 0;
 	bool prev_cr = false;
+	char last = '\n'; /* an empty file needs no line end */
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
@@ -197,8 +212,13 @@ static int count_size(int dir_fd, const char *name, uint64_t *size_out, struct s
 				total++;
 			prev_cr = buf[i] == '\r';
 		}
+		last = buf[r - 1];
 	}
 	(void)close(fd);
+	if (last == '\r')
+		total += 1;
+	else if (last != '\n')
+		total += 2;
 	*size_out = total;
 	return 0;
 }
@@ -251,7 +271,7 @@ static struct entry *add_entry(struct maildrop *md)
 }
 
 /* Adds SUB/NAME unless it vanished. Only names without ",W=" cost I/O. */
-static int scan_one(struct maildrop *md, int dir_fd, const char *sub, const char *name)
+static int scan_one(struct maildrop *md, int dir_fd, const char *sub, const char *name, ino_t ino)
 {
 	uint64_t size = 0, secs = 0, usec = 0;
 	bool timed = has_time(name, &secs, &usec);
@@ -273,6 +293,7 @@ static int scan_one(struct maildrop *md, int dir_fd, const char *sub, const char
 	e->pub.size = size;
 	e->secs = secs;
 	e->usec = usec;
+	e->ino = ino;
 	return 0;
 }
 
@@ -292,7 +313,7 @@ static int scan_dir(struct maildrop *md, const char *sub, char *err, size_t err_
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] != '.' && is_regular_entry(dir_fd, de) &&
-		    scan_one(md, dir_fd, sub, de->d_name) != 0) {
+		    scan_one(md, dir_fd, sub, de->d_name, de->d_ino) != 0) {
 			(void)snprintf(err, err_size, "read %s/%s: %s", sub, de->d_name,
 				       strerror(errno));
 			rc = -1;
@@ -320,19 +341,43 @@ static int cmp_delivery(const void *a, const void *b)
 	return c != 0 ? c : strcmp(x->pub.file, y->pub.file);
 }
 
-static int cmp_uid_then_position(const void *a, const void *b)
+/* Equal ids next to each other; within one id by CRLF size, then inode,
+ * then name. Size and inode survive the new/ -> cur/ move and flag changes
+ * (both are renames); the name decides only between links to one file,
+ * whose contents are the same anyway. */
+static int cmp_uid_then_stable(const void *a, const void *b)
 {
 	const struct entry *x = *(const struct entry *const *)a;
 	const struct entry *y = *(const struct entry *const *)b;
 	int c = strcmp(x->pub.uid, y->pub.uid);
 	if (c != 0)
 		return c;
-	return x < y ? -1 : x > y;
+	if (x->pub.size != y->pub.size)
+		return x->pub.size < y->pub.size ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	c = strcmp(x->pub.file + 4, y->pub.file + 4);
+	return c != 0 ? c : strcmp(x->pub.file, y->pub.file);
 }
 
-/* RFC 1939 7 wants ids unique within the maildrop. Two files with one base
- * name can only come from a damaged maildir; the later one gets the hash of
- * its whole name. */
+/* The id of a further file with the base name of e: the hash of the base
+ * name, the size and the rank among the files with that base name and
+ * size. Nothing of it changes when the file moves or its flags change. */
+static void set_dup_uid(struct entry *e, uint64_t rank)
+{
+	const char *name = e->pub.file + 4;
+	size_t blen = base_len(name);
+	char buf[NAME_MAX + 64];
+	int n = snprintf(buf, sizeof(buf), "%.*s%c%llu%c%llu", (int)blen, name, '\0',
+			 (unsigned long long)e->pub.size, '\0', (unsigned long long)rank);
+	KASSERT(n > 0 && (size_t)n < sizeof(buf));
+	hash_uid(buf, (size_t)n, e->pub.uid);
+}
+
+/* RFC 1939 7 wants ids unique within the maildrop, and stable across
+ * sessions. Two files with one base name can only come from a damaged
+ * maildir (or a crash between link and unlink); the smallest keeps the
+ * base name as its id, the others get set_dup_uid(). */
 static void assign_uids(struct maildrop *md)
 {
 	for (size_t i = 0; i < md->n; i++)
@@ -344,17 +389,18 @@ static void assign_uids(struct maildrop *md)
 	struct entry **by_uid = xmalloc(bytes);
 	for (size_t i = 0; i < md->n; i++)
 		by_uid[i] = &md->msgs[i];
-	qsort(by_uid, md->n, sizeof(*by_uid), cmp_uid_then_position);
-	/* Equal ids are now adjacent, the first in snapshot order leading. */
-	char run_uid[MAILDROP_UID_MAX + 1];
-	memcpy(run_uid, by_uid[0]->pub.uid, sizeof(run_uid));
-	for (size_t i = 1; i < md->n; i++) {
-		if (strcmp(by_uid[i]->pub.uid, run_uid) != 0) {
-			memcpy(run_uid, by_uid[i]->pub.uid, sizeof(run_uid));
-			continue;
+	qsort(by_uid, md->n, sizeof(*by_uid), cmp_uid_then_stable);
+	for (size_t i = 0; i < md->n;) {
+		size_t end = i + 1;
+		while (end < md->n && strcmp(by_uid[end]->pub.uid, by_uid[i]->pub.uid) == 0)
+			end++;
+		/* Ranks are computed before any id of the run changes. */
+		uint64_t rank = 0;
+		for (size_t k = i + 1; k < end; k++) {
+			rank = by_uid[k]->pub.size == by_uid[k - 1]->pub.size ? rank + 1 : 0;
+			set_dup_uid(by_uid[k], rank);
 		}
-		const char *file = by_uid[i]->pub.file + 4;
-		hash_uid(file, strlen(file), by_uid[i]->pub.uid);
+		i = end;
 	}
 	free(by_uid);
 }
@@ -411,6 +457,9 @@ int maildrop_open(const char *maildir_path, struct maildrop **out, bool *busy_ou
 	if (md->n > 1)
 		qsort(md->msgs, md->n, sizeof(*md->msgs), cmp_delivery);
 	assign_uids(md);
+	for (size_t i = 0; i < md->n; i++)
+		md->live_octets += md->msgs[i].pub.size;
+	md->live_count = md->n;
 	*out = md;
 	return 0;
 }
@@ -428,22 +477,45 @@ const struct maildrop_msg *maildrop_get(const struct maildrop *md, size_t index0
 
 void maildrop_stat(const struct maildrop *md, size_t *count_out, uint64_t *octets_out)
 {
-	size_t count = 0;
-	uint64_t octets = 0;
-	for (size_t i = 0; i < md->n; i++) {
-		if (md->msgs[i].pub.deleted)
-			continue;
-		count++;
-		octets += md->msgs[i].pub.size;
-	}
-	*count_out = count;
-	*octets_out = octets;
+	*count_out = md->live_count;
+	*octets_out = md->live_octets;
 }
 
 void maildrop_mark_deleted(struct maildrop *md, size_t index0, bool deleted)
 {
 	KASSERT(index0 < md->n);
-	md->msgs[index0].pub.deleted = deleted;
+	struct entry *e = &md->msgs[index0];
+	if (e->pub.deleted == deleted)
+		return;
+	e->pub.deleted = deleted;
+	if (deleted) {
+		md->live_count--;
+		md->live_octets -= e->pub.size;
+		if (!e->in_undo) {
+			if (md->undo == NULL) {
+				size_t bytes;
+				KASSERT(!ckd_mul_size(&bytes, md->n, sizeof(*md->undo)));
+				md->undo = xmalloc(bytes);
+			}
+			/* Each index is listed at most once: room for n. */
+			KASSERT(md->undo_len < md->n);
+			md->undo[md->undo_len++] = index0;
+			e->in_undo = true;
+		}
+	} else {
+		md->live_count++;
+		md->live_octets += e->pub.size;
+	}
+}
+
+void maildrop_undelete_all(struct maildrop *md)
+{
+	for (size_t i = 0; i < md->undo_len; i++) {
+		size_t index0 = md->undo[i];
+		maildrop_mark_deleted(md, index0, false);
+		md->msgs[index0].in_undo = false;
+	}
+	md->undo_len = 0;
 }
 
 /* Finds the message under another name in cur/ (same base name: another
@@ -482,11 +554,21 @@ int maildrop_open_msg(struct maildrop *md, size_t index0)
 {
 	KASSERT(index0 < md->n);
 	struct entry *e = &md->msgs[index0];
+	if (e->gone) {
+		/* Searched for once already: a client repeating RETR of it
+		 * must not make every attempt list cur/ again. */
+		errno = ENOENT;
+		return -1;
+	}
 	struct stat st;
 	int fd = open_regular(md->root_fd, e->pub.file, &st);
-	if (fd < 0 && errno == ENOENT && relocate(md, e) == 0)
-		fd = open_regular(md->root_fd, e->pub.file, &st);
-	return fd;
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	if (relocate(md, e) == 0)
+		return open_regular(md->root_fd, e->pub.file, &st);
+	if (errno == ENOENT)
+		e->gone = true;
+	return -1;
 }
 
 /* Moves new/NAME to cur/NAME:2, without replacing anything there:
@@ -525,7 +607,7 @@ static void move_kept(struct maildrop *md, bool *new_changed)
 	char target[NAME_MAX + 8];
 	for (size_t i = 0; new_fd >= 0 && cur_fd >= 0 && i < md->n; i++) {
 		struct entry *e = &md->msgs[i];
-		if (e->pub.deleted || memcmp(e->pub.file, "new/", 4) != 0)
+		if (e->pub.deleted || e->gone || memcmp(e->pub.file, "new/", 4) != 0)
 			continue;
 		if (move_to_cur(new_fd, cur_fd, e->pub.file + 4, target, sizeof(target),
 				&no_renameat2) == 0) {
@@ -548,8 +630,8 @@ int maildrop_commit(struct maildrop *md, char *err, size_t err_size)
 	bool new_changed = false;
 	for (size_t i = 0; i < md->n; i++) {
 		struct entry *e = &md->msgs[i];
-		if (!e->pub.deleted)
-			continue;
+		if (!e->pub.deleted || e->gone)
+			continue; /* gone: removed by another client already */
 		int rc = unlinkat(md->root_fd, e->pub.file, 0);
 		if (rc != 0 && errno == ENOENT && relocate(md, e) == 0)
 			rc = unlinkat(md->root_fd, e->pub.file, 0);
@@ -589,6 +671,7 @@ void maildrop_close(struct maildrop **pp)
 	for (size_t i = 0; i < md->n; i++)
 		free(md->msgs[i].pub.file);
 	free(md->msgs);
+	free(md->undo);
 	/* Closing the only fd of the description releases the OFD lock. */
 	if (md->lock_fd >= 0)
 		(void)close(md->lock_fd);

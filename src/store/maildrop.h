@@ -26,15 +26,21 @@
  * first ":2," (the whole name if there is none). This survives the
  * new/ -> cur/ move, restarts and flag changes. When that base name is not
  * 1..70 characters of 0x21..0x7E, the id is instead 32 lower-case hex
- * digits: the first 16 bytes of SHA-256(base name). Should two files share
- * a base name (a broken maildir), the later one in snapshot order gets the
- * same hash taken over its whole file name, so ids stay unique.
+ * digits: the first 16 bytes of SHA-256(base name). Should several files
+ * share a base name (a broken maildir, or a crash between link and unlink),
+ * they are ordered by size, then inode, then name: the first keeps the id
+ * above, each further one gets the same hash taken over the base name, a
+ * NUL, its size in decimal, a NUL and its rank (1, 2, ...) among the files
+ * of that base name and size. None of these change with the new/ -> cur/
+ * move or with flags, so ids stay unique and survive both (only copying
+ * the maildir, which changes inodes, may swap the ids of two same-sized
+ * duplicates).
  *
- * Sizes (RFC 1939 LIST/STAT) are octets with CRLF line ends: the value of
- * ",W=N" in the name when present (konvert and Dovecot write it); otherwise
- * the file size plus the number of LF bytes not preceded by CR, which is
- * what a reader that turns every bare LF into CRLF sends. No line end is
- * added to a message that lacks a final one.
+ * Sizes (RFC 1939 LIST/STAT) are octets exactly as RETR sends them before
+ * the byte-stuffing: the value of ",W=N" in the name when present (konvert
+ * and Dovecot write it); otherwise the file size plus the number of LF
+ * bytes not preceded by CR, plus the line end that RETR adds to a last
+ * line without one (2 for CR LF, or 1 when the file ends in a lone CR).
  *
  * Everything here blocks (directory scans, reads, fsync): call it from
  * worker threads or the CLI, never from the event loop. One struct
@@ -76,18 +82,25 @@ size_t maildrop_count(const struct maildrop *md);
  * new name (maildrop_open_msg) or moved by maildrop_commit(). */
 const struct maildrop_msg *maildrop_get(const struct maildrop *md, size_t index0);
 
-/* Number and total size of the messages not marked deleted (POP3 STAT). */
+/* Number and total size of the messages not marked deleted (POP3 STAT).
+ * O(1): kept up to date by maildrop_mark_deleted(). */
 void maildrop_stat(const struct maildrop *md, size_t *count_out, uint64_t *octets_out);
 
-/* Sets or clears the deleted mark of index0 (DELE, RSET). */
+/* Sets or clears the deleted mark of index0 (DELE). O(1). */
 void maildrop_mark_deleted(struct maildrop *md, size_t index0, bool deleted);
+
+/* Clears every deleted mark (RSET). Costs the number of messages marked
+ * since the last call, not the size of the maildrop. */
+void maildrop_undelete_all(struct maildrop *md);
 
 /* Opens message index0 read-only (stored form: LF line ends as written, not
  * dot-stuffed). When the snapshot's name is gone, cur/ is searched for the
  * same base name (another client, e.g. IMAP, may have moved it out of new/
  * or changed its flags) and the entry's file is updated. Returns an owned
  * fd, or -1 with errno set: ENOENT when the message has been removed since
- * the snapshot. */
+ * the snapshot. A message the search did not find is remembered as gone:
+ * later calls fail with ENOENT at once, without I/O (so a client repeating
+ * RETR cannot make it list cur/ each time), and commit skips it. */
 int maildrop_open_msg(struct maildrop *md, size_t index0);
 
 /* UPDATE state (RFC 1939 6): unlinks the file of every message marked

@@ -2,7 +2,8 @@
  * missing mailboxes, ordering, unique-ids (stable, hashed, deduplicated),
  * CRLF sizes with and without ",W=", the lock against this process and a
  * forked one, commit (deletes, new/ -> cur/ move) versus close, files that
- * vanish or are moved by another client, and 50,000 messages, timed. */
+ * vanish (searched for once) or are moved by another client, the STAT
+ * totals through DELE and RSET, and 50,000 messages, timed. */
 #include "store/maildrop.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "core/alloc.h"
 
@@ -214,6 +216,8 @@ static void test_snapshot_is_fixed(void **state)
 
 /* ---- unique ids ---- */
 
+static void read_all(int fd, char *buf, size_t size);
+
 static bool is_hex32(const char *s)
 {
 	if (strlen(s) != 32)
@@ -272,31 +276,87 @@ static void test_uid_stability(void **state)
 	tmp_remove(&t);
 }
 
-/* Same base name twice (a broken maildir): ids must still be unique. */
+/* 32 hex digits of SHA-256 of len bytes at p: the documented id formula. */
+static void sha_hex32(const char *p, size_t len, char out[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	assert_int_equal(EVP_Digest(p, len, md, &md_len, EVP_sha256(), NULL), 1);
+	for (size_t i = 0; i < 16; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The uid of the message whose content is want (each one is read);
+ * fails when there is none. */
+static const char *uid_of_content(struct maildrop *md, const char *want)
+{
+	for (size_t i = 0; i < maildrop_count(md); i++) {
+		char buf[64];
+		int fd = maildrop_open_msg(md, i);
+		assert_true(fd >= 0);
+		read_all(fd, buf, sizeof(buf));
+		if (strcmp(buf, want) == 0)
+			return maildrop_get(md, i)->uid;
+	}
+	fail_msg("no message \"%s\"", want);
+	return NULL;
+}
+
+/* Same base name three times (a broken maildir): ids must still be unique
+ * and must not change when another client moves or flags the files. */
 static void test_uid_duplicates(void **state)
 {
 	(void)state;
 	struct tmpdir t;
 	prepare_box(&t);
-	put(&t, "cur", "1700000001.M1P1Q1.h:2,S", "a\n");
-	put(&t, "cur", "1700000001.M1P1Q1.h:2,T", "b\n");
-	put(&t, "cur", "1700000001.M1P1Q1.h", "c\n");
+	static const char base[] = "1700000001.M1P1Q1.h";
+	put(&t, "cur", "1700000001.M1P1Q1.h:2,S", "aaa\n"); /* size 5 */
+	put(&t, "cur", "1700000001.M1P1Q1.h:2,T", "b\n"); /* size 3 */
+	put(&t, "new", "1700000001.M1P1Q1.h", "c\n"); /* size 3 */
 	struct maildrop *md = open_ok(&t);
 	assert_int_equal(maildrop_count(md), 3);
-	const char *a = maildrop_get(md, 0)->uid;
-	const char *b = maildrop_get(md, 1)->uid;
-	const char *c = maildrop_get(md, 2)->uid;
-	assert_string_equal(maildrop_get(md, 0)->file, "cur/1700000001.M1P1Q1.h");
-	assert_string_equal(a, "1700000001.M1P1Q1.h");
-	assert_true(is_hex32(b) && is_hex32(c));
-	assert_string_not_equal(b, c);
-	char again[2][MAILDROP_UID_MAX + 1];
-	memcpy(again[0], b, sizeof(again[0]));
-	memcpy(again[1], c, sizeof(again[1]));
+	char a[MAILDROP_UID_MAX + 1], b[MAILDROP_UID_MAX + 1], c[MAILDROP_UID_MAX + 1];
+	(void)snprintf(a, sizeof(a), "%s", uid_of_content(md, "aaa\n"));
+	(void)snprintf(b, sizeof(b), "%s", uid_of_content(md, "b\n"));
+	(void)snprintf(c, sizeof(c), "%s", uid_of_content(md, "c\n"));
+	/* The bigger one: hash of base NUL "5" NUL "0" (first of its size). */
+	char want[33], in[64];
+	int n = snprintf(in, sizeof(in), "%s%c5%c0", base, '\0', '\0');
+	sha_hex32(in, (size_t)n, want);
+	assert_string_equal(a, want);
+	/* The two of size 3: one keeps the base name (the lower inode), the
+	 * other is hash of base NUL "3" NUL "1". */
+	n = snprintf(in, sizeof(in), "%s%c3%c1", base, '\0', '\0');
+	sha_hex32(in, (size_t)n, want);
+	assert_true((strcmp(b, base) == 0 && strcmp(c, want) == 0) ||
+		    (strcmp(c, base) == 0 && strcmp(b, want) == 0));
+	/* UPDATE moves new/ to cur/ (it gets ":2,"): no id changes. */
+	char err[256] = "";
+	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 0);
 	maildrop_close(&md);
+	assert_true(exists(&t, "cur", "1700000001.M1P1Q1.h:2,"));
 	md = open_ok(&t);
-	assert_string_equal(maildrop_get(md, 1)->uid, again[0]);
-	assert_string_equal(maildrop_get(md, 2)->uid, again[1]);
+	assert_string_equal(uid_of_content(md, "aaa\n"), a);
+	assert_string_equal(uid_of_content(md, "b\n"), b);
+	assert_string_equal(uid_of_content(md, "c\n"), c);
+	maildrop_close(&md);
+	/* Another client changes the flags of all three. */
+	static const char *const moves[][2] = {
+		{"1700000001.M1P1Q1.h:2,S", "1700000001.M1P1Q1.h:2,RS"},
+		{"1700000001.M1P1Q1.h:2,T", "1700000001.M1P1Q1.h:2,"},
+		{"1700000001.M1P1Q1.h:2,", "1700000001.M1P1Q1.h:2,FS"},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char from[512], to[512];
+		path_in(from, sizeof(from), &t, "cur", moves[2 - i][0]);
+		path_in(to, sizeof(to), &t, "cur", moves[2 - i][1]);
+		assert_int_equal(rename(from, to), 0);
+	}
+	md = open_ok(&t);
+	assert_int_equal(maildrop_count(md), 3);
+	assert_string_equal(uid_of_content(md, "aaa\n"), a);
+	assert_string_equal(uid_of_content(md, "b\n"), b);
+	assert_string_equal(uid_of_content(md, "c\n"), c);
 	maildrop_close(&md);
 	tmp_remove(&t);
 }
@@ -321,7 +381,8 @@ static void test_sizes(void **state)
 	prepare_box(&t);
 	/* W= is trusted as is (deliberately not the real size here). */
 	put(&t, "new", "1700000001.M1P1Q1.h,S=4,W=1234", "a\nb\n");
-	/* No W=: bytes plus bare LFs; CRLF already there is not doubled. */
+	/* No W=: bytes plus bare LFs; CRLF already there is not doubled;
+	 * the final lone CR gets the LF that RETR adds to it. */
 	put(&t, "new", "1700000002.M1P1Q1.h,S=9", "a\nb\r\nc\n\r");
 	/* Malformed W= values fall back to counting. */
 	put(&t, "new", "1700000003.M1P1Q1.h,W=12x", "x\n");
@@ -340,23 +401,26 @@ static void test_sizes(void **state)
 	put_bytes(&t, "cur", "1700000007.M1P1Q1.h", big, big_len);
 	free(big);
 	put_bytes(&t, "cur", "1700000008.M1P1Q1.h", "", 0);
+	/* No final LF (BDAT allows it): RETR adds CR LF, so the size does. */
+	put_bytes(&t, "cur", "1700000009.M1P1Q1.h", "x", 1);
+	put_bytes(&t, "cur", "1700000010.M1P1Q1.h", "a\nb\r\nlast", 9);
 
 	struct maildrop *md = open_ok(&t);
-	static const uint64_t want[] = {1234, 10, 3, 3, 3, 77, 16384 * 2 + 12, 0};
-	assert_int_equal(maildrop_count(md), 8);
+	static const uint64_t want[] = {1234, 11, 3, 3, 3, 77, 16384 * 2 + 12, 0, 3, 12};
+	assert_int_equal(maildrop_count(md), 10);
 	uint64_t total = 0;
-	for (size_t i = 0; i < 8; i++) {
+	for (size_t i = 0; i < 10; i++) {
 		assert_int_equal(maildrop_get(md, i)->size, want[i]);
 		total += want[i];
 	}
 	size_t count;
 	uint64_t octets;
 	maildrop_stat(md, &count, &octets);
-	assert_int_equal(count, 8);
+	assert_int_equal(count, 10);
 	assert_int_equal(octets, total);
 	maildrop_mark_deleted(md, 0, true);
 	maildrop_stat(md, &count, &octets);
-	assert_int_equal(count, 7);
+	assert_int_equal(count, 9);
 	assert_int_equal(octets, total - 1234);
 	maildrop_close(&md);
 	tmp_remove(&t);
@@ -471,6 +535,92 @@ static void test_open_msg(void **state)
 	tmp_remove(&t);
 }
 
+/* A message that is gone is searched for once: later opens fail at once
+ * (no listing of cur/, so even a file reappearing is not seen), and
+ * commit counts it as removed already. */
+static void test_gone_remembered(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	prepare_box(&t);
+	put(&t, "new", "1700000001.M1P1Q1.h,S=2,W=3", "a\n");
+	put(&t, "new", "1700000002.M1P1Q1.h,S=2,W=3", "b\n");
+	struct maildrop *md = open_ok(&t);
+	char p[512];
+	path_in(p, sizeof(p), &t, "new", "1700000001.M1P1Q1.h,S=2,W=3");
+	assert_int_equal(unlink(p), 0);
+	errno = 0;
+	assert_int_equal(maildrop_open_msg(md, 0), -1);
+	assert_int_equal(errno, ENOENT);
+	/* Were cur/ searched again, this would be found. */
+	put(&t, "cur", "1700000001.M1P1Q1.h,S=2,W=3:2,S", "a\n");
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		assert_int_equal(maildrop_open_msg(md, 0), -1);
+		assert_int_equal(errno, ENOENT);
+	}
+	assert_string_equal(maildrop_get(md, 0)->file, "new/1700000001.M1P1Q1.h,S=2,W=3");
+	int fd = maildrop_open_msg(md, 1);
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+	/* Deleted and gone: nothing to unlink (the reappeared file stays). */
+	maildrop_mark_deleted(md, 0, true);
+	char err[256] = "";
+	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 0);
+	maildrop_close(&md);
+	assert_true(exists(&t, "cur", "1700000001.M1P1Q1.h,S=2,W=3:2,S"));
+	assert_true(exists(&t, "cur", "1700000002.M1P1Q1.h,S=2,W=3:2,"));
+	tmp_remove(&t);
+}
+
+/* STAT's running totals follow DELE, a repeated mark, unmarking and RSET
+ * (maildrop_undelete_all), also across repeated rounds. */
+static void test_stat_totals(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	prepare_box(&t);
+	put(&t, "new", "1700000001.M1P1Q1.h,S=2,W=10", "a\n");
+	put(&t, "new", "1700000002.M1P1Q1.h,S=2,W=200", "b\n");
+	put(&t, "new", "1700000003.M1P1Q1.h,S=2,W=3000", "c\n");
+	struct maildrop *md = open_ok(&t);
+	size_t count;
+	uint64_t octets;
+	maildrop_stat(md, &count, &octets);
+	assert_int_equal(count, 3);
+	assert_int_equal(octets, 3210);
+	for (int round = 0; round < 3; round++) {
+		maildrop_mark_deleted(md, 1, true);
+		maildrop_mark_deleted(md, 1, true); /* no double count */
+		maildrop_mark_deleted(md, 2, true);
+		maildrop_stat(md, &count, &octets);
+		assert_int_equal(count, 1);
+		assert_int_equal(octets, 10);
+		maildrop_mark_deleted(md, 2, false);
+		maildrop_mark_deleted(md, 2, false);
+		maildrop_stat(md, &count, &octets);
+		assert_int_equal(count, 2);
+		assert_int_equal(octets, 3010);
+		maildrop_mark_deleted(md, 2, true);
+		maildrop_mark_deleted(md, 0, true);
+		maildrop_stat(md, &count, &octets);
+		assert_int_equal(count, 0);
+		assert_int_equal(octets, 0);
+		maildrop_undelete_all(md);
+		maildrop_stat(md, &count, &octets);
+		assert_int_equal(count, 3);
+		assert_int_equal(octets, 3210);
+		for (size_t i = 0; i < 3; i++)
+			assert_false(maildrop_get(md, i)->deleted);
+	}
+	maildrop_undelete_all(md); /* nothing marked: fine */
+	maildrop_mark_deleted(md, 0, true);
+	char err[256] = "";
+	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 1);
+	maildrop_close(&md);
+	tmp_remove(&t);
+}
+
 /* ---- close versus commit ---- */
 
 static void test_close_deletes_nothing(void **state)
@@ -531,11 +681,14 @@ static void test_commit_deletes_marked(void **state)
 	md = open_ok(&t);
 	assert_int_equal(maildrop_count(md), 3);
 	assert_string_equal(maildrop_get(md, 0)->uid, "1700000002.M1P1Q1.h,S=2,W=3");
-	/* The kept 5 first (shorter name), the intruder with a hashed id. */
+	/* The kept 5 first (shorter name), then the intruder; of these two
+	 * (same base name, same W=) one keeps the plain id, the other gets a
+	 * hashed one (maildrop.h). */
 	assert_string_equal(maildrop_get(md, 1)->file, "new/1700000005.M1P1Q1.h,S=2,W=3");
-	assert_string_equal(maildrop_get(md, 1)->uid, "1700000005.M1P1Q1.h,S=2,W=3");
 	assert_string_equal(maildrop_get(md, 2)->file, "cur/1700000005.M1P1Q1.h,S=2,W=3:2,");
-	assert_true(is_hex32(maildrop_get(md, 2)->uid));
+	const char *u1 = maildrop_get(md, 1)->uid, *u2 = maildrop_get(md, 2)->uid;
+	assert_true((strcmp(u1, "1700000005.M1P1Q1.h,S=2,W=3") == 0 && is_hex32(u2)) ||
+		    (strcmp(u2, "1700000005.M1P1Q1.h,S=2,W=3") == 0 && is_hex32(u1)));
 	int fd = maildrop_open_msg(md, 1);
 	assert_true(fd >= 0);
 	char buf[64];
@@ -636,6 +789,8 @@ int main(void)
 		cmocka_unit_test(test_lock_same_process),
 		cmocka_unit_test(test_lock_other_process),
 		cmocka_unit_test(test_open_msg),
+		cmocka_unit_test(test_gone_remembered),
+		cmocka_unit_test(test_stat_totals),
 		cmocka_unit_test(test_close_deletes_nothing),
 		cmocka_unit_test(test_commit_deletes_marked),
 		cmocka_unit_test(test_50000_messages),

@@ -184,6 +184,17 @@ size_t dot_encoder_feed(struct dot_encoder *e, const char *in, size_t in_len,
 	for (size_t i = 0; i < in_len; i++) {
 		unsigned char c = p[i];
 
+		if (e->state == DOT_ENC_MID && c != '\r' && c != '\n') {
+			/* Fast path: copy the rest of the line's ordinary bytes
+			 * in one go (RETR spends its time here). */
+			size_t j = i + 1;
+			while (j < in_len && p[j] != '\n' && p[j] != '\r')
+				j++;
+			memcpy(out + o, p + i, j - i);
+			o += j - i;
+			i = j - 1;
+			continue;
+		}
 		if (e->state != DOT_ENC_CR) {
 			enc_byte(e, c, out, &o);
 		} else if (c == '\n') {

@@ -39,6 +39,8 @@ BIN := $(BUILD)/konvert
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps run check unit unit-san pytest clean bench
+# Keep test objects (make would delete them as intermediates).
+.SECONDARY:
 
 all: $(BIN)
 

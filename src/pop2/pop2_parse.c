@@ -28,21 +28,11 @@ const char *pop2_verb_name(enum pop2_verb verb)
 	return verb < POP2_VERB_COUNT ? verbs[verb].name : "?";
 }
 
-static char ascii_upper(char c)
-{
-	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-}
-
 static enum pop2_verb lookup_verb(const char *p, size_t len)
 {
-	if (len != 4)
-		return POP2_VERB_UNKNOWN;
-	for (int v = POP2_VERB_UNKNOWN + 1; v < POP2_VERB_COUNT; v++) {
-		const char *name = verbs[v].name;
-		if (ascii_upper(p[0]) == name[0] && ascii_upper(p[1]) == name[1] &&
-		    ascii_upper(p[2]) == name[2] && ascii_upper(p[3]) == name[3])
+	for (int v = POP2_VERB_UNKNOWN + 1; v < POP2_VERB_COUNT; v++)
+		if (words_equal_nocase(p, len, verbs[v].name))
 			return (enum pop2_verb)v;
-	}
 	return POP2_VERB_UNKNOWN;
 }
 
@@ -87,18 +77,9 @@ int pop2_parse_helo(const struct pop2_command *cmd, struct word *user_out,
 
 int pop2_parse_msgno(const char *s, size_t len, uint32_t *out)
 {
-	if (len == 0)
+	uint64_t v;
+	if (words_parse_decimal(s, len, UINT32_MAX, &v) != 0 || v == 0)
 		return -1;
-	uint32_t v = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (__builtin_mul_overflow(v, 10u, &v) ||
-		    __builtin_add_overflow(v, (uint32_t)(s[i] - '0'), &v))
-			return -1;
-	}
-	if (v == 0)
-		return -1;
-	*out = v;
+	*out = (uint32_t)v;
 	return 0;
 }

@@ -39,23 +39,13 @@ const char *pop3_verb_name(enum pop3_verb verb)
 	return verb < POP3_VERB_COUNT ? verbs[verb].name : "?";
 }
 
-static char ascii_upper(char c)
-{
-	return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-}
-
 static enum pop3_verb lookup_verb(const char *p, size_t len)
 {
 	if (len == 0 || len > POP3_VERB_MAX)
 		return POP3_VERB_UNKNOWN;
-	for (int v = POP3_VERB_UNKNOWN + 1; v < POP3_VERB_COUNT; v++) {
-		const char *name = verbs[v].name;
-		size_t i = 0;
-		while (i < len && name[i] != '\0' && ascii_upper(p[i]) == name[i])
-			i++;
-		if (i == len && name[i] == '\0')
+	for (int v = POP3_VERB_UNKNOWN + 1; v < POP3_VERB_COUNT; v++)
+		if (words_equal_nocase(p, len, verbs[v].name))
 			return (enum pop3_verb)v;
-	}
 	return POP3_VERB_UNKNOWN;
 }
 
@@ -91,27 +81,10 @@ bool pop3_args_ok(const struct pop3_command *cmd)
 	return cmd->argc >= vi->min_args && cmd->argc <= vi->max_args;
 }
 
-/* Digits only, value accumulated with overflow checks against max. */
-static int parse_decimal(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	if (len == 0)
-		return -1;
-	uint64_t v = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		if (__builtin_mul_overflow(v, 10, &v) ||
-		    __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v) || v > max)
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 int pop3_parse_msgno(const char *s, size_t len, uint32_t *out)
 {
 	uint64_t v;
-	if (parse_decimal(s, len, POP3_MSGNO_MAX, &v) < 0 || v == 0)
+	if (words_parse_decimal(s, len, POP3_MSGNO_MAX, &v) < 0 || v == 0)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -119,7 +92,7 @@ int pop3_parse_msgno(const char *s, size_t len, uint32_t *out)
 
 int pop3_parse_count(const char *s, size_t len, uint64_t *out)
 {
-	return parse_decimal(s, len, UINT64_MAX, out);
+	return words_parse_decimal(s, len, UINT64_MAX, out);
 }
 
 void pop3_top_init(struct pop3_top *t, uint64_t body_lines)

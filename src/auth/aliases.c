@@ -15,6 +15,7 @@
 
 #include "auth/userdb.h"
 #include "core/alloc.h"
+#include "core/textfile.h"
 #include "core/kassert.h"
 #include "core/limits.h"
 
@@ -204,47 +205,27 @@ static void free_items(struct load_item *items, size_t n)
 int aliases_load(const char *path, struct aliases **out, char *err, size_t err_size)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		if (errno == ENOENT) {
+	struct textfile tf;
+	int open_rc = textfile_open(&tf, path, err, err_size);
+	if (open_rc <= 0) {
+		if (open_rc == 0)
 			*out = xcalloc(1, sizeof(struct aliases));
-			return 0;
-		}
-		set_err(err, err_size, "%s: %s", path, strerror(errno));
-		return -1;
+		return open_rc;
 	}
 	struct loader ld = {.path = path, .err = err, .err_size = err_size};
-	char *line = NULL;
-	size_t line_cap = 0;
+	char *line;
+	size_t len;
 	char *logical = NULL; /* the pending logical line, NULL when none */
 	size_t logical_len = 0;
 	unsigned long lineno = 0, logical_line = 0;
 	int rc = -1;
 	for (;;) {
-		errno = 0;
-		ssize_t got = getline(&line, &line_cap, f);
-		if (got < 0) {
-			if (ferror(f)) {
-				set_err(err, err_size, "%s: %s", path,
-					strerror(errno ? errno : EIO));
-				goto out;
-			}
+		int got = textfile_next(&tf, &line, &len, err, err_size);
+		if (got < 0)
+			goto out;
+		if (got == 0)
 			break;
-		}
-		lineno++;
-		size_t len = (size_t)got;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (len > FILE_LINE_MAX) {
-			set_err(err, err_size, "%s:%lu: line too long", path, lineno);
-			goto out;
-		}
-		if (strlen(line) != len) {
-			set_err(err, err_size, "%s:%lu: NUL byte in line", path, lineno);
-			goto out;
-		}
+		lineno = tf.lineno;
 		size_t skip = strspn(line, " \t");
 		if (line[skip] == '\0' || line[skip] == '#')
 			continue;
@@ -303,8 +284,7 @@ int aliases_load(const char *path, struct aliases **out, char *err, size_t err_s
 out:
 	free_items(ld.items, ld.n);
 	free(logical);
-	free(line);
-	(void)fclose(f); /* read-only: nothing to lose */
+	textfile_close(&tf);
 	return rc;
 }
 

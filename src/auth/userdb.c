@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/textfile.h"
 #include "core/limits.h"
 
 _Static_assert(USERDB_HASH_MAX >= CRYPT_OUTPUT_SIZE, "USERDB_HASH_MAX too small");
@@ -299,44 +300,26 @@ static void free_items(struct load_item *items, size_t n)
 int userdb_load(const char *path, struct userdb **out, char *err, size_t err_size)
 {
 	*out = NULL;
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		if (errno == ENOENT) {
+	struct textfile tf;
+	int open_rc = textfile_open(&tf, path, err, err_size);
+	if (open_rc <= 0) {
+		if (open_rc == 0)
 			*out = userdb_new();
-			return 0;
-		}
-		set_err(err, err_size, "%s: %s", path, strerror(errno));
-		return -1;
+		return open_rc;
 	}
 	struct load_item *items = NULL;
 	size_t n = 0, cap = 0;
-	char *line = NULL;
-	size_t line_cap = 0;
+	char *line;
+	size_t len;
 	unsigned long lineno = 0;
 	int rc = -1;
 	for (;;) {
-		errno = 0;
-		ssize_t got = getline(&line, &line_cap, f);
-		if (got < 0) {
-			if (ferror(f)) {
-				set_err(err, err_size, "%s: %s", path,
-					strerror(errno ? errno : EIO));
-				goto out;
-			}
+		int got = textfile_next(&tf, &line, &len, err, err_size);
+		if (got < 0)
+			goto out;
+		if (got == 0)
 			break;
-		}
-		lineno++;
-		size_t len = (size_t)got;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len > FILE_LINE_MAX) {
-			set_err(err, err_size, "%s:%lu: line too long", path, lineno);
-			goto out;
-		}
-		if (strlen(line) != len) {
-			set_err(err, err_size, "%s:%lu: NUL byte in line", path, lineno);
-			goto out;
-		}
+		lineno = tf.lineno;
 		struct user_entry e;
 		const char *msg = parse_line(line, len, &e);
 		if (msg != NULL) {
@@ -378,8 +361,7 @@ int userdb_load(const char *path, struct userdb **out, char *err, size_t err_siz
 	rc = 0;
 out:
 	free_items(items, n);
-	free(line);
-	(void)fclose(f); /* read-only: nothing to lose */
+	textfile_close(&tf);
 	return rc;
 }
 

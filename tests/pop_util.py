@@ -17,7 +17,7 @@ import pytest
 
 import conftest
 from conftest import DEFAULT_USERS, Server, finish_servers, free_port  # noqa: F401
-from util import SMTPConn, make_msg  # noqa: F401
+from util import SMTPConn, make_msg, wait_for_close  # noqa: F401
 
 CRLF = b"\r\n"
 
@@ -205,22 +205,8 @@ class LineConn:
     def closed(self, timeout=10.0):
         """True when the server closes within timeout; lines that arrive
         meanwhile are kept in self.trailing."""
-        self.trailing = []
-        deadline = time.monotonic() + timeout
-        self.sock.settimeout(0.2)
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    self.trailing.append(self.line())
-                except Closed:
-                    return True
-                except (ConnectionResetError, BrokenPipeError):
-                    return True
-                except (socket.timeout, ssl.SSLError):
-                    continue
-            return False
-        finally:
-            self.sock.settimeout(10.0)
+        return wait_for_close(self, self.line, Closed, timeout,
+                              retry=(socket.timeout, ssl.SSLError))
 
     def close(self):
         try:

@@ -333,16 +333,14 @@ def test_long_auth_lines(tls_server):
     big = "A" * 20000
     with sub(tls_server, tls=True) as c:
         r = c.cmd("AUTH PLAIN " + big)
-        assert r.line[:3] in ("500", "501"), r.lines
+        # 20000 bytes exceed even the RFC 4954 AUTH line (12288 + command)
+        assert r.line.startswith("500 5.5.0"), r.lines
         c.expect("NOOP", "250 2.0.0")
         for mech in ("PLAIN", "LOGIN", "SCRAM-SHA-256"):
             r = c.cmd("AUTH " + mech)
             assert r.code == 334, r.lines
             c.send(big + "\r\n")
-            try:
-                r = c.read_reply()
-            except (ConnectionClosed, ConnectionResetError):
-                break  # a clean close is acceptable too
+            r = c.read_reply()
             # RFC 4954 4: "500 5.5.6 Authentication Exchange line is too long"
             assert r.line.startswith("500 5.5.6"), r.lines
             c.expect("NOOP", "250 2.0.0")
@@ -353,7 +351,8 @@ def test_long_auth_lines(tls_server):
             c.send("QUFB" * 250)
         c.send("\r\n")
         r = c.read_reply()
-        assert r.line.startswith("501") or r.line.startswith("535"), r.lines
+        # 9000 decoded bytes: a LOGIN user name over 255 octets is malformed
+        assert r.line.startswith("501 5.5.2"), r.lines
     assert tls_server.alive()
     with sub(tls_server, tls=True) as c:
         c.login(ALICE, PW, "SCRAM-SHA-256")

@@ -111,22 +111,7 @@ class SMTPConn:
     def wait_closed(self, timeout=10.0):
         """True when the peer closes within timeout; replies read meanwhile
         are returned in self.trailing."""
-        self.trailing = []
-        deadline = time.monotonic() + timeout
-        self.sock.settimeout(0.2)
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    self.trailing.append(self.read_reply())
-                except ConnectionClosed:
-                    return True
-                except (ConnectionResetError, BrokenPipeError):
-                    return True
-                except socket.timeout:
-                    continue
-            return False
-        finally:
-            self.sock.settimeout(10.0)
+        return wait_for_close(self, self.read_reply, ConnectionClosed, timeout)
 
     def close(self):
         try:
@@ -139,6 +124,26 @@ class SMTPConn:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def wait_for_close(conn, read_one, closed_exc, timeout=10.0, retry=(socket.timeout,)):
+    """Shared by the SMTP and POP test clients: reads with read_one() until
+    the peer closes (True) or timeout passes (False); what was read is kept
+    in conn.trailing."""
+    conn.trailing = []
+    deadline = time.monotonic() + timeout
+    conn.sock.settimeout(0.2)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                conn.trailing.append(read_one())
+            except (closed_exc, ConnectionResetError, BrokenPipeError):
+                return True
+            except retry:
+                continue
+        return False
+    finally:
+        conn.sock.settimeout(10.0)
 
 
 def dot_stuff(msg):

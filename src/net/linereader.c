@@ -4,6 +4,7 @@
 #include "net/linereader.h"
 
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -21,6 +22,8 @@ void linereader_init(struct linereader *lr, size_t max)
 
 void linereader_fini(struct linereader *lr)
 {
+	/* Lines may have held credentials (AUTH, PASS). */
+	OPENSSL_cleanse(lr->buf, lr->cap);
 	free(lr->buf);
 	lr->buf = NULL;
 }
@@ -62,7 +65,11 @@ enum linereader_status linereader_next(struct linereader *lr, struct evbuffer *i
 			size_t cap = lr->cap * 2 > n + 1 ? lr->cap * 2 : n + 1;
 			if (cap > lr->max + 2)
 				cap = lr->max + 2;
-			lr->buf = xrealloc(lr->buf, cap);
+			/* Grow without leaving an old copy behind. */
+			char *nbuf = xmalloc(cap);
+			OPENSSL_cleanse(lr->buf, lr->cap);
+			free(lr->buf);
+			lr->buf = nbuf;
 			lr->cap = cap;
 		}
 		(void)evbuffer_remove(in, lr->buf, n);

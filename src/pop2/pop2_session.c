@@ -641,6 +641,9 @@ static void process_input(struct pop2_session *s)
 			reply(s, '-', "NUL character in command");
 		else
 			dispatch(s, line, len);
+		/* HELO carries the password, accepted or not: wipe it. */
+		if (st == LINEREADER_LINE)
+			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
 	}
 }
 

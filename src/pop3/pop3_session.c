@@ -231,6 +231,10 @@ void pop3_process_input(struct pop3_session *s)
 		if (st == LINEREADER_NEED_MORE)
 			return;
 		handle_line(s, st, line, len);
+		/* USER/PASS, AUTH and SASL lines carry secrets whatever the
+		 * outcome (refused, wrong state): wipe every line once used. */
+		if (st == LINEREADER_LINE)
+			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
 	}
 }
 

@@ -4,6 +4,7 @@
  * password check, the growing delay before a failure reply, and the
  * per-session failure limit. */
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +130,7 @@ static void handle_status(struct smtp_session *s, enum sasl_status st, const cha
 				cp = &creds;
 		}
 		enum sasl_status next = sasl_set_scram_creds(s->sasl, cp, out, sizeof(out));
+		OPENSSL_cleanse(&creds, sizeof(creds));
 		handle_status(s, next, out);
 		return;
 	}

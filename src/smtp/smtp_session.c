@@ -90,7 +90,10 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 	va_end(ap);
 	/* Syntax and sequence errors count towards the bad-command limit;
 	 * recipient refusals do not (they are policy, not protocol abuse). */
-	if (code == 500 || code == 501 || code == 502 || code == 503 || code == 555)
+	/* 504/538: refused AUTH attempts count too, so they cannot repeat
+	 * forever. */
+	if (code == 500 || code == 501 || code == 502 || code == 503 || code == 504 ||
+	    code == 538 || code == 555)
 		s->bad_cmds++;
 	else if (code < 400)
 		s->bad_cmds = 0;
@@ -278,8 +281,10 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT)
 			break; /* our own slowness is not the client's fault */
 		log_info(s->sid, "proto=smtp event=timeout state=%s", smtp_state_name(s->state));
-		conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
-			    s->env->cfg->hostname);
+		/* During a handshake a plaintext reply could not be sent. */
+		if (s->state != SMTP_STATE_TLS)
+			conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
+				    s->env->cfg->hostname);
 		smtp_close(s);
 		break;
 	case CONN_EV_CLOSED:
@@ -307,7 +312,13 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	s->kind = kind;
 	s->counted = allowed;
 	s->state = SMTP_STATE_INIT;
-	if (kind == SMTP_LISTENER_SMTPS && allowed && env->tls != NULL) {
+	if (kind == SMTP_LISTENER_SMTPS && env->tls == NULL) {
+		/* Never speak plaintext on the implicit-TLS port. */
+		log_error(NULL, "proto=smtp event=refused listener=smtps reason=no-tls-context");
+		(void)close(fd);
+		return;
+	}
+	if (kind == SMTP_LISTENER_SMTPS && allowed) {
 		s->state = SMTP_STATE_TLS;
 		s->conn = conn_new_tls(env->base, fd, peer, peer_len, tls_server_new_ssl(env->tls),
 				       conn_cb, s);
@@ -351,9 +362,13 @@ void smtp_shutdown(struct smtp_env *env)
 		if (s->dead || s->state == SMTP_STATE_QUIT || s->state == SMTP_STATE_COMMIT ||
 		    s->auth_job)
 			continue;
-		/* RFC 5321 3.8: a server going down answers 421 and closes. */
-		conn_printf(s->conn, "421 4.3.2 %s Service shutting down\r\n",
-			    s->env->cfg->hostname);
+		/* A pending AUTH failure reply must not follow the 421. */
+		smtp_auth_fini(s);
+		/* RFC 5321 3.8: a server going down answers 421 and closes
+		 * (not in the middle of a TLS handshake: no plaintext there). */
+		if (s->state != SMTP_STATE_TLS)
+			conn_printf(s->conn, "421 4.3.2 %s Service shutting down\r\n",
+				    s->env->cfg->hostname);
 		log_info(s->sid, "proto=smtp event=disconnect reason=shutdown state=%s",
 			 smtp_state_name(s->state));
 		smtp_close(s);

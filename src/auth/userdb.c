@@ -19,6 +19,7 @@
 #include "core/alloc.h"
 #include "core/textfile.h"
 #include "core/limits.h"
+#include "proto/scram.h"
 
 _Static_assert(USERDB_HASH_MAX >= CRYPT_OUTPUT_SIZE, "USERDB_HASH_MAX too small");
 _Static_assert(USERDB_PASSWORD_MAX < CRYPT_MAX_PASSPHRASE_SIZE, "USERDB_PASSWORD_MAX too large");
@@ -122,6 +123,7 @@ void userdb_free(struct userdb **pp)
 	for (size_t i = 0; i < db->count; i++)
 		entry_fini(&db->users[i]);
 	free(db->users);
+	free(db->warnings);
 	free(db);
 	*pp = NULL;
 }
@@ -290,6 +292,22 @@ static const char *parse_line(char *line, size_t len, struct user_entry *e)
 	return NULL;
 }
 
+/* Appends "path:line: msg\n" to the growing warnings text (bounded: the
+ * file's size bounds the number of lines). */
+static void add_warning(char **buf, size_t *len, const char *path, unsigned long lineno,
+			const char *msg)
+{
+	char line[4352];
+	int n = snprintf(line, sizeof(line), "%s:%lu: %s\n", path, lineno, msg);
+	if (n < 0)
+		return;
+	size_t add = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	*buf = xrealloc(*buf, *len + add + 1);
+	memcpy(*buf + *len, line, add);
+	*len += add;
+	(*buf)[*len] = '\0';
+}
+
 static void free_items(struct load_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -303,12 +321,16 @@ int userdb_load(const char *path, struct userdb **out, char *err, size_t err_siz
 	struct textfile tf;
 	int open_rc = textfile_open(&tf, path, err, err_size);
 	if (open_rc <= 0) {
-		if (open_rc == 0)
+		if (open_rc == 0) {
 			*out = userdb_new();
+			(*out)->absent = true;
+		}
 		return open_rc;
 	}
 	struct load_item *items = NULL;
 	size_t n = 0, cap = 0;
+	char *warnings = NULL; /* owned until handed to the db */
+	size_t warnings_len = 0;
 	char *line;
 	size_t len;
 	unsigned long lineno = 0;
@@ -328,6 +350,14 @@ int userdb_load(const char *path, struct userdb **out, char *err, size_t err_siz
 		}
 		if (e.address == NULL)
 			continue;
+		if (scram_has_credentials(e.extra)) {
+			struct scram_creds creds;
+			if (scram_parse_credentials(e.extra, &creds) != 0)
+				add_warning(&warnings, &warnings_len, path, lineno,
+					    "malformed scram-sha-256 field ignored: SCRAM logins for "
+					    "this account fail until `konvert user passwd` rewrites it");
+			OPENSSL_cleanse(&creds, sizeof(creds));
+		}
 		if (n == cap) {
 			size_t bytes;
 			cap = cap ? cap * 2 : 16;
@@ -354,12 +384,15 @@ int userdb_load(const char *path, struct userdb **out, char *err, size_t err_siz
 	for (size_t i = 0; i < n; i++)
 		db->users[i] = items[i].e;
 	db->count = n;
+	db->warnings = warnings;
+	warnings = NULL;
 	free(items);
 	items = NULL;
 	n = 0;
 	*out = db;
 	rc = 0;
 out:
+	free(warnings);
 	free_items(items, n);
 	textfile_close(&tf);
 	return rc;
@@ -443,7 +476,7 @@ int userdb_save(const struct userdb *db, const char *path, char *err, size_t err
 		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
 		goto out;
 	}
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
 		goto out;
@@ -455,7 +488,7 @@ int userdb_save(const struct userdb *db, const char *path, char *err, size_t err
 		set_err(err, err_size, "%s/%s: chown: %s", dir, tmp, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, 0640) < 0) { /* the umask may have cut the mode */
+	if (fchmod(fd, 0600) < 0) { /* the umask may have cut the mode */
 		set_err(err, err_size, "%s/%s: chmod: %s", dir, tmp, strerror(errno));
 		goto out;
 	}

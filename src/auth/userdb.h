@@ -32,9 +32,16 @@ struct user_entry {
 struct userdb {
 	struct user_entry *users; /* owned array, sorted by address (strcmp) */
 	size_t count;
+	bool absent; /* loaded from a file that does not exist */
+	/* owned, NULL when none: "path:line: message\n" lines about entries
+	 * that were loaded but are partly unusable (a malformed SCRAM field);
+	 * the caller logs them (this module does not log). */
+	char *warnings;
 };
 
-/* Loads path. A missing file is an empty directory (not an error). On a
+/* Loads path. A missing file is an empty directory with absent set (not an
+ * error); a link, a file writable by group or others and the like are
+ * refused (core/textfile.h). On a
  * malformed line returns -1 with "path:line: message" in err; on an I/O
  * error -1 with "path: reason". */
 int userdb_load(const char *path, struct userdb **out, char *err, size_t err_size);
@@ -58,7 +65,7 @@ int userdb_add(struct userdb *db, const char *address, const char *hash, const c
 int userdb_set_hash(struct userdb *db, const char *address, const char *hash, const char *extra);
 int userdb_remove(struct userdb *db, const char *address);
 
-/* Atomically replaces path with the directory's contents (mode 0640): the
+/* Atomically replaces path with the directory's contents (mode 0600): the
  * data goes to "path.tmp.PID" in the same directory, is fsynced, renamed
  * over path, and the directory is fsynced. When the directory belongs to
  * another uid than the process (root running the CLI on the server's

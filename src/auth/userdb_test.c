@@ -238,6 +238,47 @@ static void test_load(void **state)
 	}
 }
 
+/* A missing file is an empty, absent table; a file others can write, or a
+ * link, is refused; a malformed SCRAM field loads with a warning that
+ * names the file and line. */
+static void test_load_absent_modes_warnings(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	tmp_make(&t);
+	struct userdb *db = NULL;
+	char err[512] = "";
+	assert_int_equal(userdb_load(t.path, &db, err, sizeof(err)), 0);
+	assert_true(db->absent);
+	assert_int_equal(db->count, 0);
+	userdb_free(&db);
+
+	tmp_write(&t, "a@x.test:$y$h\n# c\nb@x.test:$y$h:scram-sha-256=garbage\n");
+	assert_int_equal(chmod(t.path, 0600), 0);
+	assert_int_equal(userdb_load(t.path, &db, err, sizeof(err)), 0);
+	assert_false(db->absent);
+	assert_int_equal(db->count, 2);
+	assert_non_null(db->warnings);
+	char want[256];
+	(void)snprintf(want, sizeof(want), "%s:3: malformed scram-sha-256 field", t.path);
+	assert_non_null(strstr(db->warnings, want));
+	userdb_free(&db);
+
+	assert_int_equal(chmod(t.path, 0622), 0);
+	assert_int_equal(userdb_load(t.path, &db, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "chmod go-w"));
+	assert_null(db);
+	assert_int_equal(chmod(t.path, 0600), 0);
+
+	char link[160];
+	(void)snprintf(link, sizeof(link), "%s/link", t.dir);
+	assert_int_equal(symlink(t.path, link), 0);
+	assert_int_equal(userdb_load(link, &db, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(unlink(link), 0);
+	tmp_remove(&t);
+}
+
 static void test_load_long_line(void **state)
 {
 	(void)state;
@@ -334,7 +375,7 @@ static void test_save_round_trip(void **state)
 
 	struct stat st;
 	assert_int_equal(stat(t.path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_true(S_ISREG(st.st_mode));
 	char *text = tmp_read(&t);
 	assert_string_equal(text, "ann@x.org:ha:f1:f2\nmid@x.org:hm\n");
@@ -404,7 +445,7 @@ static void test_save_chown(void **state)
 	assert_int_equal(stat(t.path, &st), 0);
 	assert_int_equal(st.st_uid, 65534);
 	assert_int_equal(st.st_gid, 65534);
-	assert_int_equal(st.st_mode & 07777, 0640);
+	assert_int_equal(st.st_mode & 07777, 0600);
 	userdb_free(&db);
 	tmp_remove(&t);
 }
@@ -487,6 +528,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_address_syntax), cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_long_line), cmocka_unit_test(test_find),
+		cmocka_unit_test(test_load_absent_modes_warnings),
 		cmocka_unit_test(test_mutations),      cmocka_unit_test(test_save_round_trip),
 		cmocka_unit_test(test_save_errors),    cmocka_unit_test(test_save_chown),
 		cmocka_unit_test(test_hash_yescrypt),

@@ -6,6 +6,7 @@
 #include "cli/cli_serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <grp.h>
@@ -21,9 +22,11 @@
 #include "auth/aliases.h"
 #include "auth/authn.h"
 #include "auth/userdb.h"
+#include "cli/cli_preflight.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/safefile.h"
 #include "core/worker.h"
 #include "delivery/intake.h"
 #include "net/listener.h"
@@ -87,6 +90,27 @@ static int load_directory(const struct config *cfg, struct userdb **users, struc
 		return -1;
 	}
 	return 0;
+}
+
+/* One log line per entry that loaded but is partly unusable. */
+static void log_directory_warnings(const struct userdb *users)
+{
+	const char *p = users->warnings;
+	while (p != NULL && *p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		log_warn(NULL, "event=users-warning error=\"%.*s\"", (int)n, p);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+static void log_postmaster(const struct config *cfg, const struct userdb *users,
+			   const struct aliases *aliases)
+{
+	char warn[1024];
+	preflight_postmaster(cfg, users, aliases, warn, sizeof(warn));
+	if (warn[0] != '\0')
+		log_warn(NULL, "event=postmaster warning=\"%s\"", warn);
 }
 
 static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, bool allowed,
@@ -191,6 +215,18 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			  err);
 		return;
 	}
+	if (users->count == 0 && sv->users->count > 0) {
+		/* ": > users" or "rm users" must not turn every local mailbox
+		 * into a permanent 550: keep serving the accounts we have. */
+		log_error(NULL, "event=reload result=failed error=\"%s/users %s\" note=\"keeping the previous %zu accounts and aliases\"",
+			  sv->cfg->data_dir, users->absent ? "is missing" : "has no accounts",
+			  sv->users->count);
+		userdb_free(&users);
+		aliases_free(&aliases);
+		return;
+	}
+	log_directory_warnings(users);
+	log_postmaster(sv->cfg, users, aliases);
 	userdb_free(&sv->users);
 	aliases_free(&sv->aliases);
 	sv->users = users;
@@ -216,62 +252,127 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "event=reload-tls result=ok");
 }
 
-static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it)
+/* Makes name under dfd (a directory root trusts) and, as root, hands it
+ * to run_as. Never follows a link: data_dir belongs to run_as, who could
+ * have planted "mail -> /etc" for root to chown. */
+static int prepare_subdir(int dfd, const char *data_dir, const char *name, mode_t mode,
+			  const struct passwd *pw, int *fd_out)
 {
-	if (mkdir(path, mode) != 0 && errno != EEXIST) {
-		fprintf(stderr, "konvert: mkdir %s: %s\n", path, strerror(errno));
+	char shown[4096];
+	(void)snprintf(shown, sizeof(shown), "%s/%s", data_dir, name);
+	if (mkdirat(dfd, name, mode) != 0 && errno != EEXIST) {
+		fprintf(stderr, "konvert: mkdir %s: %s\n", shown, strerror(errno));
 		return -1;
 	}
-	if (chown_it && chown(path, uid, gid) != 0) {
-		fprintf(stderr, "konvert: chown %s: %s\n", path, strerror(errno));
+	char err[4352];
+	int fd = safefile_open(dfd, name, shown, SAFEFILE_DIR | SAFEFILE_NOFOLLOW, NULL, err,
+			       sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "konvert: refusing to start: %s\n", err);
 		return -1;
 	}
+	if (pw != NULL && fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr, "konvert: chown %s: %s\n", shown, strerror(errno));
+		(void)close(fd);
+		return -1;
+	}
+	if (fd_out != NULL)
+		*fd_out = fd;
+	else
+		(void)close(fd);
 	return 0;
 }
 
-/* Creates data_dir and its top-level directories; when running as root,
- * hands them to run_as before privileges are dropped. */
+/* As root, hands the plain file name under dfd to run_as; a missing file
+ * is fine, a link or anything but a plain file with one link is refused. */
+static int chown_data_file(int dfd, const char *dir, const char *name, const struct passwd *pw)
+{
+	char shown[4096];
+	(void)snprintf(shown, sizeof(shown), "%s/%s", dir, name);
+	char err[4352];
+	int fd = safefile_open(dfd, name, shown, SAFEFILE_NOFOLLOW | SAFEFILE_ONE_LINK, NULL, err,
+			       sizeof(err));
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "konvert: refusing to start: %s\n", err);
+		return -1;
+	}
+	int rc = 0;
+	if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr, "konvert: chown %s: %s\n", shown, strerror(errno));
+		rc = -1;
+	}
+	(void)close(fd);
+	return rc;
+}
+
+/* Creates data_dir and its top-level directories; when running as root
+ * (pw set), hands them to run_as before privileges are dropped. The path
+ * of data_dir itself is the administrator's and may be a link; nothing
+ * below it is followed. */
 static int prepare_data_dir(const struct config *cfg, const struct passwd *pw)
 {
-	bool as_root = pw != NULL;
-	uid_t uid = as_root ? pw->pw_uid : 0;
-	gid_t gid = as_root ? pw->pw_gid : 0;
-	char path[4096];
-	if (make_dir(cfg->data_dir, 0750, uid, gid, as_root) != 0)
+	if (mkdir(cfg->data_dir, 0750) != 0 && errno != EEXIST) {
+		fprintf(stderr, "konvert: mkdir %s: %s\n", cfg->data_dir, strerror(errno));
 		return -1;
-	static const char *const subs[] = {"mail", "incoming"};
-	for (size_t i = 0; i < 2; i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, subs[i]);
-		if (make_dir(path, 0750, uid, gid, as_root) != 0)
-			return -1;
 	}
+	char err[4352];
+	int dfd = safefile_open(AT_FDCWD, cfg->data_dir, cfg->data_dir, SAFEFILE_DIR, NULL, err,
+				sizeof(err));
+	if (dfd < 0) {
+		fprintf(stderr, "konvert: %s\n", err);
+		return -1;
+	}
+	int rc = -1;
+	int tls_fd = -1;
+	if (pw != NULL && fchown(dfd, pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr, "konvert: chown %s: %s\n", cfg->data_dir, strerror(errno));
+		goto out;
+	}
+	if (prepare_subdir(dfd, cfg->data_dir, "mail", 0750, pw, NULL) != 0 ||
+	    prepare_subdir(dfd, cfg->data_dir, "incoming", 0750, pw, NULL) != 0)
+		goto out;
+	/* The generated TLS pair lives in tls/ (0700); it is checked before
+	 * root writes a key into it. */
+	if (prepare_subdir(dfd, cfg->data_dir, "tls", 0700, pw, &tls_fd) != 0)
+		goto out;
 	/* Files root made with "konvert user" before the first start must be
 	 * readable by the unprivileged server. */
-	static const char *const files[] = {"users", "aliases"};
-	for (size_t i = 0; as_root && i < 2; i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, files[i]);
-		if (chown(path, uid, gid) != 0 && errno != ENOENT) {
-			fprintf(stderr, "konvert: chown %s: %s\n", path, strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
+	if (pw != NULL && (chown_data_file(dfd, cfg->data_dir, "users", pw) != 0 ||
+			   chown_data_file(dfd, cfg->data_dir, "aliases", pw) != 0))
+		goto out;
+	rc = 0;
+out:
+	if (tls_fd >= 0)
+		(void)close(tls_fd);
+	(void)close(dfd);
+	return rc;
 }
 
 /* A certificate generated by root into data_dir/tls must stay readable
  * by the unprivileged server for SIGHUP reloads. */
 static int chown_tls_dir(const struct config *cfg, const struct passwd *pw)
 {
-	static const char *const names[] = {"tls", "tls/cert.pem", "tls/key.pem"};
-	char path[4096];
-	for (size_t i = 0; i < 3; i++) {
-		(void)snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, names[i]);
-		if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
-			fprintf(stderr, "konvert: chown %s: %s\n", path, strerror(errno));
-			return -1;
-		}
+	char dir[4096];
+	(void)snprintf(dir, sizeof(dir), "%s/tls", cfg->data_dir);
+	char err[4352];
+	int fd = safefile_open(AT_FDCWD, dir, dir, SAFEFILE_DIR | SAFEFILE_NOFOLLOW, NULL, err,
+			       sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "konvert: refusing to start: %s\n", err);
+		return -1;
 	}
-	return 0;
+	int rc = 0;
+	if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr, "konvert: chown %s: %s\n", dir, strerror(errno));
+		rc = -1;
+	}
+	if (rc == 0 && (chown_data_file(fd, dir, "cert.pem", pw) != 0 ||
+			chown_data_file(fd, dir, "key.pem", pw) != 0))
+		rc = -1;
+	(void)close(fd);
+	return rc;
 }
 
 /* Every session needs a descriptor (plus one while a message file is
@@ -327,6 +428,13 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		return 1;
 	}
 	const struct config *cfg = sv.cfg;
+	char perr[4352];
+	if (preflight_config_file(cfg_default_path(config_path), perr, sizeof(perr)) != 0 ||
+	    preflight_tls_key(cfg, perr, sizeof(perr)) != 0) {
+		fprintf(stderr, "konvert: refusing to start: %s\n", perr);
+		cfg_free(&sv.cfg);
+		return 1;
+	}
 
 	/* Running as root: the server drops to run_as after binding. */
 	struct passwd *pw = NULL;
@@ -400,6 +508,11 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		log_error(NULL, "event=start error=\"%s\"", err);
 		goto out;
 	}
+	log_directory_warnings(sv.users);
+	if (sv.users->count == 0)
+		log_warn(NULL, "event=start warning=\"%s/users %s: mail for local domains is deferred (451) until an account exists (konvert user add)\"",
+			 cfg->data_dir, sv.users->absent ? "is missing" : "has no accounts");
+	log_postmaster(cfg, sv.users, sv.aliases);
 	sv.smtp.users = sv.users;
 	sv.smtp.aliases = sv.aliases;
 	sv.pop3.users = sv.users;

@@ -3,22 +3,38 @@
 #include "core/textfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
+#include "core/safefile.h"
 
 int textfile_open(struct textfile *tf, const char *path, char *err, size_t err_size)
 {
 	memset(tf, 0, sizeof(*tf));
 	tf->path = path;
-	tf->f = fopen(path, "re");
-	if (tf->f != NULL)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
-	(void)snprintf(err, err_size, "%s: %s", path, strerror(errno));
-	return -1;
+	/* These files decide who may log in and where mail goes, and root
+	 * reads them too (konvert user, check-config): never through a link
+	 * planted in data_dir, never when others could have written them. */
+	struct stat st;
+	int fd = safefile_open(AT_FDCWD, path, path, SAFEFILE_NOFOLLOW | SAFEFILE_ONE_LINK, &st,
+			       err, err_size);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (safefile_check_mode(&st, path, SAFEFILE_NO_FOREIGN_WRITE, err, err_size) != 0) {
+		(void)close(fd);
+		return -1;
+	}
+	tf->f = fdopen(fd, "r");
+	if (tf->f == NULL) {
+		(void)snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		(void)close(fd);
+		return -1;
+	}
+	return 1;
 }
 
 int textfile_next(struct textfile *tf, char **line_out, size_t *len_out, char *err,

@@ -17,7 +17,9 @@ struct textfile {
 };
 
 /* Opens path. Returns 1 when open, 0 when the file does not exist (an
- * empty file for callers), -1 with "path: reason" in err. */
+ * empty file for callers), -1 with "path: reason" in err, also when path
+ * is a symbolic link, not a regular file, has several hard links, or is
+ * writable by group or others (see core/safefile.h). */
 int textfile_open(struct textfile *tf, const char *path, char *err, size_t err_size);
 
 /* Next line without its line end, NUL-terminated in *line_out (valid until

@@ -28,6 +28,13 @@ static void push(char ***arr, size_t *n, const char *s)
 	(*arr)[(*n)++] = xstrdup(s);
 }
 
+/* RFC 5321 4.5.1 (postmaster) and RFC 2142 (abuse): role addresses that
+ * every local domain must accept. */
+static bool is_role(const char *lower)
+{
+	return strcmp(lower, "postmaster") == 0 || strcmp(lower, "abuse") == 0;
+}
+
 void resolve_rcpt(const struct config *cfg, const struct userdb *users,
 		  const struct aliases *aliases, const char *local, size_t local_len,
 		  const char *domain, struct resolve_result *out)
@@ -69,7 +76,11 @@ void resolve_rcpt(const struct config *cfg, const struct userdb *users,
 			continue;
 		}
 		bool exists = userdb_find(users, t, strlen(t)) != NULL;
-		if (!exists && (size_t)(at - t) == 10 && strncmp(t, "postmaster", 10) == 0)
+		/* The last resort for role mail: the mailbox postmaster of the
+		 * first domain, made even without an account (check-config
+		 * warns when no account can read it). */
+		if (!exists && (size_t)(at - t) == 10 && strncmp(t, "postmaster", 10) == 0 &&
+		    strcmp(at + 1, cfg->domains[0]) == 0)
 			exists = true;
 		if (exists)
 			push(&out->mailboxes, &out->mailbox_count, t);
@@ -81,6 +92,14 @@ void resolve_rcpt(const struct config *cfg, const struct userdb *users,
 		out->kind = RESOLVE_LOCAL;
 	else
 		out->kind = RESOLVE_UNKNOWN;
+	/* postmaster@ and abuse@ of any local domain without an alias or an
+	 * account of their own go where postmaster of the first domain goes
+	 * (its alias, its account, or that last-resort mailbox). */
+	if (out->kind == RESOLVE_UNKNOWN && is_role(lower) &&
+	    !(strcmp(lower, "postmaster") == 0 && strcmp(domain, cfg->domains[0]) == 0)) {
+		resolve_result_fini(out);
+		resolve_rcpt(cfg, users, aliases, "postmaster", 10, cfg->domains[0], out);
+	}
 }
 
 void resolve_result_fini(struct resolve_result *r)

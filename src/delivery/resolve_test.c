@@ -171,9 +171,16 @@ static const struct rcase rcases[] = {
 	{ .name = "postmaster", .local = "postmaster",
 	  .domain = "example.test", .kind = RESOLVE_LOCAL,
 	  .mailboxes = { "postmaster@example.test" } },
+	/* role mail of every domain goes where postmaster of the first goes */
 	{ .name = "postmaster other domain", .local = "PostMaster",
 	  .domain = "other.test", .kind = RESOLVE_LOCAL,
-	  .mailboxes = { "postmaster@other.test" } },
+	  .mailboxes = { "postmaster@example.test" } },
+	{ .name = "abuse (RFC 2142)", .local = "abuse",
+	  .domain = "example.test", .kind = RESOLVE_LOCAL,
+	  .mailboxes = { "postmaster@example.test" } },
+	{ .name = "abuse other domain", .local = "ABUSE",
+	  .domain = "other.test", .kind = RESOLVE_LOCAL,
+	  .mailboxes = { "postmaster@example.test" } },
 	{ .name = "bare postmaster", .local = "postmaster", .domain = NULL,
 	  .kind = RESOLVE_LOCAL, .mailboxes = { "postmaster@example.test" } },
 	{ .name = "bare POSTMASTER", .local = "POSTMASTER", .domain = NULL,
@@ -390,11 +397,56 @@ static void test_relay_tricks_never_remote(void **state)
 	}
 }
 
+/* With "postmaster: bob" (bob exists only in the first domain), role mail
+ * of the second domain reaches bob@example.test, not a 550; an account of
+ * the role's own name wins. */
+static void test_role_addresses_with_alias(void **state)
+{
+	struct world *w = *state;
+	char dir[] = "/tmp/resolve_role.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128], err[512];
+	(void)snprintf(path, sizeof(path), "%s/aliases", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs("postmaster: bob\n", f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	struct aliases *al = NULL;
+	assert_int_equal(aliases_load(path, &al, err, sizeof(err)), 0);
+	(void)unlink(path);
+	(void)rmdir(dir);
+
+	static const struct {
+		const char *local, *domain, *mailbox;
+	} cases[] = {
+		{"postmaster", "example.test", "bob@example.test"},
+		{"postmaster", "other.test", "bob@example.test"},
+		{"abuse", "other.test", "bob@example.test"},
+		{"abuse", "example.test", "bob@example.test"},
+		{"carol", "other.test", "carol@other.test"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct resolve_result r;
+		resolve_rcpt(w->cfg, w->users, al, cases[i].local, strlen(cases[i].local),
+			     cases[i].domain, &r);
+		assert_int_equal(r.kind, RESOLVE_LOCAL);
+		assert_int_equal(r.mailbox_count, 1);
+		assert_string_equal(r.mailboxes[0], cases[i].mailbox);
+		resolve_result_fini(&r);
+	}
+	struct resolve_result r;
+	resolve_rcpt(w->cfg, w->users, al, "nobody", 6, "other.test", &r);
+	assert_int_equal(r.kind, RESOLVE_UNKNOWN);
+	resolve_result_fini(&r);
+	aliases_free(&al);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_relay_tricks_never_remote),
+		cmocka_unit_test(test_role_addresses_with_alias),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -30,6 +30,7 @@
 #include "core/alloc.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/safefile.h"
 
 /* TLS 1.2 only: forward secrecy (ECDHE) and AEAD, as in Mozilla's
  * "intermediate" profile. TLS 1.3 suites are OpenSSL's defaults, all AEAD. */
@@ -158,8 +159,44 @@ static bool is_key_mismatch(unsigned long e)
 		ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
-static int tls_ctx_load(SSL_CTX *ctx, const char *cert_path, const char *key_path, char *err,
-			size_t err_size)
+/* Returns 0, -1 with err set, or -2 when OpenSSL refused the key (the
+ * caller tells a mismatch from other reasons).
+ * Reads the private key as root may: never through a link planted in
+ * data_dir (generated is true for data_dir/tls/key.pem), never a file that
+ * others could change or read. A configured tls_key may be a link (certbot's
+ * live/ directory is made of them); the file it reaches is checked. */
+static int tls_use_key(SSL_CTX *ctx, const char *key_path, bool generated, char *err,
+		       size_t err_size)
+{
+	struct stat st;
+	unsigned flags = generated ? SAFEFILE_NOFOLLOW | SAFEFILE_ONE_LINK : 0;
+	int fd = safefile_open(AT_FDCWD, key_path, key_path, flags, &st, err, err_size);
+	if (fd < 0)
+		return -1;
+	if (safefile_check_mode(&st, key_path, SAFEFILE_NO_FOREIGN_WRITE | SAFEFILE_NO_OTHER_READ,
+				err, err_size) != 0) {
+		(void)close(fd);
+		return -1;
+	}
+	BIO *bio = BIO_new_fd(fd, BIO_CLOSE);
+	if (bio == NULL) {
+		(void)close(fd);
+		tls_fail(err, err_size, true, "cannot read private key %s", key_path);
+		return -1;
+	}
+	EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (key == NULL) {
+		tls_fail(err, err_size, true, "cannot load private key %s", key_path);
+		return -1;
+	}
+	int ok = SSL_CTX_use_PrivateKey(ctx, key);
+	EVP_PKEY_free(key);
+	return ok == 1 ? 0 : -2;
+}
+
+static int tls_ctx_load(SSL_CTX *ctx, const char *cert_path, const char *key_path,
+			bool generated, char *err, size_t err_size)
 {
 	/* Leaf first, then intermediates (RFC 8446 4.4.2 order). */
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
@@ -171,7 +208,10 @@ static int tls_ctx_load(SSL_CTX *ctx, const char *cert_path, const char *key_pat
 	 * says "no certificate assigned". Compare against the leaf directly. */
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	KASSERT(leaf != NULL);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+	int krc = tls_use_key(ctx, key_path, generated, err, err_size);
+	if (krc == -1)
+		return -1;
+	if (krc != 0) {
 		if (is_key_mismatch(ERR_peek_error()))
 			tls_fail(err, err_size, true, "private key %s does not match certificate %s",
 				 key_path, cert_path);
@@ -421,11 +461,12 @@ static int tls_ensure_pair(const char *dir, const char *hostname, char *err, siz
 		tls_fail(err, err_size, false, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		tls_fail(err, err_size, false, "cannot open %s: %s", dir, strerror(errno));
+	/* data_dir belongs to run_as: a "tls" link planted there must not
+	 * make root write a key elsewhere. */
+	int dirfd = safefile_open(AT_FDCWD, dir, dir, SAFEFILE_DIR | SAFEFILE_NOFOLLOW, NULL, err,
+				  err_size);
+	if (dirfd < 0)
 		return -1;
-	}
 	int rc = -1;
 	int lk;
 	while ((lk = flock(dirfd, LOCK_EX)) != 0 && errno == EINTR)
@@ -466,6 +507,7 @@ struct tls_server *tls_server_new(const char *cert_path, const char *key_path,
 	/* A stale error left by unrelated code would be reported as ours. */
 	ERR_clear_error();
 	char gen_dir[4096], gen_cert[4096], gen_key[4096];
+	bool generated = !is_set(cert_path);
 	if (is_set(cert_path) != is_set(key_path)) {
 		tls_fail(err, err_size, false, "tls_cert and tls_key must be set together");
 		return NULL;
@@ -492,7 +534,7 @@ struct tls_server *tls_server_new(const char *cert_path, const char *key_path,
 	SSL_CTX *ctx = tls_ctx_new(err, err_size);
 	if (ctx == NULL)
 		return NULL;
-	if (tls_ctx_load(ctx, cert_path, key_path, err, err_size) != 0) {
+	if (tls_ctx_load(ctx, cert_path, key_path, generated, err, err_size) != 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

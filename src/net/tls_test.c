@@ -177,6 +177,8 @@ static void write_key(const char *path, EVP_PKEY *k)
 	assert_non_null(fp);
 	assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL), 1);
 	assert_int_equal(fclose(fp), 0);
+	/* tls_server_new refuses a private key others can read. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void write_certs(const char *path, X509 *const *certs, size_t n)

@@ -12,6 +12,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "auth/aliases.h"
+#include "auth/userdb.h"
 #include "delivery/resolve.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -234,7 +235,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
 		return;
 	}
-	if (t->rcpt_count >= cfg->max_recipients) {
+	if (t->rcpt_accepted >= cfg->max_recipients) {
 		/* RFC 5321 4.5.3.1.10: 452 for too many recipients. */
 		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
@@ -255,6 +256,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		for (size_t i = 0; i < r.mailbox_count; i++)
 			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
 		add_unique(&t->rcpts, &t->rcpt_count, text);
+		t->rcpt_accepted++;
 		smtp_set_state(s, SMTP_STATE_RCPT);
 		smtp_reply(s, 250, "2.1.5", "Ok");
 		break;
@@ -274,6 +276,15 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 			   esc);
 		break;
 	case RESOLVE_UNKNOWN:
+		if (s->env->users->count == 0) {
+			/* No account table (users missing or emptied): a
+			 * permanent 550 would bounce real mail for a mistake
+			 * the administrator will fix. */
+			result = "no-accounts";
+			smtp_reply(s, 451, "4.3.0",
+				   "<%s>: mailbox directory unavailable, try again later", esc);
+			break;
+		}
 		result = "unknown-user";
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", esc);
 		break;

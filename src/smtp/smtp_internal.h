@@ -50,6 +50,9 @@ struct smtp_txn {
 	char sender_text[SMTP_PATH_MAX + 8]; /* formatted, for headers/logs */
 	char **rcpts; /* owned: formatted recipients as accepted */
 	size_t rcpt_count;
+	/* RCPT commands accepted, duplicates included: max_recipients counts
+	 * these, so 1,000 identical RCPTs cannot slip past it. */
+	size_t rcpt_accepted;
 	char **mailboxes; /* owned: deduplicated local mailboxes */
 	size_t mailbox_count;
 	char id[ID_LEN + 1];

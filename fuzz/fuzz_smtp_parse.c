@@ -1,4 +1,4 @@
-/* fuzz_smtp_parse: libFuzzer target for src/smtp/smtp_parse.h. The input is
+/* fuzz_smtp_parse: libFuzzer target for src/proto/smtp_parse.h. The input is
  * one command line without CRLF. It is split with smtp_parse_verb and its
  * arguments are given to every argument parser (MAIL, RCPT with and
  * without SMTPUTF8, BDAT, HELO, bare paths with every flag combination), so
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "smtp/smtp_parse.h"
+#include "proto/smtp_parse.h"
 
 static unsigned char lower(unsigned char c)
 {

@@ -11,7 +11,7 @@
 #include "core/limits.h"
 #include "net/linereader.h"
 #include "proto/dot.h"
-#include "smtp/smtp_parse.h"
+#include "proto/smtp_parse.h"
 #include "smtp/smtp_session.h"
 
 /* Above this many queued reply bytes the session stops reading commands. */

@@ -4,7 +4,7 @@
  * len; explicit prefix cases check that bytes after len are ignored.
  * Cases follow RFC 5321 4.1.2/4.1.3/4.5.3.1, RFC 3461, RFC 3030 and
  * RFC 6531/6533. */
-#include "smtp/smtp_parse.h"
+#include "proto/smtp_parse.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

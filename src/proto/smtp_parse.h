@@ -1,10 +1,12 @@
 /* smtp_parse: pure parsers for SMTP command arguments (RFC 5321 4.1.2,
- * RFC 1869/1870/3030/3461/6152/6531). No I/O, no logging, no replies: each
+ * RFC 1869/1870/3030/3461/6152/6531): the RFC 5321 address grammar and the
+ * ESMTP parameters, shared by the SMTP server, the queue, sendmail and the
+ * outbound client (which is why it lives in proto/). No I/O, no logging, no replies: each
  * function fills an output struct or returns an error code that the session
  * maps to a reply. Inputs are (pointer, length) and need not be
  * NUL-terminated; they never contain the CRLF. */
-#ifndef KONVERT_SMTP_SMTP_PARSE_H
-#define KONVERT_SMTP_SMTP_PARSE_H
+#ifndef KONVERT_PROTO_SMTP_PARSE_H
+#define KONVERT_PROTO_SMTP_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>

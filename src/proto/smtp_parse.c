@@ -5,7 +5,7 @@
  * interpreted: '%', '!' and '@' inside it are plain characters, so the
  * classic relay tricks (user%remote@local, "user@remote"@local) stay
  * ordinary local parts of a local domain. */
-#include "smtp/smtp_parse.h"
+#include "proto/smtp_parse.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli_check.h"
+#include "cli/cli_sendmail.h"
 #include "cli/cli_serve.h"
 #include "cli/cli_user.h"
 
@@ -19,6 +20,7 @@ static void usage(FILE *out)
 	      "  user del ADDRESS\n"
 	      "  user list\n"
 	      "  check-config [-v]              validate the configuration (-v: print it)\n"
+	      "  sendmail [-t] [-i] [-f SENDER] [RCPT ...]   send a message read from stdin\n"
 	      "  version\n",
 	      out);
 }
@@ -47,8 +49,13 @@ int main(int argc, char **argv)
 	const char *self = strrchr(argv[0], '/');
 	self = self ? self + 1 : argv[0];
 	if (strcmp(self, "sendmail") == 0) {
-		fputs("konvert: sendmail is not available yet (it arrives with the queue)\n", stderr);
-		return 75; /* EX_TEMPFAIL */
+		/* Called as sendmail: every argument is sendmail's. */
+		char *sargs[257];
+		sargs[0] = "sendmail";
+		for (int i = 0; i < n; i++)
+			sargs[i + 1] = args[i];
+		sargs[n + 1] = NULL;
+		return cli_sendmail_main(n + 1, sargs, config_path);
 	}
 	if (n == 0) {
 		usage(stderr);
@@ -68,7 +75,9 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(args[0], "queue") == 0 || strcmp(args[0], "sendmail") == 0) {
+	if (strcmp(args[0], "sendmail") == 0)
+		return cli_sendmail_main(n, args, config_path);
+	if (strcmp(args[0], "queue") == 0) {
 		fprintf(stderr, "konvert: %s is not available yet (it arrives with the queue)\n",
 			args[0]);
 		return 2;

@@ -1,6 +1,7 @@
 /* pop2_session: one POP2 connection (RFC 937): greeting, the state
  * variable, the command table and its handlers, the reply writer, the
- * login (password check and failure delay), the maildrop lock and UPDATE
+ * login (password check, throttle and failure log line in auth/authn; the
+ * failure delay here), the maildrop lock and UPDATE
  * on worker threads, and the RETR transfer of exactly the announced
  * number of octets under output backpressure. Parsing is pop2_parse.c.
  *
@@ -314,6 +315,8 @@ static bool plaintext_allowed(const struct pop2_session *s)
 				       conn_is_loopback(s->conn));
 }
 
+/* RFC 937 has one error reply ("-", which also ends the session), so a
+ * refusal by the throttle differs only in its text. */
 static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -324,7 +327,18 @@ static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 	reply(s, '-', "invalid user name or password");
 }
 
-static void password_checked(void *arg, bool ok)
+static void temp_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct pop2_session *s = arg;
+	event_free(s->delay);
+	s->delay = NULL;
+	reply(s, '-', "temporary authentication failure, try again later");
+}
+
+/* authn has recorded the outcome (and logged a failure) already. */
+static void password_checked(void *arg, enum authn_result result, unsigned delay)
 {
 	struct pop2_session *s = arg;
 	s->auth_job = false;
@@ -332,16 +346,13 @@ static void password_checked(void *arg, bool ok)
 		session_free(s);
 		return;
 	}
-	if (!ok || s->login[0] == '\0') {
-		unsigned delay = authn_failure(s->env->authn, conn_peer(s->conn));
-		log_info(s->sid, "proto=pop2 event=auth result=failed client=%s user=\"%s\" delay_ms=%u",
-			 conn_peer_text(s->conn), s->login, delay);
+	if (result != AUTHN_OK) {
 		struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-		s->delay = evtimer_new(s->env->base, fail_reply_cb, s);
+		s->delay = evtimer_new(s->env->base,
+				       result == AUTHN_LOCKED ? temp_reply_cb : fail_reply_cb, s);
 		(void)evtimer_add(s->delay, &tv);
 		return;
 	}
-	authn_success(s->env->authn, conn_peer(s->conn));
 	log_info(s->sid, "proto=pop2 event=auth result=ok user=%s", s->login);
 	struct pop2_job *j = xcalloc(1, sizeof(*j));
 	if (maildir_path(s->env->cfg->data_dir, s->login, j->path, sizeof(j->path)) != 0) {
@@ -372,8 +383,17 @@ static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 		s->login[0] = '\0'; /* checked anyway: the same cost */
 	set_state(s, POP2_STATE_LOGIN);
 	s->auth_job = true;
-	authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->login, pw.p, pw.len,
-			     password_checked, s);
+	const struct authn_attempt at = {
+		.sid = s->sid,
+		.proto = "pop2",
+		.peer = conn_peer(s->conn),
+		.peer_text = conn_peer_text(s->conn),
+		.user = s->login,
+		.name = user.p,
+		.name_len = user.len,
+	};
+	authn_login(s->env->authn, s->env->auth_workers, s->env->users, &at, pw.p, pw.len,
+		    password_checked, s);
 	OPENSSL_cleanse(secret, secret_len);
 }
 

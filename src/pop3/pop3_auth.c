@@ -1,7 +1,9 @@
 /* pop3_auth: the AUTHORIZATION-state commands USER, PASS (RFC 1939 7),
  * AUTH (RFC 5034, on the shared SASL mechanisms of proto/sasl) and STLS
- * (RFC 2595), the asynchronous password check (auth/authn), the growing
- * delay before a failure reply, and the per-session failure limit. A
+ * (RFC 2595), the asynchronous password check (auth/authn, which also
+ * throttles and logs failed logins), the delayed failure reply ([AUTH],
+ * or [SYS/TEMP] when the throttle refuses), and the per-session failure
+ * limit. APOP is not offered. A
  * successful login hands over to pop3_maildrop_open(). Passwords are never
  * logged and are wiped from the line buffer once handed on. */
 #include <event2/event.h>
@@ -46,18 +48,20 @@ static void sasl_end(struct pop3_session *s)
 	linereader_set_max(&s->lr, POP3_CMD_LINE_MAX);
 }
 
-static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
+/* The reply after the throttle's delay. RFC 3206 4: [AUTH] says the
+ * credentials were wrong, [SYS/TEMP] that the throttle refused the
+ * attempt without looking at them (try again later). The last failure
+ * gets this same single reply, then the close. */
+static void fail_reply(struct pop3_session *s, bool temporary)
 {
-	(void)fd;
-	(void)what;
-	struct pop3_session *s = arg;
 	event_free(s->delay);
 	s->delay = NULL;
 	s->login[0] = '\0';
 	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
-	/* RFC 3206 4: [AUTH] says the credentials were wrong. The last
-	 * failure gets this same single reply, then the close. */
-	pop3_reply(s, POP3_ERR, "[AUTH] Authentication failed");
+	if (temporary)
+		pop3_reply(s, POP3_ERR, "[SYS/TEMP] Temporary authentication failure");
+	else
+		pop3_reply(s, POP3_ERR, "[AUTH] Authentication failed");
 	if (s->auth_failures >= AUTHN_SESSION_FAILURES_MAX && s->state != POP3_STATE_CLOSED) {
 		log_info(s->sid, "proto=pop3 event=disconnect reason=auth-failures");
 		pop3_close(s);
@@ -66,35 +70,95 @@ static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 	pop3_process_input(s);
 }
 
-/* A failed login: the reply waits for the throttle delay of this client
- * address (authn_failure), and the session ends after
- * AUTHN_SESSION_FAILURES_MAX failures. */
-static void login_failed(struct pop3_session *s, const char *how)
+static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 {
-	unsigned delay = authn_failure(s->env->authn, conn_peer(s->conn));
+	(void)fd;
+	(void)what;
+	fail_reply(arg, false);
+}
+
+static void temp_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fail_reply(arg, true);
+}
+
+/* A failed login, already recorded and logged by authn: the reply waits
+ * delay ms, and the session ends after AUTHN_SESSION_FAILURES_MAX. */
+static void login_failed(struct pop3_session *s, enum authn_result result, unsigned delay)
+{
 	s->auth_failures++;
-	char esc[200];
-	const char *who = s->sasl ? sasl_authcid(s->sasl) : s->login;
-	log_info(s->sid, "proto=pop3 event=auth result=failed method=%s client=%s user=\"%s\" "
-		 "delay_ms=%u failures=%u",
-		 how, conn_peer_text(s->conn), who ? log_escape(esc, sizeof(esc), who, strlen(who)) : "",
-		 delay, s->auth_failures);
 	sasl_end(s);
 	forget_user(s);
 	pop3_set_state(s, POP3_STATE_LOGIN);
 	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
 	KASSERT(s->delay == NULL);
-	s->delay = evtimer_new(s->env->base, fail_reply_cb, s);
+	s->delay = evtimer_new(s->env->base, result == AUTHN_LOCKED ? temp_reply_cb : fail_reply_cb,
+			       s);
 	(void)evtimer_add(s->delay, &tv);
 }
 
 static void login_ok(struct pop3_session *s, const char *how)
 {
-	authn_success(s->env->authn, conn_peer(s->conn));
 	log_info(s->sid, "proto=pop3 event=auth result=ok method=%s user=%s", how, s->login);
 	sasl_end(s);
 	forget_user(s);
 	pop3_maildrop_open(s);
+}
+
+/* The attempt as authn sees it: s->login must be set (set_login). */
+static void attempt_of(struct pop3_session *s, struct authn_attempt *at)
+{
+	const char *name = s->sasl != NULL ? sasl_authcid(s->sasl) : s->has_user ? s->user : NULL;
+	*at = (struct authn_attempt){
+		.sid = s->sid,
+		.proto = "pop3",
+		.peer = conn_peer(s->conn),
+		.peer_text = conn_peer_text(s->conn),
+		.user = s->login,
+		.name = name,
+		.name_len = name != NULL ? strlen(name) : 0,
+	};
+}
+
+static void set_login(struct pop3_session *s, const char *name, size_t len)
+{
+	if (authn_normalize_user(name, len, s->env->cfg->domains[0], s->login, sizeof(s->login)) !=
+	    0)
+		s->login[0] = '\0';
+}
+
+/* SCRAM verifies the proof inside the exchange, and its next challenge
+ * would tell a right guess from a wrong one: a locked account is refused
+ * before that (true: refused, the failure reply is on its way). */
+static bool refused(struct pop3_session *s)
+{
+	struct authn_attempt at;
+	unsigned delay;
+	attempt_of(s, &at);
+	if (authn_admit(s->env->authn, s->env->users, &at, &delay) == 0)
+		return false;
+	login_failed(s, AUTHN_LOCKED, delay);
+	return true;
+}
+
+/* An outcome decided here, not by a password check (SCRAM, a refused
+ * authzid): the throttle still has the last word. */
+static void conclude(struct pop3_session *s, bool ok)
+{
+	const char *authcid = s->sasl != NULL ? sasl_authcid(s->sasl) : NULL;
+	if (s->login[0] == '\0' && authcid != NULL)
+		set_login(s, authcid, strlen(authcid));
+	struct authn_attempt at;
+	unsigned delay;
+	attempt_of(s, &at);
+	enum authn_result r =
+		authn_conclude(s->env->authn, s->env->users, &at, ok && s->login[0] != '\0', &delay);
+	if (r == AUTHN_OK)
+		login_ok(s, "sasl");
+	else
+		login_failed(s, r, delay);
 }
 
 /* ---- USER / PASS (RFC 1939 7) -------------------------------------------- */
@@ -119,7 +183,8 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 
 static void handle_status(struct pop3_session *s, enum sasl_status st, const char *challenge);
 
-static void password_checked(void *arg, bool ok)
+/* authn has recorded the outcome (and logged a failure) already. */
+static void password_checked(void *arg, enum authn_result result, unsigned delay)
 {
 	struct pop3_session *s = arg;
 	s->auth_job = false;
@@ -127,14 +192,17 @@ static void password_checked(void *arg, bool ok)
 		pop3_session_free(s);
 		return;
 	}
-	if (s->sasl != NULL) {
+	if (result != AUTHN_OK) {
+		login_failed(s, result, delay);
+	} else if (s->sasl != NULL) {
 		char out[SASL_CHALLENGE_MAX];
-		enum sasl_status st = sasl_password_result(s->sasl, ok, out, sizeof(out));
-		handle_status(s, st, out);
-	} else if (ok && s->login[0] != '\0') {
-		login_ok(s, "user");
+		enum sasl_status st = sasl_password_result(s->sasl, true, out, sizeof(out));
+		if (st == SASL_SUCCESS)
+			login_ok(s, "sasl");
+		else
+			handle_status(s, st, out);
 	} else {
-		login_failed(s, "user");
+		login_ok(s, "user");
 	}
 	pop3_process_input(s);
 }
@@ -145,15 +213,10 @@ static void check_password(struct pop3_session *s, const char *pw, size_t pw_len
 {
 	pop3_set_state(s, POP3_STATE_LOGIN);
 	s->auth_job = true;
-	authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->login, pw, pw_len,
-			     password_checked, s);
-}
-
-static void set_login(struct pop3_session *s, const char *name, size_t len)
-{
-	if (authn_normalize_user(name, len, s->env->cfg->domains[0], s->login, sizeof(s->login)) !=
-	    0)
-		s->login[0] = '\0';
+	struct authn_attempt at;
+	attempt_of(s, &at);
+	authn_login(s->env->authn, s->env->auth_workers, s->env->users, &at, pw, pw_len,
+		    password_checked, s);
 }
 
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
@@ -202,6 +265,8 @@ static void handle_status(struct pop3_session *s, enum sasl_status st, const cha
 		struct scram_creds creds;
 		const struct scram_creds *cp = NULL;
 		set_login(s, authcid, strlen(authcid));
+		if (s->login[0] != '\0' && refused(s))
+			return;
 		if (s->login[0] != '\0') {
 			const struct user_entry *u =
 				userdb_find(s->env->users, s->login, strlen(s->login));
@@ -214,11 +279,9 @@ static void handle_status(struct pop3_session *s, enum sasl_status st, const cha
 		return;
 	}
 	case SASL_SUCCESS:
-		if (s->login[0] == '\0') {
-			login_failed(s, "sasl");
-			return;
-		}
-		login_ok(s, "sasl");
+		/* SCRAM: the proof was right; PLAIN and LOGIN end in
+		 * password_checked(). */
+		conclude(s, true);
 		return;
 	case SASL_FAIL_CANCELLED:
 		sasl_end(s);
@@ -236,7 +299,7 @@ static void handle_status(struct pop3_session *s, enum sasl_status st, const cha
 		pop3_reply(s, POP3_ERR_BAD, "malformed authentication response");
 		return;
 	case SASL_FAIL_AUTH:
-		login_failed(s, "sasl");
+		conclude(s, false);
 		return;
 	}
 }
@@ -244,6 +307,12 @@ static void handle_status(struct pop3_session *s, enum sasl_status st, const cha
 void pop3_auth_line(struct pop3_session *s, const char *line, size_t len)
 {
 	char out[SASL_CHALLENGE_MAX];
+	/* Set once SCRAM knows the user: its next step checks the proof. */
+	if (s->login[0] != '\0' && refused(s)) {
+		if (line != NULL)
+			OPENSSL_cleanse((char *)line, len);
+		return;
+	}
 	/* Too long: fed as garbage, which fails the exchange as malformed. */
 	enum sasl_status st = line != NULL ? sasl_server_step(s->sasl, line, len, out, sizeof(out))
 					   : sasl_server_step(s->sasl, "\x01", 1, out, sizeof(out));

@@ -1,7 +1,8 @@
 /* smtp_auth: the AUTH command (RFC 4954) on top of the shared SASL
  * mechanisms (proto/sasl) and password checks (auth/authn): which
  * mechanisms are offered where, the 334 challenge loop, the asynchronous
- * password check, the growing delay before a failure reply, and the
+ * password check, the delay before a failure reply and the 454 when the
+ * throttle refuses (both decided and logged by authn), and the
  * per-session failure limit. */
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -48,15 +49,18 @@ static void auth_end(struct smtp_session *s)
 	smtp_set_state(s, SMTP_STATE_HELO);
 }
 
-static void auth_fail_reply_cb(evutil_socket_t fd, short what, void *arg)
+/* The reply after the throttle's delay: 535 for wrong credentials, or
+ * 454 (RFC 4954 6) when the throttle refused the attempt without looking
+ * at the credentials. Either counts against the session's limit. */
+static void fail_reply(struct smtp_session *s, bool temporary)
 {
-	(void)fd;
-	(void)what;
-	struct smtp_session *s = arg;
 	event_free(s->auth_delay);
 	s->auth_delay = NULL;
 	auth_end(s);
-	smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
+	if (temporary)
+		smtp_reply(s, 454, "4.7.0", "Temporary authentication failure");
+	else
+		smtp_reply(s, 535, "5.7.8", "Error: authentication failed");
 	if (++s->auth_failures >= AUTHN_SESSION_FAILURES_MAX && s->state != SMTP_STATE_QUIT) {
 		log_info(s->sid, "proto=smtp event=disconnect reason=auth-failures");
 		conn_printf(s->conn, "421 4.7.0 %s Error: too many failed logins\r\n",
@@ -67,24 +71,92 @@ static void auth_fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 	smtp_process_input(s);
 }
 
-static void auth_failed(struct smtp_session *s)
+static void auth_fail_reply_cb(evutil_socket_t fd, short what, void *arg)
 {
-	unsigned delay = authn_failure(s->env->authn, conn_peer(s->conn));
-	char esc[200];
-	const char *who = s->sasl ? sasl_authcid(s->sasl) : NULL;
-	log_info(s->sid, "proto=smtp event=auth result=failed client=%s user=\"%s\" delay_ms=%u",
-		 conn_peer_text(s->conn), who ? log_escape(esc, sizeof(esc), who, strlen(who)) : "",
-		 delay);
+	(void)fd;
+	(void)what;
+	fail_reply(arg, false);
+}
+
+static void auth_temp_reply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fail_reply(arg, true);
+}
+
+/* authn has recorded and logged the failure; the reply waits delay ms. */
+static void auth_failed(struct smtp_session *s, enum authn_result result, unsigned delay)
+{
 	sasl_server_free(&s->sasl);
 	smtp_set_state(s, SMTP_STATE_AUTH_WAIT);
 	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-	s->auth_delay = evtimer_new(s->env->base, auth_fail_reply_cb, s);
+	s->auth_delay = evtimer_new(s->env->base,
+				    result == AUTHN_LOCKED ? auth_temp_reply_cb : auth_fail_reply_cb, s);
 	(void)evtimer_add(s->auth_delay, &tv);
+}
+
+static void auth_ok(struct smtp_session *s)
+{
+	s->authenticated = true;
+	(void)snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_pending);
+	log_info(s->sid, "proto=smtp event=auth result=ok user=%s", s->auth_user);
+	auth_end(s);
+	smtp_reply(s, 235, "2.7.0", "Authentication successful");
+}
+
+/* The attempt as authn sees it; normalises the authcid into auth_pending
+ * when no step has done so yet (a refused authzid fails that early). */
+static void attempt_of(struct smtp_session *s, struct authn_attempt *at)
+{
+	const char *name = s->sasl != NULL ? sasl_authcid(s->sasl) : NULL;
+	if (s->auth_pending[0] == '\0' && name != NULL &&
+	    authn_normalize_user(name, strlen(name), s->env->cfg->domains[0], s->auth_pending,
+				 sizeof(s->auth_pending)) != 0)
+		s->auth_pending[0] = '\0';
+	*at = (struct authn_attempt){
+		.sid = s->sid,
+		.proto = "smtp",
+		.peer = conn_peer(s->conn),
+		.peer_text = conn_peer_text(s->conn),
+		.user = s->auth_pending,
+		.name = name,
+		.name_len = name != NULL ? strlen(name) : 0,
+	};
+}
+
+/* An outcome decided here, not by a password check (SCRAM, a refused
+ * authzid): the throttle still has the last word. */
+static void conclude(struct smtp_session *s, bool ok)
+{
+	struct authn_attempt at;
+	unsigned delay;
+	attempt_of(s, &at);
+	enum authn_result r = authn_conclude(s->env->authn, s->env->users, &at, ok, &delay);
+	if (r == AUTHN_OK)
+		auth_ok(s);
+	else
+		auth_failed(s, r, delay);
+}
+
+/* SCRAM verifies the proof inside the exchange, and its next challenge
+ * would tell a right guess from a wrong one: a locked account is refused
+ * before that (true: refused, the failure reply is on its way). */
+static bool refused(struct smtp_session *s)
+{
+	struct authn_attempt at;
+	unsigned delay;
+	attempt_of(s, &at);
+	if (authn_admit(s->env->authn, s->env->users, &at, &delay) == 0)
+		return false;
+	auth_failed(s, AUTHN_LOCKED, delay);
+	return true;
 }
 
 static void handle_status(struct smtp_session *s, enum sasl_status st, const char *challenge);
 
-static void password_checked(void *arg, bool ok)
+/* authn has recorded the outcome (and logged a failure) already. */
+static void password_checked(void *arg, enum authn_result result, unsigned delay)
 {
 	struct smtp_session *s = arg;
 	s->auth_job = false;
@@ -92,9 +164,16 @@ static void password_checked(void *arg, bool ok)
 		smtp_session_end_after_commit(s);
 		return;
 	}
-	char out[SASL_CHALLENGE_MAX];
-	enum sasl_status st = sasl_password_result(s->sasl, ok, out, sizeof(out));
-	handle_status(s, st, out);
+	if (result != AUTHN_OK) {
+		auth_failed(s, result, delay);
+	} else {
+		char out[SASL_CHALLENGE_MAX];
+		enum sasl_status st = sasl_password_result(s->sasl, true, out, sizeof(out));
+		if (st == SASL_SUCCESS)
+			auth_ok(s);
+		else
+			handle_status(s, st, out);
+	}
 	smtp_process_input(s);
 }
 
@@ -109,40 +188,43 @@ static void handle_status(struct smtp_session *s, enum sasl_status st, const cha
 		linereader_set_max(&s->lr, SASL_LINE_MAX);
 		conn_printf(s->conn, "334 %s\r\n", challenge);
 		return;
-	case SASL_CHECK_PASSWORD:
+	case SASL_CHECK_PASSWORD: {
 		if (authn_normalize_user(authcid, strlen(authcid), default_domain, s->auth_pending,
 					 sizeof(s->auth_pending)) != 0)
 			s->auth_pending[0] = '\0'; /* checked anyway: same cost */
 		smtp_set_state(s, SMTP_STATE_AUTH_WAIT);
 		s->auth_job = true;
+		struct authn_attempt at;
+		attempt_of(s, &at);
 		const char *pw = sasl_password(s->sasl);
-		authn_check_password(s->env->authn, s->env->auth_workers, s->env->users, s->auth_pending,
-				     pw, strlen(pw), password_checked, s);
+		authn_login(s->env->authn, s->env->auth_workers, s->env->users, &at, pw, strlen(pw),
+			    password_checked, s);
 		return;
+	}
 	case SASL_NEED_CREDS: {
 		struct scram_creds creds;
 		const struct scram_creds *cp = NULL;
 		if (authn_normalize_user(authcid, strlen(authcid), default_domain, s->auth_pending,
 					 sizeof(s->auth_pending)) == 0) {
+			if (refused(s))
+				return;
 			const struct user_entry *u =
 				userdb_find(s->env->users, s->auth_pending, strlen(s->auth_pending));
 			if (u != NULL && u->extra != NULL && scram_parse_credentials(u->extra, &creds) == 0)
 				cp = &creds;
+		} else {
+			s->auth_pending[0] = '\0';
 		}
 		enum sasl_status next = sasl_set_scram_creds(s->sasl, cp, out, sizeof(out));
 		OPENSSL_cleanse(&creds, sizeof(creds));
 		handle_status(s, next, out);
 		return;
 	}
-	case SASL_SUCCESS: {
-		s->authenticated = true;
-		(void)snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_pending);
-		authn_success(s->env->authn, conn_peer(s->conn));
-		log_info(s->sid, "proto=smtp event=auth result=ok user=%s", s->auth_user);
-		auth_end(s);
-		smtp_reply(s, 235, "2.7.0", "Authentication successful");
+	case SASL_SUCCESS:
+		/* SCRAM: the proof was right; PLAIN and LOGIN end in
+		 * password_checked(). */
+		conclude(s, s->auth_pending[0] != '\0');
 		return;
-	}
 	case SASL_FAIL_CANCELLED:
 		auth_end(s);
 		smtp_reply(s, 501, "5.0.0", "Authentication cancelled");
@@ -156,7 +238,7 @@ static void handle_status(struct smtp_session *s, enum sasl_status st, const cha
 		smtp_reply(s, 501, "5.5.2", "Error: malformed authentication response");
 		return;
 	case SASL_FAIL_AUTH:
-		auth_failed(s);
+		conclude(s, false);
 		return;
 	}
 }
@@ -170,6 +252,9 @@ void smtp_auth_too_long(struct smtp_session *s)
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len)
 {
 	char out[SASL_CHALLENGE_MAX];
+	/* Set once SCRAM knows the user: its next step checks the proof. */
+	if (s->auth_pending[0] != '\0' && refused(s))
+		return;
 	enum sasl_status st = sasl_server_step(s->sasl, line, len, out, sizeof(out));
 	handle_status(s, st, out);
 }

@@ -1,0 +1,1107 @@
+/* dns: the resolver over c-ares on the libevent loop, and the pure assembly
+ * of mail routing answers (RFC 5321 5.1, RFC 7505).
+ *
+ * Each request runs on a c-ares channel of its own, with one libevent event
+ * per socket of that channel (made and dropped through
+ * ARES_OPT_SOCK_STATE_CB) and one timer for its retransmissions. Sharing a
+ * channel would let one bad domain hurt others: c-ares 1.18 answers a
+ * failed TCP connection (a truncated answer whose TCP retry is refused) by
+ * resetting every query on that server, and a second time fails them all.
+ * Channels are cloned from options read once at dns_new (resolv.conf is
+ * not read again). User callbacks never run inside c-ares: a finished
+ * request is handed over through its own zero-delay event, so a callback
+ * may cancel, start requests or free the resolver. Must not block, log, or
+ * decide delivery policy (MX pointing at us, relay_port): it only says
+ * where a domain's mail may go. */
+#include "net/dns.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/kassert.h"
+#include "core/log.h"
+
+/* RFC 1035 3.2.2 / RFC 3596: the types and class we ask for. */
+#define DNS_CLASS_IN 1
+#define DNS_TYPE_A 1
+#define DNS_TYPE_MX 15
+#define DNS_TYPE_AAAA 28
+
+/* dns_lookup.status of a query not answered yet. */
+#define DNS_LOOKUP_OPEN (-1)
+
+enum { DNS_FAM_V6, DNS_FAM_V4 };
+
+struct dns_sock {
+	int fd; /* c-ares' socket (c-ares closes it) */
+	struct event *ev; /* owned */
+	struct dns_sock *next;
+};
+
+struct dns {
+	struct event_base *base; /* borrowed */
+	struct dns_req *reqs; /* owned list of open requests */
+	unsigned timeout_ms; /* per request */
+	uint64_t rng; /* splitmix64 state for MX shuffling */
+	bool ares_ready; /* opts, optmask, servers and the library are set */
+	struct ares_options opts; /* owned (ares_destroy_options): the
+				     template of every request's channel */
+	int optmask;
+	struct ares_addr_port_node *servers; /* owned (ares_free_data) */
+	dns_fake_fn fake; /* non-NULL for dns_new_fake */
+	void *fake_arg;
+};
+
+struct dns_req {
+	struct dns *dns; /* borrowed owner */
+	struct dns_req *prev, *next; /* in dns->reqs */
+	enum dns_kind kind;
+	dns_result_fn cb; /* NULL once detached */
+	void *arg;
+	struct dns_result *res; /* owned until handed to cb */
+	struct dns_lookup (*lk)[2]; /* owned; per host: AAAA, A */
+	unsigned char *left; /* owned; per host: lookups not answered */
+	size_t hosts_left; /* hosts with left[i] > 0 */
+	bool planned; /* host list known (MX answered, or a host request) */
+	bool finished; /* res complete, done event active */
+	bool detached; /* being freed: answers are ignored */
+	ares_channel ch; /* owned; NULL for the fake and before the start */
+	struct dns_sock *socks; /* owned list: ch's sockets */
+	struct event *timer; /* owned: ch's next timeout */
+	struct event *deadline; /* owned */
+	struct event *done; /* owned */
+	char name[DNS_NAME_MAX + 1]; /* lower case, no trailing dot; escaped
+					when it was refused */
+};
+
+/* The argument of one c-ares query. */
+struct dns_q {
+	struct dns_req *req;
+	size_t host;
+	int fam;
+	bool mx;
+};
+
+/* ---- Pure assembly ---- */
+
+enum dns_answer dns_answer_class(int ares_status)
+{
+	switch (ares_status) {
+	case ARES_SUCCESS:
+		return DNS_ANSWER_OK;
+	case ARES_ENODATA:
+		return DNS_ANSWER_NODATA;
+	case ARES_ENOTFOUND:
+	case ARES_ENONAME:
+		return DNS_ANSWER_NXDOMAIN;
+	case ARES_EBADNAME:
+		return DNS_ANSWER_BADNAME;
+	default:
+		/* SERVFAIL, REFUSED, NOTIMP, FORMERR, timeouts, connection
+		 * errors, malformed or truncated answers (EBADRESP), and
+		 * anything unknown: none of it proves the name is bad. */
+		return DNS_ANSWER_TEMP;
+	}
+}
+
+/* Words for bounces and `queue list`. c-ares 1.18 retries a SERVFAIL or
+ * REFUSED answer on the next server (or the same one) and then reports
+ * ECONNREFUSED, not the rcode: the text says so. */
+static const char *dns_strerror(int status)
+{
+	switch (status) {
+	case DNS_LOOKUP_OPEN:
+	case ARES_ETIMEOUT:
+		return "DNS timeout";
+	case ARES_ECONNREFUSED:
+		return "no usable answer from the DNS servers (SERVFAIL, REFUSED or unreachable)";
+	case ARES_ESERVFAIL:
+		return "DNS server failure (SERVFAIL)";
+	case ARES_EREFUSED:
+		return "refused by the DNS server";
+	case ARES_EBADRESP:
+		return "malformed or truncated DNS answer";
+	default:
+		return ares_strerror(status);
+	}
+}
+
+bool dns_is_hostname(const char *name, size_t len)
+{
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > DNS_NAME_MAX)
+		return false;
+	size_t label = 0;
+	bool label_numeric = true;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			label_numeric = true;
+			continue;
+		}
+		bool digit = c >= '0' && c <= '9';
+		if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-' &&
+		    c != '_')
+			return false;
+		if (!digit)
+			label_numeric = false;
+		if (++label > 63)
+			return false;
+	}
+	/* RFC 3696 2: a top-level label is never all-numeric, which keeps
+	 * "192.0.2.1" and "1.2.3" from being looked up as names. */
+	return label > 0 && !label_numeric;
+}
+
+/* Lower case, one trailing dot dropped, escaped (identity for valid
+ * names), truncated to out_size. */
+static void dns_name_show(char *out, size_t out_size, const char *name)
+{
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	char tmp[DNS_NAME_MAX + 1];
+	if (len > DNS_NAME_MAX)
+		len = DNS_NAME_MAX;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		tmp[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	log_escape(out, out_size, tmp, len);
+}
+
+static void dns_vformat(char *dst, size_t size, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(dst, size, fmt, ap);
+	/* A reason cut short still says what happened; mark the cut. */
+	if (n >= 0 && (size_t)n >= size && size > 4)
+		memcpy(dst + size - 4, "...", 4);
+}
+
+static void dns_format(char *dst, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void dns_format(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dns_vformat(dst, size, fmt, ap);
+	va_end(ap);
+}
+
+struct dns_result *dns_result_new(void)
+{
+	struct dns_result *res = xcalloc(1, sizeof(*res));
+	res->status = DNS_TEMPFAIL;
+	res->enhanced = "4.4.3";
+	return res;
+}
+
+void dns_result_free(struct dns_result **pp)
+{
+	struct dns_result *res = *pp;
+	if (res == NULL)
+		return;
+	*pp = NULL;
+	for (size_t i = 0; i < res->host_count; i++) {
+		free(res->hosts[i].name);
+		free(res->hosts[i].addrs);
+	}
+	free(res->hosts);
+	free(res);
+}
+
+void dns_result_set(struct dns_result *res, enum dns_status status, const char *enhanced,
+		    const char *fmt, ...)
+{
+	res->status = status;
+	res->enhanced = enhanced;
+	va_list ap;
+	va_start(ap, fmt);
+	dns_vformat(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+}
+
+struct dns_host *dns_result_add_host(struct dns_result *res, const char *name, unsigned preference)
+{
+	KASSERT(res->host_count < DNS_MX_HOSTS_MAX);
+	res->hosts = xrealloc(res->hosts, (res->host_count + 1) * sizeof(res->hosts[0]));
+	struct dns_host *h = &res->hosts[res->host_count++];
+	memset(h, 0, sizeof(*h));
+	char shown[DNS_NAME_MAX + 1];
+	dns_name_show(shown, sizeof(shown), name);
+	h->name = xstrdup(shown);
+	h->preference = preference;
+	return h;
+}
+
+bool dns_host_needs_lookup(const struct dns_host *h)
+{
+	return h->addr_count == 0 && h->reason[0] == '\0';
+}
+
+static bool dns_is_root(const char *name)
+{
+	return name[0] == '\0' || strcmp(name, ".") == 0;
+}
+
+/* An IP address where a name belongs: "192.0.2.1", "2001:db8::1",
+ * "[192.0.2.1]", "[IPv6:2001:db8::1]" (one trailing dot tolerated). */
+static bool dns_is_ip_literal(const char *name)
+{
+	char buf[64];
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
+		name++;
+		len -= 2;
+	}
+	if (len >= 5 && strncasecmp(name, "IPv6:", 5) == 0) {
+		name += 5;
+		len -= 5;
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	unsigned char tmp[16];
+	return inet_pton(AF_INET, buf, tmp) == 1 || inet_pton(AF_INET6, buf, tmp) == 1;
+}
+
+struct dns_mx_cand {
+	const struct dns_mx_rr *rr;
+	uint32_t key; /* random tie-break among equal preference */
+};
+
+static int dns_mx_cand_cmp(const void *a, const void *b)
+{
+	const struct dns_mx_cand *x = a, *y = b;
+	if (x->rr->preference != y->rr->preference)
+		return x->rr->preference < y->rr->preference ? -1 : 1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* Same array: keeps qsort's result a function of its input. */
+	return x->rr < y->rr ? -1 : x->rr > y->rr;
+}
+
+static bool dns_result_has_host(const struct dns_result *res, const char *shown)
+{
+	for (size_t i = 0; i < res->host_count; i++)
+		if (strcmp(res->hosts[i].name, shown) == 0)
+			return true;
+	return false;
+}
+
+size_t dns_mx_plan(struct dns_result *res, const char *domain, int mx_status,
+		   const struct dns_mx_rr *rrs, size_t n, dns_rand_fn rnd, void *rnd_arg)
+{
+	switch (dns_answer_class(mx_status)) {
+	case DNS_ANSWER_NXDOMAIN:
+		dns_result_set(res, DNS_PERMFAIL, "5.1.2", "domain %s does not exist (NXDOMAIN)",
+			       domain);
+		return 0;
+	case DNS_ANSWER_BADNAME:
+		dns_result_set(res, DNS_PERMFAIL, "5.1.2", "%s is not a valid domain name", domain);
+		return 0;
+	case DNS_ANSWER_TEMP:
+		dns_result_set(res, DNS_TEMPFAIL, "4.4.3", "MX lookup for %s failed: %s", domain,
+			       dns_strerror(mx_status));
+		return 0;
+	case DNS_ANSWER_NODATA:
+		n = 0;
+		break;
+	case DNS_ANSWER_OK:
+		break;
+	}
+	dns_result_set(res, DNS_TEMPFAIL, "4.4.3", "%s", "");
+	if (n == 0) {
+		/* RFC 5321 5.1: no MX, so the domain is its own host. */
+		res->implicit_mx = true;
+		dns_result_add_host(res, domain, 0);
+		return 1;
+	}
+
+	struct dns_mx_cand *c = xcalloc(n, sizeof(*c));
+	for (size_t i = 0; i < n; i++) {
+		c[i].rr = &rrs[i];
+		c[i].key = rnd(rnd_arg);
+	}
+	/* RFC 5321 5.1: lowest preference first, and among equals "the
+	 * sender-SMTP MUST randomize them to spread the load". */
+	qsort(c, n, sizeof(*c), dns_mx_cand_cmp);
+	size_t need = 0;
+	size_t roots = 0;
+	for (size_t i = 0; i < n && res->host_count < DNS_MX_HOSTS_MAX; i++) {
+		const char *x = c[i].rr->exchange;
+		if (dns_is_root(x)) {
+			/* Null MX among real ones (RFC 7505 3 forbids it):
+			 * the root cannot take mail, the others might. */
+			roots++;
+			continue;
+		}
+		char shown[DNS_NAME_MAX + 1];
+		dns_name_show(shown, sizeof(shown), x);
+		if (dns_result_has_host(res, shown))
+			continue; /* listed twice: keep the better preference */
+		struct dns_host *h = dns_result_add_host(res, x, c[i].rr->preference);
+		if (dns_is_ip_literal(x))
+			dns_format(h->reason, sizeof(h->reason),
+				   "MX host %s is an IP address, not a name (RFC 5321 5.1)", h->name);
+		else if (!dns_is_hostname(x, strlen(x)))
+			dns_format(h->reason, sizeof(h->reason), "MX host %s is not a valid host name",
+				   h->name);
+		else
+			need++;
+	}
+	free(c);
+	if (res->host_count == 0 && roots > 0) {
+		/* Only root exchanges (RFC 7505 3: preference 0; a lone root
+		 * at another preference can mean nothing else either). */
+		dns_result_set(res, DNS_NULL_MX, "5.1.10",
+			       "domain %s does not accept mail (null MX, RFC 7505)", domain);
+		return 0;
+	}
+	return need;
+}
+
+/* Addresses we will not connect to, whatever DNS says. */
+static bool dns_addr_usable(int fam, const unsigned char *a)
+{
+	if (fam == DNS_FAM_V4)
+		return a[0] != 0 && a[0] < 224; /* 0/8, multicast, class E, broadcast */
+	static const unsigned char zero[16];
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	/* ::, ff00::/8; ::ffff:0:0/96 belongs to the A answer. */
+	return memcmp(a, zero, 16) != 0 && a[0] != 0xff && memcmp(a, mapped, 12) != 0;
+}
+
+static size_t dns_lookup_usable(const struct dns_lookup *lk, int fam,
+				struct sockaddr_storage out[DNS_ADDRS_MAX], size_t *dropped)
+{
+	size_t n = 0;
+	if (lk->status != ARES_SUCCESS)
+		return 0;
+	size_t count = lk->count < DNS_ADDRS_MAX ? lk->count : DNS_ADDRS_MAX;
+	for (size_t i = 0; i < count; i++) {
+		if (!dns_addr_usable(fam, lk->addr[i])) {
+			(*dropped)++;
+			continue;
+		}
+		memset(&out[n], 0, sizeof(out[n]));
+		if (fam == DNS_FAM_V6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out[n];
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, lk->addr[i], 16);
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&out[n];
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, lk->addr[i], 4);
+		}
+		n++;
+	}
+	return n;
+}
+
+static enum dns_answer dns_lookup_class(const struct dns_lookup *lk)
+{
+	enum dns_answer a = dns_answer_class(lk->status);
+	return a == DNS_ANSWER_OK && lk->count == 0 ? DNS_ANSWER_NODATA : a;
+}
+
+void dns_host_settle(struct dns_host *h, const struct dns_lookup *v6, const struct dns_lookup *v4)
+{
+	struct sockaddr_storage a6[DNS_ADDRS_MAX], a4[DNS_ADDRS_MAX];
+	size_t dropped = 0;
+	size_t n6 = dns_lookup_usable(v6, DNS_FAM_V6, a6, &dropped);
+	size_t n4 = dns_lookup_usable(v4, DNS_FAM_V4, a4, &dropped);
+	/* Half the slots each when both families overflow them. */
+	size_t room6 = DNS_ADDRS_MAX - (n4 < DNS_ADDRS_MAX / 2 ? n4 : DNS_ADDRS_MAX / 2);
+	size_t take6 = n6 < room6 ? n6 : room6;
+	size_t take4 = n4 < DNS_ADDRS_MAX - take6 ? n4 : DNS_ADDRS_MAX - take6;
+
+	free(h->addrs);
+	h->addrs = NULL;
+	h->addr_count = 0;
+	h->temporary = false;
+	h->reason[0] = '\0';
+	if (take6 + take4 > 0) {
+		h->addrs = xcalloc(take6 + take4, sizeof(h->addrs[0]));
+		memcpy(h->addrs, a6, take6 * sizeof(a6[0]));
+		memcpy(h->addrs + take6, a4, take4 * sizeof(a4[0]));
+		h->addr_count = take6 + take4;
+		return;
+	}
+
+	enum dns_answer c6 = dns_lookup_class(v6), c4 = dns_lookup_class(v4);
+	if (c6 == DNS_ANSWER_TEMP || c4 == DNS_ANSWER_TEMP) {
+		/* A broken AAAA server with an empty A answer is still a
+		 * failure to know: defer rather than bounce. */
+		h->temporary = true;
+		if (c6 == DNS_ANSWER_TEMP && c4 == DNS_ANSWER_TEMP && v6->status == v4->status)
+			dns_format(h->reason, sizeof(h->reason),
+				   "address lookup of %s failed: %s", h->name,
+				   dns_strerror(v6->status));
+		else if (c6 == DNS_ANSWER_TEMP && c4 == DNS_ANSWER_TEMP)
+			dns_format(h->reason, sizeof(h->reason),
+				   "address lookup of %s failed: AAAA: %s; A: %s", h->name,
+				   dns_strerror(v6->status), dns_strerror(v4->status));
+		else
+			dns_format(h->reason, sizeof(h->reason), "%s lookup of %s failed: %s",
+				   c6 == DNS_ANSWER_TEMP ? "AAAA" : "A", h->name,
+				   dns_strerror(c6 == DNS_ANSWER_TEMP ? v6->status : v4->status));
+	} else if (c6 == DNS_ANSWER_NXDOMAIN || c4 == DNS_ANSWER_NXDOMAIN) {
+		dns_format(h->reason, sizeof(h->reason), "host %s does not exist (NXDOMAIN)",
+			   h->name);
+	} else if (c6 == DNS_ANSWER_BADNAME || c4 == DNS_ANSWER_BADNAME) {
+		dns_format(h->reason, sizeof(h->reason), "%s is not a valid host name", h->name);
+	} else if (dropped > 0) {
+		dns_format(h->reason, sizeof(h->reason),
+			   "host %s has only unusable addresses (unspecified or multicast)", h->name);
+	} else {
+		dns_format(h->reason, sizeof(h->reason), "host %s has no AAAA or A record", h->name);
+	}
+}
+
+void dns_result_settle(struct dns_result *res, enum dns_kind kind, const char *name)
+{
+	if (res->host_count == 0)
+		return;
+	bool temporary = false;
+	for (size_t i = 0; i < res->host_count; i++) {
+		if (res->hosts[i].addr_count > 0) {
+			dns_result_set(res, DNS_OK, "", "%s", "");
+			return;
+		}
+		temporary = temporary || res->hosts[i].temporary;
+	}
+	const struct dns_host *first = &res->hosts[0];
+	enum dns_status st = temporary ? DNS_TEMPFAIL : DNS_PERMFAIL;
+	const char *code = temporary ? "4.4.3" : "5.4.4";
+	if (kind == DNS_KIND_HOST)
+		dns_result_set(res, st, code, "%s", first->reason);
+	else if (res->implicit_mx && temporary)
+		dns_result_set(res, st, code, "%s has no MX record; %s", name, first->reason);
+	else if (res->implicit_mx)
+		dns_result_set(res, st, code, "%s has no MX and no A/AAAA record (%s)", name,
+			       first->reason);
+	else
+		dns_result_set(res, st, code, "no MX host of %s has an address (%zu tried; %s)",
+			       name, res->host_count, first->reason);
+}
+
+/* ---- The resolver ---- */
+
+static uint32_t dns_rand(void *arg)
+{
+	struct dns *dns = arg;
+	/* splitmix64: spreading load over equal MX hosts needs no secrecy. */
+	uint64_t z = (dns->rng += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+static void dns_rearm(struct dns_req *req)
+{
+	struct timeval tv, *tvp = ares_timeout(req->ch, NULL, &tv);
+	if (tvp != NULL)
+		(void)evtimer_add(req->timer, tvp);
+	else
+		(void)evtimer_del(req->timer);
+}
+
+/* Answers met inside ares_process_fd only mark the request finished, so
+ * req is still alive afterwards. */
+static void dns_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *req = arg;
+	ares_process_fd(req->ch, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+			(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	dns_rearm(req);
+}
+
+static void dns_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *req = arg;
+	(void)fd;
+	(void)what;
+	ares_process_fd(req->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	dns_rearm(req);
+}
+
+/* c-ares opens, changes and closes its sockets through here, also from
+ * inside ares_process_fd (freeing the event that is running then is safe:
+ * libevent touches it no more after the callback). */
+static void dns_sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns_req *req = data;
+	struct dns_sock **pp = &req->socks;
+	while (*pp != NULL && (*pp)->fd != fd)
+		pp = &(*pp)->next;
+	struct dns_sock *s = *pp;
+	if (!readable && !writable) {
+		if (s != NULL) {
+			*pp = s->next;
+			event_free(s->ev);
+			free(s);
+		}
+		return;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->fd = fd;
+		s->next = req->socks;
+		req->socks = s;
+	} else {
+		event_free(s->ev);
+	}
+	short what = (short)(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
+	s->ev = event_new(req->dns->base, fd, what, dns_sock_cb, req);
+	KASSERT(s->ev != NULL);
+	KASSERT(event_add(s->ev, NULL) == 0);
+}
+
+/* Unlinks and frees req, its channel first (queries still out are called
+ * back with ARES_EDESTRUCTION and ignored). Never from inside c-ares. */
+static void dns_req_free(struct dns_req *req)
+{
+	struct dns *dns = req->dns;
+	req->detached = true;
+	req->cb = NULL;
+	if (req->ch != NULL) {
+		ares_destroy(req->ch);
+		req->ch = NULL;
+	}
+	while (req->socks != NULL) {
+		struct dns_sock *s = req->socks;
+		req->socks = s->next;
+		event_free(s->ev);
+		free(s);
+	}
+	if (req->prev != NULL)
+		req->prev->next = req->next;
+	else
+		dns->reqs = req->next;
+	if (req->next != NULL)
+		req->next->prev = req->prev;
+	dns_result_free(&req->res);
+	free(req->lk);
+	free(req->left);
+	if (req->timer != NULL)
+		event_free(req->timer);
+	event_free(req->deadline);
+	event_free(req->done);
+	free(req);
+}
+
+static void dns_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *req = arg;
+	(void)fd;
+	(void)what;
+	KASSERT(req->finished && !req->detached);
+	dns_result_fn cb = req->cb;
+	void *cb_arg = req->arg;
+	struct dns_result *res = req->res;
+	req->res = NULL;
+	/* Gone before the callback runs, so the callback may free the whole
+	 * resolver. */
+	dns_req_free(req);
+	cb(res, cb_arg);
+}
+
+static void dns_req_finish(struct dns_req *req)
+{
+	KASSERT(!req->finished);
+	req->finished = true;
+	(void)evtimer_del(req->deadline);
+	event_active(req->done, EV_TIMEOUT, 1);
+}
+
+static void dns_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_req *req = arg;
+	(void)fd;
+	(void)what;
+	if (req->finished)
+		return;
+	if (!req->planned) {
+		dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "MX lookup for %s timed out",
+			       req->name);
+	} else {
+		/* Keep what has arrived; the rest counts as timed out. */
+		for (size_t i = 0; i < req->res->host_count; i++) {
+			if (req->left == NULL || req->left[i] == 0)
+				continue;
+			for (int f = 0; f < 2; f++)
+				if (req->lk[i][f].status == DNS_LOOKUP_OPEN)
+					req->lk[i][f].status = ARES_ETIMEOUT;
+			dns_host_settle(&req->res->hosts[i], &req->lk[i][0], &req->lk[i][1]);
+			req->left[i] = 0;
+		}
+		req->hosts_left = 0;
+		dns_result_settle(req->res, req->kind, req->name);
+	}
+	dns_req_finish(req);
+}
+
+static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+static void dns_send(struct dns_req *req, const char *name, int type, size_t host, int fam,
+		     bool mx)
+{
+	struct dns_q *q = xcalloc(1, sizeof(*q));
+	q->req = req;
+	q->host = host;
+	q->fam = fam;
+	q->mx = mx;
+	/* ares_query, not ares_search: mail domains and MX hosts are
+	 * absolute; resolv.conf search lists must not turn a missing domain
+	 * into a local one. The callback may run before this returns. */
+	ares_query(req->ch, name, DNS_CLASS_IN, type, dns_query_cb, q);
+}
+
+/* Asks AAAA and A for every planned host, or settles at once when there
+ * is none. */
+static void dns_start_hosts(struct dns_req *req)
+{
+	struct dns_result *res = req->res;
+	req->planned = true;
+	if (res->host_count > 0) {
+		req->lk = xcalloc(res->host_count, sizeof(req->lk[0]));
+		req->left = xcalloc(res->host_count, 1);
+	}
+	/* Count everything first: answers may come back synchronously. */
+	for (size_t i = 0; i < res->host_count; i++) {
+		if (!dns_host_needs_lookup(&res->hosts[i]))
+			continue;
+		req->lk[i][DNS_FAM_V6].status = DNS_LOOKUP_OPEN;
+		req->lk[i][DNS_FAM_V4].status = DNS_LOOKUP_OPEN;
+		req->left[i] = 2;
+		req->hosts_left++;
+	}
+	if (req->hosts_left == 0) {
+		dns_result_settle(res, req->kind, req->name);
+		dns_req_finish(req);
+		return;
+	}
+	for (size_t i = 0; i < res->host_count; i++) {
+		if (req->left[i] == 0)
+			continue;
+		/* req and hosts[] outlive this loop even if every answer
+		 * comes back synchronously: finishing only schedules the
+		 * hand-over. */
+		dns_send(req, res->hosts[i].name, DNS_TYPE_AAAA, i, DNS_FAM_V6, false);
+		dns_send(req, res->hosts[i].name, DNS_TYPE_A, i, DNS_FAM_V4, false);
+	}
+}
+
+/* A parser's verdict on an answer that arrived. Anything but "records" or
+ * "no records of that type" means the answer was malformed or cut
+ * (c-ares says EBADNAME for a broken compressed name): temporary, never a
+ * reason to call the domain bad. */
+static int dns_parse_status(int status)
+{
+	return status == ARES_SUCCESS || status == ARES_ENODATA ? status : ARES_EBADRESP;
+}
+
+static void dns_mx_answered(struct dns_req *req, int status, const unsigned char *abuf, int alen)
+{
+	struct ares_mx_reply *mx = NULL;
+	struct dns_mx_rr *rrs = NULL;
+	size_t n = 0;
+	if (status == ARES_SUCCESS) {
+		status = dns_parse_status(ares_parse_mx_reply(abuf, alen, &mx));
+		size_t count = 0;
+		for (struct ares_mx_reply *m = mx; m != NULL; m = m->next)
+			count++;
+		/* Bounded by the answer's size (64 KiB over TCP). */
+		rrs = xcalloc(count > 0 ? count : 1, sizeof(*rrs));
+		for (struct ares_mx_reply *m = mx; m != NULL; m = m->next) {
+			rrs[n].exchange = m->host != NULL ? m->host : "";
+			rrs[n].preference = m->priority;
+			n++;
+		}
+	}
+	(void)dns_mx_plan(req->res, req->name, status, rrs, n, dns_rand, req->dns);
+	free(rrs);
+	if (mx != NULL)
+		ares_free_data(mx);
+	dns_start_hosts(req);
+}
+
+static void dns_addr_answered(struct dns_req *req, size_t i, int fam, int status,
+			      const unsigned char *abuf, int alen)
+{
+	struct dns_lookup *lk = &req->lk[i][fam];
+	lk->count = 0;
+	if (status == ARES_SUCCESS && fam == DNS_FAM_V6) {
+		struct ares_addr6ttl t[DNS_ADDRS_MAX];
+		int nt = DNS_ADDRS_MAX; /* c-ares stops there: the bound */
+		status = dns_parse_status(ares_parse_aaaa_reply(abuf, alen, NULL, t, &nt));
+		for (int k = 0; status == ARES_SUCCESS && k < nt && k < DNS_ADDRS_MAX; k++)
+			memcpy(lk->addr[lk->count++], &t[k].ip6addr, 16);
+	} else if (status == ARES_SUCCESS) {
+		struct ares_addrttl t[DNS_ADDRS_MAX];
+		int nt = DNS_ADDRS_MAX;
+		status = dns_parse_status(ares_parse_a_reply(abuf, alen, NULL, t, &nt));
+		for (int k = 0; status == ARES_SUCCESS && k < nt && k < DNS_ADDRS_MAX; k++)
+			memcpy(lk->addr[lk->count++], &t[k].ipaddr, 4);
+	}
+	lk->status = status;
+	KASSERT(req->left[i] > 0);
+	if (--req->left[i] > 0)
+		return;
+	dns_host_settle(&req->res->hosts[i], &req->lk[i][0], &req->lk[i][1]);
+	KASSERT(req->hosts_left > 0);
+	if (--req->hosts_left > 0)
+		return;
+	dns_result_settle(req->res, req->kind, req->name);
+	dns_req_finish(req);
+}
+
+static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_q *q = arg;
+	struct dns_req *req = q->req;
+	(void)timeouts;
+	/* Being freed (ARES_EDESTRUCTION) or past its deadline: the answer
+	 * has no one to go to. */
+	if (!req->detached && !req->finished) {
+		if (q->mx)
+			dns_mx_answered(req, status, abuf, alen);
+		else
+			dns_addr_answered(req, q->host, q->fam, status, abuf, alen);
+	}
+	free(q);
+}
+
+static struct dns_req *dns_req_new(struct dns *dns, enum dns_kind kind, dns_result_fn cb,
+				   void *arg)
+{
+	KASSERT(cb != NULL);
+	struct dns_req *req = xcalloc(1, sizeof(*req));
+	req->dns = dns;
+	req->kind = kind;
+	req->cb = cb;
+	req->arg = arg;
+	req->res = dns_result_new();
+	req->done = event_new(dns->base, -1, 0, dns_done_cb, req);
+	req->deadline = evtimer_new(dns->base, dns_deadline_cb, req);
+	KASSERT(req->done != NULL && req->deadline != NULL);
+	req->next = dns->reqs;
+	if (dns->reqs != NULL)
+		dns->reqs->prev = req;
+	dns->reqs = req;
+	return req;
+}
+
+/* Gives req its channel and starts its deadline; on failure finishes it
+ * with TEMPFAIL and returns false. */
+static bool dns_req_open(struct dns_req *req)
+{
+	struct dns *dns = req->dns;
+	struct ares_options o = dns->opts;
+	o.sock_state_cb = dns_sock_state_cb;
+	o.sock_state_cb_data = req;
+	/* Every setting is in o, so c-ares reads no file here. */
+	int st = ares_init_options(&req->ch, &o, dns->optmask);
+	if (st == ARES_SUCCESS && dns->servers != NULL)
+		st = ares_set_servers_ports(req->ch, dns->servers);
+	if (st != ARES_SUCCESS) {
+		if (req->ch != NULL)
+			ares_destroy(req->ch);
+		req->ch = NULL;
+		dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "resolver unavailable: %s",
+			       ares_strerror(st));
+		req->planned = true;
+		dns_req_finish(req);
+		return false;
+	}
+	req->timer = evtimer_new(dns->base, dns_timer_cb, req);
+	KASSERT(req->timer != NULL);
+	struct timeval tv = { .tv_sec = dns->timeout_ms / 1000,
+			      .tv_usec = (dns->timeout_ms % 1000) * 1000 };
+	KASSERT(evtimer_add(req->deadline, &tv) == 0);
+	return true;
+}
+
+/* Answers from the fake, delivered like real ones. */
+static void dns_req_fake(struct dns_req *req)
+{
+	dns_result_free(&req->res);
+	req->res = req->dns->fake(req->kind, req->name, req->dns->fake_arg);
+	KASSERT(req->res != NULL);
+	req->planned = true;
+	dns_req_finish(req);
+}
+
+struct dns_req *dns_resolve_mx(struct dns *dns, const char *domain, dns_result_fn cb, void *arg)
+{
+	struct dns_req *req = dns_req_new(dns, DNS_KIND_MX, cb, arg);
+	dns_name_show(req->name, sizeof(req->name), domain);
+	if (!dns_is_hostname(domain, strlen(domain))) {
+		dns_result_set(req->res, DNS_PERMFAIL, "5.1.2", "%s is not a valid domain name",
+			       req->name);
+		req->planned = true;
+		dns_req_finish(req);
+		return req;
+	}
+	if (dns->fake != NULL) {
+		dns_req_fake(req);
+		return req;
+	}
+	if (!dns_req_open(req))
+		return req;
+	dns_send(req, req->name, DNS_TYPE_MX, 0, 0, true);
+	dns_rearm(req);
+	return req;
+}
+
+/* Fills v6/v4 for a numeric address or "localhost"; false otherwise. */
+static bool dns_host_literal(const char *name, char *canon, size_t canon_size,
+			     struct dns_lookup *v6, struct dns_lookup *v4)
+{
+	char buf[64];
+	size_t len = strlen(name);
+	memset(v6, 0, sizeof(*v6));
+	memset(v4, 0, sizeof(*v4));
+	v6->status = ARES_ENODATA;
+	v4->status = ARES_ENODATA;
+	if (strcasecmp(name, "localhost") == 0 || strcasecmp(name, "localhost.") == 0) {
+		/* RFC 6761 6.3: never sent to DNS. */
+		v6->status = v4->status = ARES_SUCCESS;
+		v6->count = v4->count = 1;
+		v6->addr[0][15] = 1;
+		memcpy(v4->addr[0], "\x7f\0\0\x01", 4);
+		dns_format(canon, canon_size, "localhost");
+		return true;
+	}
+	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
+		name++;
+		len -= 2;
+		if (len >= 5 && strncasecmp(name, "IPv6:", 5) == 0) {
+			name += 5;
+			len -= 5;
+		}
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	if (inet_pton(AF_INET, buf, v4->addr[0]) == 1) {
+		v4->status = ARES_SUCCESS;
+		v4->count = 1;
+	} else if (inet_pton(AF_INET6, buf, v6->addr[0]) == 1) {
+		v6->status = ARES_SUCCESS;
+		v6->count = 1;
+	} else {
+		return false;
+	}
+	dns_format(canon, canon_size, "%s", buf);
+	return true;
+}
+
+struct dns_req *dns_resolve_host(struct dns *dns, const char *name, dns_result_fn cb, void *arg)
+{
+	struct dns_req *req = dns_req_new(dns, DNS_KIND_HOST, cb, arg);
+	struct dns_lookup v6, v4;
+	req->planned = true;
+	if (dns_host_literal(name, req->name, sizeof(req->name), &v6, &v4)) {
+		struct dns_host *h = dns_result_add_host(req->res, req->name, 0);
+		dns_host_settle(h, &v6, &v4);
+		dns_result_settle(req->res, req->kind, req->name);
+		dns_req_finish(req);
+		return req;
+	}
+	dns_name_show(req->name, sizeof(req->name), name);
+	if (!dns_is_hostname(name, strlen(name))) {
+		dns_result_set(req->res, DNS_PERMFAIL, "5.1.2", "%s is not a valid host name",
+			       req->name);
+		dns_req_finish(req);
+		return req;
+	}
+	if (dns->fake != NULL) {
+		dns_req_fake(req);
+		return req;
+	}
+	if (!dns_req_open(req))
+		return req;
+	dns_result_add_host(req->res, req->name, 0);
+	dns_start_hosts(req);
+	dns_rearm(req);
+	return req;
+}
+
+void dns_cancel(struct dns_req **pp)
+{
+	struct dns_req *req = *pp;
+	if (req == NULL)
+		return;
+	*pp = NULL;
+	KASSERT(!req->detached);
+	dns_req_free(req);
+}
+
+static struct dns *dns_alloc(struct event_base *base)
+{
+	struct dns *dns = xcalloc(1, sizeof(*dns));
+	dns->base = base;
+	uint64_t seed;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	dns->rng = seed;
+	return dns;
+}
+
+struct dns *dns_new_fake(struct event_base *base, dns_fake_fn fn, void *arg)
+{
+	KASSERT(fn != NULL);
+	struct dns *dns = dns_alloc(base);
+	dns->fake = fn;
+	dns->fake_arg = arg;
+	return dns;
+}
+
+/* dns_servers entries are numeric (config checks it; checked again). */
+static int dns_set_servers(ares_channel ch, const struct cfg_hostport *servers, size_t n, char *err,
+			   size_t err_size)
+{
+	struct ares_addr_port_node *nodes = xcalloc(n, sizeof(*nodes));
+	int rc = -1;
+	for (size_t i = 0; i < n; i++) {
+		struct ares_addr_port_node *nd = &nodes[i];
+		const char *host = servers[i].host;
+		char buf[64];
+		size_t len = strlen(host);
+		if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+			host++;
+			len -= 2;
+		}
+		if (len >= sizeof(buf)) {
+			snprintf(err, err_size, "dns_servers: %.80s is not a numeric address", host);
+			goto out;
+		}
+		memcpy(buf, host, len);
+		buf[len] = '\0';
+		if (inet_pton(AF_INET, buf, &nd->addr.addr4) == 1) {
+			nd->family = AF_INET;
+		} else if (inet_pton(AF_INET6, buf, &nd->addr.addr6) == 1) {
+			nd->family = AF_INET6;
+		} else {
+			snprintf(err, err_size, "dns_servers: %.80s is not a numeric address", buf);
+			goto out;
+		}
+		nd->udp_port = nd->tcp_port = servers[i].port != 0 ? servers[i].port : 53;
+		nd->next = i + 1 < n ? &nodes[i + 1] : NULL;
+	}
+	int st = ares_set_servers_ports(ch, nodes);
+	if (st != ARES_SUCCESS) {
+		snprintf(err, err_size, "dns_servers: %s", ares_strerror(st));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(nodes);
+	return rc;
+}
+
+struct dns *dns_new(struct event_base *base, const struct cfg_hostport *servers, size_t n,
+		    unsigned timeout_ms, char *err, size_t err_size)
+{
+	int st = ares_library_init(ARES_LIB_INIT_ALL);
+	if (st != ARES_SUCCESS) {
+		snprintf(err, err_size, "c-ares: %s", ares_strerror(st));
+		return NULL;
+	}
+	struct dns *dns = dns_alloc(base);
+	dns->timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+	struct ares_options o;
+	memset(&o, 0, sizeof(o));
+	/* A lost UDP packet is retried within the request's time: c-ares
+	 * doubles the wait on the second try, 1/4 + 2/4 of it per stage. */
+	o.timeout = (int)(dns->timeout_ms / 4 > 20 ? dns->timeout_ms / 4 : 20);
+	o.tries = 2;
+	/* The template: resolv.conf is read here, once; each request's
+	 * channel is made from the options saved from it. */
+	ares_channel tmpl = NULL;
+	st = ares_init_options(&tmpl, &o, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (st != ARES_SUCCESS) {
+		snprintf(err, err_size, "c-ares: %s", ares_strerror(st));
+		goto fail;
+	}
+	if (servers != NULL && n > 0 && dns_set_servers(tmpl, servers, n, err, err_size) < 0)
+		goto fail;
+	st = ares_save_options(tmpl, &dns->opts, &dns->optmask);
+	if (st != ARES_SUCCESS) {
+		snprintf(err, err_size, "c-ares: %s", ares_strerror(st));
+		goto fail;
+	}
+	st = ares_get_servers_ports(tmpl, &dns->servers);
+	if (st != ARES_SUCCESS) {
+		snprintf(err, err_size, "c-ares: %s", ares_strerror(st));
+		ares_destroy_options(&dns->opts);
+		goto fail;
+	}
+	dns->optmask |= ARES_OPT_SOCK_STATE_CB;
+	dns->ares_ready = true;
+	ares_destroy(tmpl);
+	return dns;
+fail:
+	if (tmpl != NULL)
+		ares_destroy(tmpl);
+	if (dns->servers != NULL)
+		ares_free_data(dns->servers);
+	free(dns);
+	ares_library_cleanup();
+	return NULL;
+}
+
+void dns_free(struct dns **pp)
+{
+	struct dns *dns = *pp;
+	if (dns == NULL)
+		return;
+	*pp = NULL;
+	/* No callback fires from here on. */
+	while (dns->reqs != NULL)
+		dns_req_free(dns->reqs);
+	if (dns->ares_ready) {
+		ares_destroy_options(&dns->opts);
+		if (dns->servers != NULL)
+			ares_free_data(dns->servers);
+		ares_library_cleanup();
+	}
+	free(dns);
+}
+
+const char *dns_status_name(enum dns_status status)
+{
+	switch (status) {
+	case DNS_OK:
+		return "ok";
+	case DNS_TEMPFAIL:
+		return "tempfail";
+	case DNS_PERMFAIL:
+		return "permfail";
+	case DNS_NULL_MX:
+		return "null-mx";
+	}
+	return "?";
+}

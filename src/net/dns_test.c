@@ -1,0 +1,1030 @@
+/* dns_test: unit tests for net/dns.c. The routing assembly (status
+ * mapping, name checks, MX ordering and randomizing, null and implicit MX,
+ * limits, address selection, the final verdict) is tested as pure
+ * functions from tables. Then the resolver runs for real against a tiny
+ * UDP DNS responder inside this process on 127.0.0.1 (hand-built answers,
+ * one canned answer per name and type), covering the loop integration,
+ * timeouts, cancellation and freeing with requests open; and the fake. */
+#include "net/dns.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+
+/* ---- helpers ---- */
+
+/* Replays keys from a list (then zeros): a fixed "random" order. */
+struct seq_rand {
+	const uint32_t *keys;
+	size_t n, i;
+};
+
+static uint32_t seq_rand(void *arg)
+{
+	struct seq_rand *s = arg;
+	return s->i < s->n ? s->keys[s->i++] : 0;
+}
+
+static uint32_t lcg_rand(void *arg)
+{
+	uint64_t *st = arg;
+	*st = *st * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)(*st >> 33);
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf,
+			  (socklen_t)size);
+	else if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf,
+			  (socklen_t)size);
+	else
+		snprintf(buf, size, "?");
+}
+
+/* ---- dns_answer_class ---- */
+
+static void test_answer_class(void **state)
+{
+	(void)state;
+	static const struct {
+		int status;
+		enum dns_answer want;
+	} cases[] = {
+		{ ARES_SUCCESS, DNS_ANSWER_OK },
+		{ ARES_ENODATA, DNS_ANSWER_NODATA },
+		{ ARES_ENOTFOUND, DNS_ANSWER_NXDOMAIN },
+		{ ARES_ENONAME, DNS_ANSWER_NXDOMAIN },
+		{ ARES_EBADNAME, DNS_ANSWER_BADNAME },
+		{ ARES_ESERVFAIL, DNS_ANSWER_TEMP },
+		{ ARES_EREFUSED, DNS_ANSWER_TEMP },
+		{ ARES_ETIMEOUT, DNS_ANSWER_TEMP },
+		{ ARES_EBADRESP, DNS_ANSWER_TEMP },
+		{ ARES_EFORMERR, DNS_ANSWER_TEMP },
+		{ ARES_ENOTIMP, DNS_ANSWER_TEMP },
+		{ ARES_ECONNREFUSED, DNS_ANSWER_TEMP },
+		{ ARES_EOF, DNS_ANSWER_TEMP },
+		{ ARES_ECANCELLED, DNS_ANSWER_TEMP },
+		{ 9999, DNS_ANSWER_TEMP },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(dns_answer_class(cases[i].status), cases[i].want);
+}
+
+/* ---- dns_is_hostname ---- */
+
+static void test_is_hostname(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		bool want;
+	} cases[] = {
+		{ "example.com", true },
+		{ "example.com.", true },
+		{ "EXAMPLE.Com", true },
+		{ "localhost", true },
+		{ "mx-1.example.com", true },
+		{ "_25._tcp.example.com", true },
+		{ "1.example.com", true },
+		{ "", false },
+		{ ".", false },
+		{ "example..com", false },
+		{ ".example.com", false },
+		{ "example.com..", false },
+		{ "exa mple.com", false },
+		{ "exa\\032mple.com", false },
+		{ "ex\xc3\xa9.com", false },
+		{ "192.0.2.1", false },
+		{ "1.2.3", false },
+		{ "2001:db8::1", false },
+		{ "[192.0.2.1]", false },
+		{ "a@b.com", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = dns_is_hostname(cases[i].name, strlen(cases[i].name));
+		if (got != cases[i].want)
+			fail_msg("%s: got %d", cases[i].name, got);
+	}
+	/* Label and name lengths. */
+	char buf[300];
+	memset(buf, 'a', 63);
+	memcpy(buf + 63, ".com", 5);
+	assert_true(dns_is_hostname(buf, strlen(buf)));
+	memset(buf, 'a', 64);
+	memcpy(buf + 64, ".com", 5);
+	assert_false(dns_is_hostname(buf, strlen(buf)));
+	/* 253 bytes: 63.63.63.61 */
+	size_t p = 0;
+	for (int l = 0; l < 4; l++) {
+		size_t n = l < 3 ? 63 : 61;
+		memset(buf + p, 'b', n);
+		p += n;
+		buf[p++] = '.';
+	}
+	buf[--p] = '\0';
+	assert_int_equal(strlen(buf), 253);
+	assert_true(dns_is_hostname(buf, 253));
+	buf[253] = '.';
+	buf[254] = '\0';
+	assert_true(dns_is_hostname(buf, 254)); /* trailing dot */
+	buf[253] = 'c';
+	assert_false(dns_is_hostname(buf, 254));
+}
+
+/* ---- dns_mx_plan + dns_result_settle (no lookups) ---- */
+
+#define RR_MAX 8
+#define HOSTS_MAX 8
+
+struct want_host {
+	const char *name;
+	unsigned pref;
+	bool lookup; /* planned for an address lookup */
+	const char *reason; /* substring, when not looked up */
+};
+
+struct plan_case {
+	const char *name;
+	int mx_status;
+	struct dns_mx_rr rrs[RR_MAX];
+	size_t n;
+	uint32_t keys[RR_MAX]; /* random tie-break keys, in record order */
+	size_t need;
+	bool implicit;
+	struct want_host hosts[HOSTS_MAX];
+	size_t host_count;
+	/* After dns_result_settle with no lookups done (need == 0) or with
+	 * every lookup NODATA (need > 0): */
+	enum dns_status status;
+	const char *enhanced;
+	const char *reason; /* substring */
+};
+
+#define RR(x, p) { .exchange = (x), .preference = (p) }
+
+static const struct plan_case plan_cases[] = {
+	{ .name = "nxdomain", .mx_status = ARES_ENOTFOUND, .status = DNS_PERMFAIL,
+	  .enhanced = "5.1.2", .reason = "example.com does not exist" },
+	{ .name = "servfail", .mx_status = ARES_ESERVFAIL, .status = DNS_TEMPFAIL,
+	  .enhanced = "4.4.3", .reason = "MX lookup for example.com failed" },
+	{ .name = "timeout", .mx_status = ARES_ETIMEOUT, .status = DNS_TEMPFAIL,
+	  .enhanced = "4.4.3" },
+	{ .name = "malformed", .mx_status = ARES_EBADRESP, .status = DNS_TEMPFAIL,
+	  .enhanced = "4.4.3" },
+	{ .name = "refused", .mx_status = ARES_EREFUSED, .status = DNS_TEMPFAIL,
+	  .enhanced = "4.4.3" },
+	{ .name = "badname", .mx_status = ARES_EBADNAME, .status = DNS_PERMFAIL,
+	  .enhanced = "5.1.2" },
+	{ .name = "nodata: implicit mx", .mx_status = ARES_ENODATA, .need = 1, .implicit = true,
+	  .hosts = { { "example.com", 0, true, NULL } }, .host_count = 1,
+	  .status = DNS_PERMFAIL, .enhanced = "5.4.4", .reason = "no MX and no A/AAAA" },
+	{ .name = "success, no records: implicit mx", .mx_status = ARES_SUCCESS, .n = 0,
+	  .need = 1, .implicit = true, .hosts = { { "example.com", 0, true, NULL } },
+	  .host_count = 1, .status = DNS_PERMFAIL, .enhanced = "5.4.4" },
+	{ .name = "null mx", .mx_status = ARES_SUCCESS, .rrs = { RR("", 0) }, .n = 1,
+	  .status = DNS_NULL_MX, .enhanced = "5.1.10", .reason = "null MX" },
+	{ .name = "null mx written with a dot", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR(".", 0) }, .n = 1, .status = DNS_NULL_MX, .enhanced = "5.1.10" },
+	{ .name = "lone root at preference 10", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("", 10) }, .n = 1, .status = DNS_NULL_MX, .enhanced = "5.1.10" },
+	{ .name = "root among real records is dropped", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("", 0), RR("mx.example.com", 10) }, .n = 2, .need = 1,
+	  .hosts = { { "mx.example.com", 10, true, NULL } }, .host_count = 1,
+	  .status = DNS_PERMFAIL, .enhanced = "5.4.4", .reason = "no MX host" },
+	{ .name = "sorted by preference", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("c.example.com", 30), RR("a.example.com", 10), RR("b.example.com", 20) },
+	  .n = 3, .keys = { 1, 2, 3 }, .need = 3,
+	  .hosts = { { "a.example.com", 10, true, NULL }, { "b.example.com", 20, true, NULL },
+		     { "c.example.com", 30, true, NULL } },
+	  .host_count = 3, .status = DNS_PERMFAIL },
+	{ .name = "equal preference follows the random keys", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("a.example.com", 10), RR("b.example.com", 10), RR("c.example.com", 5) },
+	  .n = 3, .keys = { 900, 100, 500 }, .need = 3,
+	  .hosts = { { "c.example.com", 5, true, NULL }, { "b.example.com", 10, true, NULL },
+		     { "a.example.com", 10, true, NULL } },
+	  .host_count = 3, .status = DNS_PERMFAIL },
+	{ .name = "case, trailing dot, duplicates keep the best preference",
+	  .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("MX.Example.COM.", 20), RR("mx.example.com", 10),
+		   RR("other.example.com", 15) },
+	  .n = 3, .need = 2,
+	  .hosts = { { "mx.example.com", 10, true, NULL },
+		     { "other.example.com", 15, true, NULL } },
+	  .host_count = 2, .status = DNS_PERMFAIL },
+	{ .name = "ip literal exchange is kept, not looked up", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("192.0.2.1", 10), RR("[2001:db8::1]", 20), RR("mx.example.com", 30) },
+	  .n = 3, .need = 1,
+	  .hosts = { { "192.0.2.1", 10, false, "IP address" },
+		     { "[2001:db8::1]", 20, false, "IP address" },
+		     { "mx.example.com", 30, true, NULL } },
+	  .host_count = 3, .status = DNS_PERMFAIL },
+	{ .name = "only an ip literal: permanent", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("192.0.2.1", 10) }, .n = 1, .need = 0,
+	  .hosts = { { "192.0.2.1", 10, false, "IP address" } }, .host_count = 1,
+	  .status = DNS_PERMFAIL, .enhanced = "5.4.4", .reason = "IP address" },
+	{ .name = "garbage exchange names", .mx_status = ARES_SUCCESS,
+	  .rrs = { RR("bad name.example.com", 10), RR("x\x01y.example.com", 20),
+		   RR("a..b", 30) },
+	  .n = 3, .need = 0,
+	  .hosts = { { "bad name.example.com", 10, false, "not a valid host name" },
+		     { "x\\x01y.example.com", 20, false, "not a valid host name" },
+		     { "a..b", 30, false, "not a valid host name" } },
+	  .host_count = 3, .status = DNS_PERMFAIL, .enhanced = "5.4.4" },
+};
+
+static void check_plan(const struct plan_case *c)
+{
+	struct dns_result *res = dns_result_new();
+	struct seq_rand sr = { .keys = c->keys, .n = RR_MAX };
+	size_t need = dns_mx_plan(res, "example.com", c->mx_status, c->rrs, c->n, seq_rand, &sr);
+	if (need != c->need)
+		fail_msg("%s: need %zu, want %zu", c->name, need, c->need);
+	assert_int_equal(res->implicit_mx, c->implicit);
+	if (res->host_count != c->host_count)
+		fail_msg("%s: %zu hosts, want %zu", c->name, res->host_count, c->host_count);
+	for (size_t i = 0; i < c->host_count; i++) {
+		const struct dns_host *h = &res->hosts[i];
+		const struct want_host *w = &c->hosts[i];
+		if (strcmp(h->name, w->name) != 0 || h->preference != w->pref)
+			fail_msg("%s: host %zu is %s/%u, want %s/%u", c->name, i, h->name,
+				 h->preference, w->name, w->pref);
+		assert_int_equal(dns_host_needs_lookup(h), w->lookup);
+		if (w->reason != NULL && strstr(h->reason, w->reason) == NULL)
+			fail_msg("%s: host %zu reason '%s'", c->name, i, h->reason);
+	}
+	/* Every planned lookup answers NODATA. */
+	struct dns_lookup nodata = { .status = ARES_ENODATA };
+	for (size_t i = 0; i < res->host_count; i++)
+		if (dns_host_needs_lookup(&res->hosts[i]))
+			dns_host_settle(&res->hosts[i], &nodata, &nodata);
+	dns_result_settle(res, DNS_KIND_MX, "example.com");
+	if (res->status != c->status)
+		fail_msg("%s: status %s, want %s", c->name, dns_status_name(res->status),
+			 dns_status_name(c->status));
+	if (c->enhanced != NULL)
+		assert_string_equal(res->enhanced, c->enhanced);
+	if (c->reason != NULL && strstr(res->reason, c->reason) == NULL)
+		fail_msg("%s: reason '%s'", c->name, res->reason);
+	if (res->status != DNS_OK)
+		assert_true(res->reason[0] != '\0');
+	dns_result_free(&res);
+	assert_null(res);
+}
+
+static void test_mx_plan_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(plan_cases) / sizeof(plan_cases[0]); i++)
+		check_plan(&plan_cases[i]);
+}
+
+/* Equal preferences come out in every order over many runs; the order of
+ * preference groups never changes. */
+static void test_mx_plan_random(void **state)
+{
+	(void)state;
+	const struct dns_mx_rr rrs[] = { RR("a.test", 10), RR("b.test", 10), RR("c.test", 10),
+					 RR("z.test", 20), RR("first.test", 5) };
+	unsigned seen_first[3] = { 0 };
+	uint64_t st = 42;
+	for (int run = 0; run < 300; run++) {
+		struct dns_result *res = dns_result_new();
+		assert_int_equal(dns_mx_plan(res, "test", ARES_SUCCESS, rrs, 5, lcg_rand, &st), 5);
+		assert_string_equal(res->hosts[0].name, "first.test");
+		assert_string_equal(res->hosts[4].name, "z.test");
+		for (size_t i = 1; i <= 3; i++)
+			assert_int_equal(res->hosts[i].preference, 10);
+		seen_first[res->hosts[1].name[0] - 'a']++;
+		dns_result_free(&res);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_true(seen_first[i] > 50); /* about 100 each */
+}
+
+/* 100 MX records: the best DNS_MX_HOSTS_MAX are kept, in order. */
+static void test_mx_plan_limits(void **state)
+{
+	(void)state;
+	enum { N = 100 };
+	struct dns_mx_rr rrs[N];
+	char names[N][32];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "mx%d.test", i);
+		rrs[i].exchange = names[i];
+		rrs[i].preference = (unsigned)(N - i); /* the last are best */
+	}
+	uint64_t st = 7;
+	struct dns_result *res = dns_result_new();
+	assert_int_equal(dns_mx_plan(res, "test", ARES_SUCCESS, rrs, N, lcg_rand, &st),
+			 DNS_MX_HOSTS_MAX);
+	assert_int_equal(res->host_count, DNS_MX_HOSTS_MAX);
+	for (size_t i = 0; i < res->host_count; i++)
+		assert_int_equal(res->hosts[i].preference, i + 1);
+	dns_result_free(&res);
+
+	/* The same host 100 times is one host. */
+	for (int i = 0; i < N; i++)
+		rrs[i].exchange = "same.test";
+	res = dns_result_new();
+	assert_int_equal(dns_mx_plan(res, "test", ARES_SUCCESS, rrs, N, lcg_rand, &st), 1);
+	assert_int_equal(res->host_count, 1);
+	assert_int_equal(res->hosts[0].preference, 1);
+	dns_result_free(&res);
+
+	/* A 1000-byte exchange is shown cut, and refused. */
+	char longname[1001];
+	memset(longname, 'x', 1000);
+	longname[1000] = '\0';
+	rrs[0].exchange = longname;
+	res = dns_result_new();
+	assert_int_equal(dns_mx_plan(res, "test", ARES_SUCCESS, rrs, 1, lcg_rand, &st), 0);
+	assert_true(strlen(res->hosts[0].name) <= DNS_NAME_MAX);
+	assert_non_null(strstr(res->hosts[0].reason, "not a valid host name"));
+	dns_result_free(&res);
+}
+
+/* ---- dns_host_settle ---- */
+
+struct settle_case {
+	const char *name;
+	int s6, s4; /* c-ares status of the AAAA and A lookups */
+	size_t n6, n4; /* addresses answered: 2001:db8::N and 192.0.2.N */
+	const char *extra6, *extra4; /* one more address, put first */
+	size_t want_count;
+	size_t want_v6; /* how many of them IPv6 (they come first) */
+	bool temporary;
+	const char *reason; /* substring, when want_count == 0 */
+};
+
+static const struct settle_case settle_cases[] = {
+	{ .name = "both families", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS, .n6 = 2, .n4 = 3,
+	  .want_count = 5, .want_v6 = 2 },
+	{ .name = "v4 only", .s6 = ARES_ENODATA, .s4 = ARES_SUCCESS, .n4 = 1, .want_count = 1 },
+	{ .name = "v6 only, A servfail", .s6 = ARES_SUCCESS, .s4 = ARES_ESERVFAIL, .n6 = 1,
+	  .want_count = 1, .want_v6 = 1 },
+	{ .name = "both overflow: half each", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS,
+	  .n6 = 16, .n4 = 16, .want_count = 16, .want_v6 = 8 },
+	{ .name = "few v6, many v4", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS, .n6 = 3,
+	  .n4 = 16, .want_count = 16, .want_v6 = 3 },
+	{ .name = "many v6, few v4", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS, .n6 = 16,
+	  .n4 = 2, .want_count = 16, .want_v6 = 14 },
+	{ .name = "success with no address reads as nodata", .s6 = ARES_SUCCESS,
+	  .s4 = ARES_SUCCESS, .reason = "no AAAA or A record" },
+	{ .name = "nodata both", .s6 = ARES_ENODATA, .s4 = ARES_ENODATA,
+	  .reason = "no AAAA or A record" },
+	{ .name = "nxdomain", .s6 = ARES_ENOTFOUND, .s4 = ARES_ENOTFOUND,
+	  .reason = "does not exist" },
+	{ .name = "timeout both", .s6 = ARES_ETIMEOUT, .s4 = ARES_ETIMEOUT, .temporary = true,
+	  .reason = "failed" },
+	{ .name = "aaaa servfail, a nodata: defer", .s6 = ARES_ESERVFAIL, .s4 = ARES_ENODATA,
+	  .temporary = true, .reason = "AAAA lookup" },
+	{ .name = "different temp failures", .s6 = ARES_ESERVFAIL, .s4 = ARES_ETIMEOUT,
+	  .temporary = true, .reason = "AAAA: " },
+	{ .name = "unusable addresses dropped", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS,
+	  .extra6 = "::", .extra4 = "0.0.0.0", .n4 = 1, .want_count = 1 },
+	{ .name = "only unusable", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS,
+	  .extra6 = "ff02::1", .extra4 = "224.0.0.1", .reason = "unusable" },
+	{ .name = "v4-mapped and broadcast", .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS,
+	  .extra6 = "::ffff:192.0.2.1", .extra4 = "255.255.255.255", .reason = "unusable" },
+	{ .name = "loopback is allowed (tests, and the caller's own check)",
+	  .s6 = ARES_SUCCESS, .s4 = ARES_SUCCESS, .extra6 = "::1", .extra4 = "127.0.0.1",
+	  .want_count = 2, .want_v6 = 1 },
+};
+
+static void fill_lookup(struct dns_lookup *lk, int fam, int status, size_t n, const char *extra)
+{
+	memset(lk, 0, sizeof(*lk));
+	lk->status = status;
+	if (extra != NULL) {
+		assert_int_equal(inet_pton(fam, extra, lk->addr[lk->count]), 1);
+		lk->count++;
+	}
+	for (size_t i = 0; i < n && lk->count < DNS_ADDRS_MAX; i++) {
+		char buf[64];
+		if (fam == AF_INET6)
+			snprintf(buf, sizeof(buf), "2001:db8::%zx", i + 1);
+		else
+			snprintf(buf, sizeof(buf), "192.0.2.%zu", i + 1);
+		assert_int_equal(inet_pton(fam, buf, lk->addr[lk->count]), 1);
+		lk->count++;
+	}
+}
+
+static void test_host_settle_table(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(settle_cases) / sizeof(settle_cases[0]); k++) {
+		const struct settle_case *c = &settle_cases[k];
+		struct dns_lookup v6, v4;
+		fill_lookup(&v6, AF_INET6, c->s6, c->n6, c->extra6);
+		fill_lookup(&v4, AF_INET, c->s4, c->n4, c->extra4);
+		struct dns_result *res = dns_result_new();
+		struct dns_host *h = dns_result_add_host(res, "mx.test", 10);
+		dns_host_settle(h, &v6, &v4);
+		if (h->addr_count != c->want_count)
+			fail_msg("%s: %zu addresses, want %zu", c->name, h->addr_count,
+				 c->want_count);
+		for (size_t i = 0; i < h->addr_count; i++) {
+			int fam = i < c->want_v6 ? AF_INET6 : AF_INET;
+			if (h->addrs[i].ss_family != fam)
+				fail_msg("%s: address %zu has family %d", c->name, i,
+					 h->addrs[i].ss_family);
+			/* Port 0: the caller sets it. */
+			if (fam == AF_INET6)
+				assert_int_equal(((struct sockaddr_in6 *)&h->addrs[i])->sin6_port,
+						 0);
+			else
+				assert_int_equal(((struct sockaddr_in *)&h->addrs[i])->sin_port, 0);
+		}
+		if (h->temporary != c->temporary)
+			fail_msg("%s: temporary %d", c->name, h->temporary);
+		if (c->want_count > 0)
+			assert_string_equal(h->reason, "");
+		else if (strstr(h->reason, c->reason) == NULL ||
+			 strstr(h->reason, "mx.test") == NULL)
+			fail_msg("%s: reason '%s'", c->name, h->reason);
+		/* Settling again replaces, never leaks or appends. */
+		dns_host_settle(h, &v6, &v4);
+		assert_int_equal(h->addr_count, c->want_count);
+		dns_result_free(&res);
+	}
+}
+
+/* ---- dns_result_settle over several hosts ---- */
+
+static void test_result_settle(void **state)
+{
+	(void)state;
+	struct dns_lookup ok4, nodata = { .status = ARES_ENODATA },
+			       tmo = { .status = ARES_ETIMEOUT },
+			       nx = { .status = ARES_ENOTFOUND };
+	fill_lookup(&ok4, AF_INET, ARES_SUCCESS, 1, NULL);
+	static const struct {
+		int h1, h2; /* 0 ok, 1 nodata, 2 timeout, 3 nxdomain */
+		enum dns_status want;
+		const char *enhanced;
+	} cases[] = {
+		{ 0, 2, DNS_OK, "" },
+		{ 2, 0, DNS_OK, "" },
+		{ 1, 2, DNS_TEMPFAIL, "4.4.3" },
+		{ 3, 1, DNS_PERMFAIL, "5.4.4" },
+		{ 3, 3, DNS_PERMFAIL, "5.4.4" },
+	};
+	const struct dns_lookup *pick[] = { &ok4, &nodata, &tmo, &nx };
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct dns_result *res = dns_result_new();
+		struct dns_host *h = dns_result_add_host(res, "mx1.test", 10);
+		dns_host_settle(h, &nodata, pick[cases[k].h1]);
+		h = dns_result_add_host(res, "mx2.test", 20);
+		dns_host_settle(h, &nodata, pick[cases[k].h2]);
+		dns_result_settle(res, DNS_KIND_MX, "test");
+		assert_int_equal(res->status, cases[k].want);
+		assert_string_equal(res->enhanced, cases[k].enhanced);
+		if (res->status != DNS_OK)
+			assert_non_null(strstr(res->reason, "mx1.test"));
+		else
+			assert_string_equal(res->reason, "");
+		dns_result_free(&res);
+	}
+	/* Implicit MX with nothing behind it. */
+	struct dns_result *res = dns_result_new();
+	assert_int_equal(dns_mx_plan(res, "test", ARES_ENODATA, NULL, 0, seq_rand, NULL), 1);
+	dns_host_settle(&res->hosts[0], &nodata, &nodata);
+	dns_result_settle(res, DNS_KIND_MX, "test");
+	assert_int_equal(res->status, DNS_PERMFAIL);
+	assert_non_null(strstr(res->reason, "no MX and no A/AAAA"));
+	dns_result_free(&res);
+	/* A reason longer than the buffer is cut with "...". */
+	res = dns_result_new();
+	char big[600];
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	dns_result_set(res, DNS_TEMPFAIL, "4.4.3", "%s", big);
+	assert_int_equal(strlen(res->reason), DNS_REASON_MAX - 1);
+	assert_string_equal(res->reason + DNS_REASON_MAX - 4, "...");
+	dns_result_free(&res);
+}
+
+/* ---- A tiny DNS responder on 127.0.0.1 for the real resolver ---- */
+
+enum { T_A = 1, T_MX = 15, T_AAAA = 28 };
+
+struct canned_rr {
+	int type;
+	unsigned pref; /* MX */
+	const char *data; /* MX exchange ("" = root) or address text */
+};
+
+enum canned_mode {
+	M_ANSWER,
+	M_SILENT, /* never answer */
+	M_GARBAGE, /* answer with a broken packet */
+	M_TC, /* truncated: TC bit, no records (nothing listens on TCP) */
+};
+
+struct canned {
+	const char *name; /* lower case */
+	int qtype;
+	int rcode; /* 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED */
+	enum canned_mode mode;
+	struct canned_rr rr[6];
+};
+
+static const struct canned canned[] = {
+	{ "example.test", T_MX, 0, M_ANSWER,
+	  { { T_MX, 20, "mx2.example.test" }, { T_MX, 10, "mx1.example.test" } } },
+	{ "mx1.example.test", T_AAAA, 0, M_ANSWER, { { T_AAAA, 0, "2001:db8::1" } } },
+	{ "mx1.example.test", T_A, 0, M_ANSWER,
+	  { { T_A, 0, "192.0.2.1" }, { T_A, 0, "192.0.2.11" } } },
+	{ "mx2.example.test", T_AAAA, 0, M_ANSWER, { { 0 } } }, /* NODATA */
+	{ "mx2.example.test", T_A, 0, M_ANSWER, { { T_A, 0, "192.0.2.2" } } },
+	{ "noma.test", T_MX, 0, M_ANSWER, { { 0 } } },
+	{ "noma.test", T_A, 0, M_ANSWER, { { T_A, 0, "192.0.2.3" } } },
+	{ "noma.test", T_AAAA, 0, M_ANSWER, { { 0 } } },
+	{ "nothing.test", T_MX, 0, M_ANSWER, { { 0 } } },
+	{ "nothing.test", T_A, 0, M_ANSWER, { { 0 } } },
+	{ "nothing.test", T_AAAA, 0, M_ANSWER, { { 0 } } },
+	{ "null.test", T_MX, 0, M_ANSWER, { { T_MX, 0, "" } } },
+	{ "fail.test", T_MX, 2, M_ANSWER, { { 0 } } },
+	{ "refused.test", T_MX, 5, M_ANSWER, { { 0 } } },
+	{ "silent.test", T_MX, 0, M_SILENT, { { 0 } } },
+	{ "garbage.test", T_MX, 0, M_GARBAGE, { { 0 } } },
+	{ "half.test", T_MX, 0, M_ANSWER, { { T_MX, 10, "mx.half.test" } } },
+	{ "mx.half.test", T_A, 0, M_ANSWER, { { T_A, 0, "192.0.2.5" } } },
+	{ "mx.half.test", T_AAAA, 0, M_SILENT, { { 0 } } },
+	{ "smart.test", T_A, 0, M_ANSWER, { { T_A, 0, "192.0.2.25" } } },
+	{ "smart.test", T_AAAA, 0, M_ANSWER, { { T_AAAA, 0, "2001:db8::25" } } },
+	{ "tc.test", T_MX, 0, M_TC, { { 0 } } },
+};
+
+struct responder {
+	int fd;
+	uint16_t port;
+	struct event *ev;
+	unsigned queries;
+};
+
+static size_t put_name(unsigned char *p, const char *name)
+{
+	size_t n = 0;
+	while (*name != '\0') {
+		const char *dot = strchr(name, '.');
+		size_t len = dot != NULL ? (size_t)(dot - name) : strlen(name);
+		p[n++] = (unsigned char)len;
+		memcpy(p + n, name, len);
+		n += len;
+		name += len;
+		if (*name == '.')
+			name++;
+	}
+	p[n++] = 0;
+	return n;
+}
+
+static void responder_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct responder *r = arg;
+	(void)what;
+	unsigned char q[512], a[1024];
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	ssize_t len = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&peer, &plen);
+	if (len < 12)
+		return;
+	r->queries++;
+	/* The question: uncompressed labels after the 12-byte header. */
+	char name[256];
+	size_t p = 12, np = 0;
+	while (p < (size_t)len && q[p] != 0) {
+		size_t l = q[p++];
+		if (p + l > (size_t)len || np + l + 1 >= sizeof(name))
+			return;
+		if (np > 0)
+			name[np++] = '.';
+		for (size_t i = 0; i < l; i++) {
+			char c = (char)q[p + i];
+			name[np++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+		}
+		p += l;
+	}
+	name[np] = '\0';
+	if (p + 5 > (size_t)len)
+		return;
+	int qtype = q[p + 1] << 8 | q[p + 2];
+	size_t qend = p + 5;
+
+	const struct canned *c = NULL;
+	for (size_t i = 0; i < sizeof(canned) / sizeof(canned[0]); i++)
+		if (strcmp(canned[i].name, name) == 0 && canned[i].qtype == qtype)
+			c = &canned[i];
+	if (c != NULL && c->mode == M_SILENT)
+		return;
+	memcpy(a, q, qend);
+	a[2] = (unsigned char)(0x84 | (q[2] & 0x01)); /* QR, AA, RD copied */
+	a[3] = (unsigned char)(0x80 | (c == NULL ? 3 : c->rcode)); /* RA, rcode */
+	a[4] = 0;
+	a[5] = 1;
+	memset(a + 6, 0, 6);
+	size_t n = qend;
+	unsigned an = 0;
+	for (size_t i = 0; c != NULL && i < 6 && c->rr[i].type != 0; i++) {
+		const struct canned_rr *rr = &c->rr[i];
+		a[n++] = 0xc0; /* owner: the question name */
+		a[n++] = 12;
+		a[n++] = 0;
+		a[n++] = (unsigned char)rr->type;
+		a[n++] = 0;
+		a[n++] = 1;
+		memcpy(a + n, "\0\0\0\x3c", 4);
+		n += 4;
+		size_t rdlen_at = n;
+		n += 2;
+		size_t rd = n;
+		if (rr->type == T_MX) {
+			a[n++] = (unsigned char)(rr->pref >> 8);
+			a[n++] = (unsigned char)rr->pref;
+			n += put_name(a + n, rr->data);
+		} else if (rr->type == T_A) {
+			assert_int_equal(inet_pton(AF_INET, rr->data, a + n), 1);
+			n += 4;
+		} else {
+			assert_int_equal(inet_pton(AF_INET6, rr->data, a + n), 1);
+			n += 16;
+		}
+		a[rdlen_at] = (unsigned char)((n - rd) >> 8);
+		a[rdlen_at + 1] = (unsigned char)(n - rd);
+		an++;
+	}
+	a[7] = (unsigned char)an;
+	if (c != NULL && c->mode == M_TC) {
+		a[2] |= 0x02;
+		a[7] = 0;
+		n = qend;
+	}
+	if (c != NULL && c->mode == M_GARBAGE) {
+		/* Claims an answer, then stops in the middle of it. */
+		a[7] = 1;
+		a[qend] = 0xc0;
+		n = qend + 1;
+	}
+	(void)sendto(fd, a, n, 0, (struct sockaddr *)&peer, plen);
+}
+
+static void responder_start(struct responder *r, struct event_base *base)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(r->fd >= 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(r->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	socklen_t sl = sizeof(sin);
+	assert_int_equal(getsockname(r->fd, (struct sockaddr *)&sin, &sl), 0);
+	r->port = ntohs(sin.sin_port);
+	r->ev = event_new(base, r->fd, EV_READ | EV_PERSIST, responder_cb, r);
+	assert_int_equal(event_add(r->ev, NULL), 0);
+}
+
+static void responder_stop(struct responder *r)
+{
+	event_free(r->ev);
+	close(r->fd);
+}
+
+/* ---- the real resolver ---- */
+
+struct outcome {
+	bool done;
+	struct dns_result *res;
+	struct event_base *base;
+	unsigned *left; /* shared countdown; loop breaks at 0 */
+	struct dns **free_in_cb; /* freed from inside the callback */
+};
+
+static void outcome_cb(struct dns_result *res, void *arg)
+{
+	struct outcome *o = arg;
+	assert_false(o->done);
+	o->done = true;
+	o->res = res;
+	if (o->free_in_cb != NULL)
+		dns_free(o->free_in_cb);
+	if (--*o->left == 0)
+		event_base_loopbreak(o->base);
+}
+
+static void never_cb(struct dns_result *res, void *arg)
+{
+	(void)res;
+	(void)arg;
+	fail_msg("callback after cancel or free");
+}
+
+struct fixture {
+	struct event_base *base;
+	struct responder resp;
+	struct dns *dns;
+	unsigned left;
+};
+
+static int fx_setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	fx->base = event_base_new();
+	responder_start(&fx->resp, fx->base);
+	struct cfg_hostport srv = { .host = "127.0.0.1", .port = fx->resp.port };
+	char err[200] = "";
+	fx->dns = dns_new(fx->base, &srv, 1, 600, err, sizeof(err));
+	if (fx->dns == NULL)
+		fail_msg("dns_new: %s", err);
+	*state = fx;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fixture *fx = *state;
+	dns_free(&fx->dns);
+	responder_stop(&fx->resp);
+	event_base_free(fx->base);
+	free(fx);
+	return 0;
+}
+
+static void fx_run(struct fixture *fx)
+{
+	struct timeval guard = { .tv_sec = 5 };
+	assert_int_equal(event_base_loopexit(fx->base, &guard), 0);
+	assert_int_equal(event_base_dispatch(fx->base), 0);
+	assert_int_equal(fx->left, 0);
+}
+
+static struct outcome *ask(struct fixture *fx, enum dns_kind kind, const char *name,
+			   struct dns_req **req_out)
+{
+	struct outcome *o = calloc(1, sizeof(*o));
+	o->base = fx->base;
+	o->left = &fx->left;
+	fx->left++;
+	struct dns_req *req = kind == DNS_KIND_MX ? dns_resolve_mx(fx->dns, name, outcome_cb, o)
+						  : dns_resolve_host(fx->dns, name, outcome_cb, o);
+	assert_non_null(req);
+	assert_false(o->done); /* never synchronously */
+	if (req_out != NULL)
+		*req_out = req;
+	return o;
+}
+
+static void check_addrs(const struct dns_host *h, const char *const *want, size_t n)
+{
+	if (h->addr_count != n)
+		fail_msg("%s: %zu addresses, want %zu", h->name, h->addr_count, n);
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+		addr_text(&h->addrs[i], buf, sizeof(buf));
+		assert_string_equal(buf, want[i]);
+	}
+}
+
+static void outcome_free(struct outcome *o)
+{
+	dns_result_free(&o->res);
+	free(o);
+}
+
+static void test_real_queries(void **state)
+{
+	struct fixture *fx = *state;
+	struct outcome *mx = ask(fx, DNS_KIND_MX, "Example.TEST.", NULL);
+	struct outcome *noma = ask(fx, DNS_KIND_MX, "noma.test", NULL);
+	struct outcome *nothing = ask(fx, DNS_KIND_MX, "nothing.test", NULL);
+	struct outcome *nx = ask(fx, DNS_KIND_MX, "nx.test", NULL);
+	struct outcome *null = ask(fx, DNS_KIND_MX, "null.test", NULL);
+	struct outcome *fail = ask(fx, DNS_KIND_MX, "fail.test", NULL);
+	struct outcome *refused = ask(fx, DNS_KIND_MX, "refused.test", NULL);
+	struct outcome *bad = ask(fx, DNS_KIND_MX, "bad domain.test", NULL);
+	struct outcome *lit = ask(fx, DNS_KIND_MX, "[192.0.2.1]", NULL);
+	struct outcome *host = ask(fx, DNS_KIND_HOST, "smart.test", NULL);
+	struct outcome *num4 = ask(fx, DNS_KIND_HOST, "192.0.2.9", NULL);
+	struct outcome *num6 = ask(fx, DNS_KIND_HOST, "[2001:db8::9]", NULL);
+	struct outcome *lh = ask(fx, DNS_KIND_HOST, "localhost", NULL);
+	struct outcome *nohost = ask(fx, DNS_KIND_HOST, "nowhere.test", NULL);
+	fx_run(fx);
+
+	assert_int_equal(mx->res->status, DNS_OK);
+	assert_false(mx->res->implicit_mx);
+	assert_int_equal(mx->res->host_count, 2);
+	assert_string_equal(mx->res->hosts[0].name, "mx1.example.test");
+	assert_int_equal(mx->res->hosts[0].preference, 10);
+	const char *mx1[] = { "2001:db8::1", "192.0.2.1", "192.0.2.11" };
+	check_addrs(&mx->res->hosts[0], mx1, 3);
+	assert_string_equal(mx->res->hosts[1].name, "mx2.example.test");
+	const char *mx2[] = { "192.0.2.2" };
+	check_addrs(&mx->res->hosts[1], mx2, 1);
+
+	assert_int_equal(noma->res->status, DNS_OK);
+	assert_true(noma->res->implicit_mx);
+	assert_string_equal(noma->res->hosts[0].name, "noma.test");
+	const char *n3[] = { "192.0.2.3" };
+	check_addrs(&noma->res->hosts[0], n3, 1);
+
+	assert_int_equal(nothing->res->status, DNS_PERMFAIL);
+	assert_non_null(strstr(nothing->res->reason, "no MX and no A/AAAA"));
+
+	assert_int_equal(nx->res->status, DNS_PERMFAIL); /* unknown names: NXDOMAIN */
+	assert_string_equal(nx->res->enhanced, "5.1.2");
+	assert_int_equal(null->res->status, DNS_NULL_MX);
+	assert_string_equal(null->res->enhanced, "5.1.10");
+	assert_int_equal(fail->res->status, DNS_TEMPFAIL);
+	assert_string_equal(fail->res->enhanced, "4.4.3");
+	assert_int_equal(refused->res->status, DNS_TEMPFAIL);
+	assert_int_equal(bad->res->status, DNS_PERMFAIL);
+	assert_int_equal(lit->res->status, DNS_PERMFAIL);
+
+	assert_int_equal(host->res->status, DNS_OK);
+	const char *sm[] = { "2001:db8::25", "192.0.2.25" };
+	check_addrs(&host->res->hosts[0], sm, 2);
+	const char *a9[] = { "192.0.2.9" };
+	check_addrs(&num4->res->hosts[0], a9, 1);
+	const char *a69[] = { "2001:db8::9" };
+	check_addrs(&num6->res->hosts[0], a69, 1);
+	const char *lo[] = { "::1", "127.0.0.1" };
+	check_addrs(&lh->res->hosts[0], lo, 2);
+	assert_int_equal(nohost->res->status, DNS_PERMFAIL);
+	assert_non_null(strstr(nohost->res->reason, "does not exist"));
+
+	struct outcome *all[] = { mx, noma, nothing, nx, null, fail, refused,
+				  bad, lit, host, num4, num6, lh, nohost };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		outcome_free(all[i]);
+}
+
+static void test_real_timeouts(void **state)
+{
+	struct fixture *fx = *state;
+	struct outcome *silent = ask(fx, DNS_KIND_MX, "silent.test", NULL);
+	struct outcome *garbage = ask(fx, DNS_KIND_MX, "garbage.test", NULL);
+	struct outcome *half = ask(fx, DNS_KIND_MX, "half.test", NULL);
+	/* Truncated, and TCP refused: only this request fails (c-ares resets
+	 * every query of a channel on a TCP error; each request has its own). */
+	struct outcome *tc1 = ask(fx, DNS_KIND_MX, "tc.test", NULL);
+	struct outcome *tc2 = ask(fx, DNS_KIND_MX, "tc.test", NULL);
+	struct outcome *ok = ask(fx, DNS_KIND_MX, "example.test", NULL);
+	fx_run(fx);
+	assert_int_equal(tc1->res->status, DNS_TEMPFAIL);
+	assert_int_equal(tc2->res->status, DNS_TEMPFAIL);
+	assert_int_equal(ok->res->status, DNS_OK);
+	assert_int_equal(ok->res->host_count, 2);
+	outcome_free(tc1);
+	outcome_free(tc2);
+	outcome_free(ok);
+	assert_int_equal(silent->res->status, DNS_TEMPFAIL);
+	if (garbage->res->status != DNS_TEMPFAIL)
+		fail_msg("garbage: %s: %s", dns_status_name(garbage->res->status),
+			 garbage->res->reason);
+	/* AAAA never answered, A did: the address found is used. */
+	assert_int_equal(half->res->status, DNS_OK);
+	const char *h5[] = { "192.0.2.5" };
+	check_addrs(&half->res->hosts[0], h5, 1);
+	outcome_free(silent);
+	outcome_free(garbage);
+	outcome_free(half);
+}
+
+static void test_real_cancel(void **state)
+{
+	struct fixture *fx = *state;
+	struct dns_req *r1 = dns_resolve_mx(fx->dns, "example.test", never_cb, NULL);
+	struct dns_req *r2 = dns_resolve_mx(fx->dns, "silent.test", never_cb, NULL);
+	struct dns_req *r3 = dns_resolve_host(fx->dns, "192.0.2.1", never_cb, NULL);
+	struct outcome *ok = ask(fx, DNS_KIND_MX, "example.test", NULL);
+	dns_cancel(&r1);
+	dns_cancel(&r2);
+	dns_cancel(&r3);
+	assert_null(r1);
+	dns_cancel(&r1); /* NULL is fine */
+	fx_run(fx);
+	assert_int_equal(ok->res->status, DNS_OK);
+	outcome_free(ok);
+	/* Requests still open when the resolver goes: no callback. */
+	(void)dns_resolve_mx(fx->dns, "silent.test", never_cb, NULL);
+	(void)dns_resolve_mx(fx->dns, "example.test", never_cb, NULL);
+	(void)dns_resolve_host(fx->dns, "localhost", never_cb, NULL);
+	dns_free(&fx->dns);
+	assert_null(fx->dns);
+	struct timeval tv = { .tv_usec = 100000 };
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+}
+
+/* The first callback frees the resolver; the second request is dropped
+ * silently. */
+static void test_free_in_callback(void **state)
+{
+	struct fixture *fx = *state;
+	struct outcome *o = ask(fx, DNS_KIND_HOST, "192.0.2.1", NULL);
+	o->free_in_cb = &fx->dns;
+	(void)dns_resolve_mx(fx->dns, "example.test", never_cb, NULL);
+	fx_run(fx);
+	assert_null(fx->dns);
+	struct timeval tv = { .tv_usec = 100000 };
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+	outcome_free(o);
+}
+
+static void test_bad_servers(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct cfg_hostport srv = { .host = "dns.example.com", .port = 53 };
+	char err[200] = "";
+	assert_null(dns_new(base, &srv, 1, 1000, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a numeric address"));
+	struct cfg_hostport v6 = { .host = "::1", .port = 5353 };
+	struct dns *dns = dns_new(base, &v6, 1, 1000, err, sizeof(err));
+	assert_non_null(dns);
+	dns_free(&dns);
+	event_base_free(base);
+}
+
+/* ---- the fake ---- */
+
+static struct dns_result *fake_answer(enum dns_kind kind, const char *name, void *arg)
+{
+	unsigned *calls = arg;
+	(*calls)++;
+	struct dns_result *res = dns_result_new();
+	if (kind == DNS_KIND_MX && strcmp(name, "fake.test") == 0) {
+		struct dns_host *h = dns_result_add_host(res, "mx.fake.test", 10);
+		struct dns_lookup v6 = { .status = ARES_ENODATA }, v4;
+		fill_lookup(&v4, AF_INET, ARES_SUCCESS, 1, NULL);
+		dns_host_settle(h, &v6, &v4);
+		dns_result_settle(res, kind, name);
+	} else {
+		dns_result_set(res, DNS_TEMPFAIL, "4.4.3", "fake: %s", name);
+	}
+	return res;
+}
+
+static void test_fake(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	unsigned calls = 0, left = 0;
+	struct dns *dns = dns_new_fake(base, fake_answer, &calls);
+	struct outcome a = { .base = base, .left = &left }, b = a;
+	left = 2;
+	(void)dns_resolve_mx(dns, "FAKE.test.", outcome_cb, &a);
+	(void)dns_resolve_host(dns, "other.test", outcome_cb, &b);
+	struct dns_req *c = dns_resolve_mx(dns, "x.test", never_cb, NULL);
+	dns_cancel(&c);
+	assert_false(a.done);
+	event_base_dispatch(base);
+	assert_int_equal(calls, 3);
+	assert_int_equal(a.res->status, DNS_OK);
+	assert_string_equal(a.res->hosts[0].name, "mx.fake.test");
+	assert_int_equal(b.res->status, DNS_TEMPFAIL);
+	assert_string_equal(b.res->reason, "fake: other.test");
+	dns_result_free(&a.res);
+	dns_result_free(&b.res);
+	dns_free(&dns);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_answer_class),
+		cmocka_unit_test(test_is_hostname),
+		cmocka_unit_test(test_mx_plan_table),
+		cmocka_unit_test(test_mx_plan_random),
+		cmocka_unit_test(test_mx_plan_limits),
+		cmocka_unit_test(test_host_settle_table),
+		cmocka_unit_test(test_result_settle),
+		cmocka_unit_test_setup_teardown(test_real_queries, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_real_timeouts, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_real_cancel, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_free_in_callback, fx_setup, fx_teardown),
+		cmocka_unit_test(test_bad_servers),
+		cmocka_unit_test(test_fake),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -189,8 +189,13 @@ static bool job_fits(struct mta_session *s, struct mta_job *job)
 		/* RFC 6531 3.4: no downgrade of UTF-8 addresses. */
 		why = "553 5.6.7 the message needs SMTPUTF8, which the server does not offer";
 	} else if (job->body_8bit && !s->caps.eightbitmime) {
-		/* The owner converts to 7 bit first where it can (RFC 6152 3). */
-		why = "554 5.6.3 the message has 8-bit content and the server does not offer 8BITMIME";
+		/* RFC 6152 3: convert to 7 bit where possible, else bounce. */
+		if (job->downgrade != NULL &&
+		    job->downgrade(job->downgrade_arg, job, buf, sizeof(buf)) == 0 && !job->body_8bit)
+			return true;
+		why = job->downgrade != NULL ? buf
+					     : "554 5.6.3 the message has 8-bit content and the "
+					       "server does not offer 8BITMIME";
 	}
 	if (why == NULL)
 		return true;
@@ -679,6 +684,26 @@ void mta_session_lost(struct mta_session *s, const char *reason)
 enum mta_state mta_session_state(const struct mta_session *s)
 {
 	return s->state;
+}
+
+unsigned mta_session_timeout_ms(const struct mta_session *s)
+{
+	switch (s->state) {
+	case MTA_STATE_BODY:
+		return 3 * 60 * 1000; /* a data block */
+	case MTA_STATE_DOT:
+		return 10 * 60 * 1000; /* DATA termination */
+	case MTA_STATE_TLS:
+		return 2 * 60 * 1000;
+	case MTA_STATE_QUIT:
+		return 30 * 1000;
+	case MTA_STATE_MAIL:
+		/* The DATA reply (2 min) comes last in a pipelined batch; MAIL
+		 * and RCPT may take 5. */
+		return 5 * 60 * 1000;
+	default:
+		return 5 * 60 * 1000;
+	}
 }
 
 const struct mta_caps *mta_session_caps(const struct mta_session *s)

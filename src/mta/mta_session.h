@@ -88,6 +88,14 @@ struct mta_rcpt_result {
 	char reply[MTA_REPLY_MAX]; /* that reply, or our own reason */
 };
 
+struct mta_job;
+
+/* Called when the job has 8-bit content and the server lacks 8BITMIME
+ * (RFC 6152 3): the owner converts the message to 7 bit (quoted-printable)
+ * and updates job->read, read_arg, size and body_8bit, returning 0; or
+ * returns -1 with a reply-style reason ("554 5.6.3 ...") in why. */
+typedef int (*mta_downgrade_fn)(void *arg, struct mta_job *job, char *why, size_t why_size);
+
 /* One message for this host. Inputs are borrowed until job_done. */
 struct mta_job {
 	const char *sender; /* "" for <> */
@@ -100,6 +108,8 @@ struct mta_job {
 	const char *const *rcpt_dsn_params; /* per rcpt "NOTIFY=.. ORCPT=.." or NULL */
 	mta_body_read_fn read;
 	void *read_arg;
+	mta_downgrade_fn downgrade; /* NULL: an 8-bit job needs 8BITMIME */
+	void *downgrade_arg;
 	struct mta_rcpt_result *results; /* rcpt_count entries, filled in */
 	/* Set when the final reply was lost after the whole message was sent:
 	 * the peer may have it (the only duplicate window). */
@@ -151,6 +161,11 @@ void mta_session_drained(struct mta_session *s);
 void mta_session_lost(struct mta_session *s, const char *reason);
 
 enum mta_state mta_session_state(const struct mta_session *s);
+/* How long the reply (or the next step) may take in the current state:
+ * RFC 5321 4.5.3.2 (greeting 5 min, MAIL/RCPT 5 min, DATA 2 min, a data
+ * block 3 min, the final dot 10 min). The transport arms its timer with
+ * this after every event and reports expiry with mta_session_lost. */
+unsigned mta_session_timeout_ms(const struct mta_session *s);
 const char *mta_state_name(enum mta_state st);
 const struct mta_caps *mta_session_caps(const struct mta_session *s);
 bool mta_session_is_tls(const struct mta_session *s);

@@ -311,6 +311,45 @@ static void test_size_smtputf8_8bit_refused_locally(void **state)
 	assert_non_null(strstr(re[0].reply, "5.6.3"));
 }
 
+static int downgrade_ok(void *arg, struct mta_job *job, char *why, size_t why_size)
+{
+	(void)arg;
+	(void)why;
+	(void)why_size;
+	job->body_8bit = false; /* "converted" */
+	return 0;
+}
+
+static int downgrade_refuse(void *arg, struct mta_job *job, char *why, size_t why_size)
+{
+	(void)arg;
+	(void)job;
+	(void)snprintf(why, why_size, "554 5.6.7 non-ASCII header");
+	return -1;
+}
+
+static void test_downgrade_hook(void **state)
+{
+	struct fixture *f = *state;
+	start(f);
+	struct mta_job conv = f->job, refuse = f->job;
+	struct mta_rcpt_result rc[2], rr[2];
+	conv.results = rc;
+	refuse.results = rr;
+	conv.body_8bit = refuse.body_8bit = true;
+	conv.downgrade = downgrade_ok;
+	refuse.downgrade = downgrade_refuse;
+	mta_session_add_job(f->s, &refuse);
+	mta_session_add_job(f->s, &conv);
+	reply(f->s, 220, "220 hi");
+	(void)take(&f->peer);
+	reply_ehlo(f->s, &(struct mta_caps){.pipelining = true});
+	assert_int_equal(rr[0].outcome, MTA_RCPT_PERMFAIL);
+	assert_string_equal(rr[0].reply, "554 5.6.7 non-ASCII header");
+	/* The converted job goes out without BODY=8BITMIME. */
+	assert_non_null(strstr(take(&f->peer), "MAIL FROM:<s@here.test>\r\n"));
+}
+
 static void test_lost_after_dot(void **state)
 {
 	struct fixture *f = *state;
@@ -406,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_smtputf8_8bit_refused_locally, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_after_dot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_downgrade_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_at_each_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_greeting_and_auth, setup, teardown),
 	};

@@ -15,6 +15,8 @@
 
 #include "core/alloc.h"
 #include "core/worker.h"
+#include "queue/queue_env.h"
+#include "queue/queue_store.h"
 #include "store/maildir.h"
 
 #define INTAKE_BUF_SIZE 65536
@@ -32,6 +34,11 @@ struct intake {
 	bool failed;
 	char **mailboxes; /* owned array of owned addresses */
 	size_t mailbox_count;
+	/* remote recipients */
+	struct queue_store *qs; /* borrowed */
+	struct queue_env *qenv; /* owned until handed to queued() */
+	intake_queued_fn queued;
+	void *queued_arg;
 	/* commit */
 	intake_done_fn done;
 	void *done_arg;
@@ -137,6 +144,22 @@ size_t intake_mailbox_count(const struct intake *in)
 	return in->mailbox_count;
 }
 
+void intake_set_queue(struct intake *in, struct queue_store *qs, struct queue_env *env,
+		      intake_queued_fn queued, void *arg)
+{
+	if (in->qenv != NULL) {
+		queue_env_fini(in->qenv);
+		free(in->qenv);
+	}
+	in->qs = qs;
+	in->qenv = xcalloc(1, sizeof(*in->qenv));
+	*in->qenv = *env;
+	memset(env, 0, sizeof(*env));
+	queue_env_init(env);
+	in->queued = queued;
+	in->queued_arg = arg;
+}
+
 static void intake_destroy(struct intake *in)
 {
 	if (in->fd >= 0) {
@@ -146,6 +169,10 @@ static void intake_destroy(struct intake *in)
 	for (size_t i = 0; i < in->mailbox_count; i++)
 		free(in->mailboxes[i]);
 	free(in->mailboxes);
+	if (in->qenv != NULL) {
+		queue_env_fini(in->qenv);
+		free(in->qenv);
+	}
 	free(in->buf);
 	free(in->data_dir);
 	free(in->hostname);
@@ -167,6 +194,21 @@ static void commit_work(void *arg)
 	in->result = -1;
 	if (in->failed || intake_flush(in) != 0)
 		return;
+	/* Remote recipients first: the file becomes the queued message (a
+	 * hard link, so the bytes are written once). If the local links fail
+	 * afterwards, the queue entry is taken back and nothing was accepted. */
+	bool queued = false;
+	if (in->qenv != NULL) {
+		if (fsync(in->fd) != 0) {
+			(void)snprintf(in->err, sizeof(in->err), "fsync incoming/%s: %s",
+				       in->qenv->id, strerror(errno));
+			goto closeout;
+		}
+		in->qenv->size = in->size;
+		if (queue_store_adopt(in->qs, in->path, in->qenv, in->err, sizeof(in->err)) != 0)
+			goto closeout;
+		queued = true;
+	}
 	char **dirs = xcalloc(in->mailbox_count + 1, sizeof(char *));
 	for (size_t i = 0; i < in->mailbox_count; i++) {
 		dirs[i] = xmalloc(4096);
@@ -187,6 +229,11 @@ out:
 	for (size_t i = 0; i < in->mailbox_count; i++)
 		free(dirs[i]);
 	free(dirs);
+	if (in->result != 0 && queued) {
+		char err2[256];
+		(void)queue_store_remove(in->qs, in->qenv->id, err2, sizeof(err2));
+	}
+closeout:
 	/* The incoming name goes in both cases: delivered copies are links. */
 	(void)close(in->fd);
 	(void)unlink(in->path);
@@ -199,6 +246,10 @@ static void commit_done(void *arg)
 	intake_done_fn done = in->done;
 	void *darg = in->done_arg;
 	int result = in->result;
+	if (result == 0 && in->qenv != NULL) {
+		/* Durable in the queue: the scheduler takes the envelope. */
+		in->queued(in->queued_arg, in->qenv);
+	}
 	char err[sizeof(in->err)];
 	memcpy(err, in->err, sizeof(err));
 	intake_destroy(in);

@@ -43,6 +43,22 @@ bool intake_ends_with_newline(const struct intake *in);
 int intake_add_mailbox(struct intake *in, const char *address);
 size_t intake_mailbox_count(const struct intake *in);
 
+struct queue_env;
+struct queue_store;
+
+/* Receives the envelope of a message that is now durable in the queue
+ * (loop thread, before the done callback); it may move *env out. */
+typedef void (*intake_queued_fn)(void *arg, struct queue_env *env);
+
+/* The message also has remote recipients: takes over *env (moved out;
+ * sender, recipients and parameters set, id equal to the intake's id). At
+ * commit the incoming file is fsynced and adopted into qs (queue/msg is a
+ * hard link of it, env->size set) before the local links are made; when
+ * they fail, the queue entry is removed again and the commit fails. On
+ * success queued(arg, env) runs on the loop thread. */
+void intake_set_queue(struct intake *in, struct queue_store *qs, struct queue_env *env,
+		      intake_queued_fn queued, void *arg);
+
 typedef void (*intake_done_fn)(void *arg, int result, const char *err);
 
 /* Takes ownership of in. done(arg, 0, NULL) when every mailbox has the

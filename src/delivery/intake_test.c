@@ -28,6 +28,8 @@
 
 #include "core/alloc.h"
 #include "core/worker.h"
+#include "queue/queue_env.h"
+#include "queue/queue_store.h"
 
 #define WATCHDOG_S 60
 
@@ -626,6 +628,61 @@ static void test_commit_no_mailboxes(void **state)
 	assert_int_equal(count_dir(p), 0);
 }
 
+static void queued_cb(void *arg, struct queue_env *env)
+{
+	struct queue_env *out = arg;
+	*out = *env;
+	memset(env, 0, sizeof(*env));
+	queue_env_init(env);
+}
+
+/* Remote recipients: the same inode is the queued message and the local
+ * copy; the scheduler gets the envelope only after the commit. */
+static void test_commit_queue(void **state)
+{
+	struct fixture *fx = *state;
+	char err[256] = "", p[512], q[512];
+	struct queue_store *qs = queue_store_open(fx->data_dir, 0, err, sizeof(err));
+	assert_non_null(qs);
+	struct intake *in = intake_new(fx->data_dir, "mx.test", "QID1QID1QID1QID1", err, sizeof(err));
+	assert_non_null(in);
+	const char *msg = "Return-Path: <a@b>\nSubject: q\n\nhi\n";
+	assert_int_equal(intake_write(in, msg, strlen(msg)), 0);
+	assert_int_equal(intake_add_mailbox(in, "bob@example.test"), 0);
+	struct queue_env env, got;
+	queue_env_init(&env);
+	queue_env_init(&got);
+	(void)snprintf(env.id, sizeof(env.id), "QID1QID1QID1QID1");
+	env.sender = strdup("a@b");
+	env.created = 1700000000;
+	env.skip = 19;
+	assert_non_null(queue_env_add_rcpt(&env, "far@remote.test"));
+	intake_set_queue(in, qs, &env, queued_cb, &got);
+	assert_int_equal(env.rcpt_count, 0); /* moved */
+	struct done_rec r = {.fx = fx, .expected_calls = 1, .result = 99};
+	intake_commit(in, fx->wp, commit_done_cb, &r);
+	run_loop(fx);
+	if (r.result != 0)
+		fail_msg("commit: %s", r.err);
+	assert_string_equal(got.id, "QID1QID1QID1QID1");
+	assert_int_equal(got.size, strlen(msg));
+	assert_int_equal(got.rcpt_count, 1);
+	path_in(q, sizeof(q), fx, "queue/msg/QID1QID1QID1QID1");
+	struct stat qst;
+	assert_int_equal(stat(q, &qst), 0);
+	assert_int_equal(qst.st_nlink, 2); /* queue + bob's Maildir */
+	struct queue_env disk;
+	queue_env_init(&disk);
+	assert_int_equal(queue_store_read(qs, "QID1QID1QID1QID1", &disk, err, sizeof(err)), 0);
+	assert_int_equal(disk.skip, 19);
+	path_in(p, sizeof(p), fx, "incoming");
+	assert_int_equal(count_dir(p), 0);
+	queue_env_fini(&disk);
+	queue_env_fini(&got);
+	queue_env_fini(&env);
+	queue_store_close(&qs);
+}
+
 /* Many messages committed at once into one mailbox get distinct names. */
 static void test_commit_concurrent(void **state)
 {
@@ -709,6 +766,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_no_mailboxes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_commit_concurrent, setup,

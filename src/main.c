@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli_check.h"
+#include "cli/cli_queue.h"
 #include "cli/cli_sendmail.h"
 #include "cli/cli_serve.h"
 #include "cli/cli_user.h"
@@ -20,6 +21,10 @@ static void usage(FILE *out)
 	      "  user del ADDRESS\n"
 	      "  user list\n"
 	      "  check-config [-v]              validate the configuration (-v: print it)\n"
+	      "  queue list                     the queued messages (also: mailq, sendmail -bp)\n"
+	      "  queue show ID                  one message's envelope and header\n"
+	      "  queue flush [DOMAIN]           ask the server to try the queue now\n"
+	      "  queue delete ID                remove a message from the queue\n"
 	      "  sendmail [-t] [-i] [-f SENDER] [RCPT ...]   send a message read from stdin\n"
 	      "  version\n",
 	      out);
@@ -57,6 +62,15 @@ int main(int argc, char **argv)
 		sargs[n + 1] = NULL;
 		return cli_sendmail_main(n + 1, sargs, config_path);
 	}
+	if (strcmp(self, "mailq") == 0) {
+		/* Called as mailq: the queue list (Postfix, sendmail). */
+		char *qargs[257];
+		qargs[0] = "mailq";
+		for (int i = 0; i < n; i++)
+			qargs[i + 1] = args[i];
+		qargs[n + 1] = NULL;
+		return cli_queue_mailq(n + 1, qargs, config_path);
+	}
 	if (n == 0) {
 		usage(stderr);
 		return 2;
@@ -77,11 +91,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(args[0], "sendmail") == 0)
 		return cli_sendmail_main(n, args, config_path);
-	if (strcmp(args[0], "queue") == 0) {
-		fprintf(stderr, "konvert: %s is not available yet (it arrives with the queue)\n",
-			args[0]);
-		return 2;
-	}
+	if (strcmp(args[0], "queue") == 0)
+		return cli_queue_main(n, args, config_path);
 	fprintf(stderr, "konvert: unknown command '%s'\n", args[0]);
 	usage(stderr);
 	return 2;

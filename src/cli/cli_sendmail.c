@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_queue.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/id.h"
@@ -542,8 +543,8 @@ int cli_sendmail_main(int argc, char **argv, const char *config_path)
 	}
 	sm.cfg = cfg;
 	if (list_queue) {
-		fputs("sendmail: -bp: use `konvert queue list` (mailq)\n", stderr);
-		rc = EX_UNAVAILABLE;
+		/* -bp is mailq: the same list and the same status. */
+		rc = cli_queue_list(cfg, stdout);
 		goto out;
 	}
 	if (sm.smtp_stdin) {

@@ -249,6 +249,7 @@ static void start_job(struct mta_session *s, struct mta_job *job)
 	job->mail_ok = false;
 	job->data_ok = false;
 	job->maybe_delivered = false;
+	job->peer_dsn = s->caps.dsn;
 	s->discard_data = false;
 	set_state(s, MTA_STATE_MAIL);
 	send_mail(s, job);

@@ -114,6 +114,9 @@ struct mta_job {
 	/* Set when the final reply was lost after the whole message was sent:
 	 * the peer may have it (the only duplicate window). */
 	bool maybe_delivered;
+	/* Set when the transaction started: the server announced DSN, so
+	 * the DSN parameters went with it (else success is only "relayed"). */
+	bool peer_dsn;
 	/* private */
 	uint64_t sent;
 	size_t replies_pending; /* pipelined replies still expected */

@@ -29,6 +29,13 @@ struct queue_entry {
 	bool force; /* flushed: holds ignored once */
 };
 
+/* A batch and its place in the list of batches handed out (so that
+ * queue_sched_free can free the ones never answered). */
+struct batch_node {
+	struct queue_batch b; /* first: the public part */
+	struct batch_node *prev, *next;
+};
+
 struct queue_dest {
 	char name[QUEUE_SCHED_DOMAIN_MAX];
 	struct queue_retry_dest retry;
@@ -45,6 +52,7 @@ struct queue_sched {
 	size_t dest_count, dest_cap;
 	unsigned in_flight;
 	bool in_tick;
+	struct batch_node *out; /* batches handed out, owned */
 };
 
 static void process_entry(struct queue_sched *s, struct queue_entry *e, int64_t now);
@@ -144,6 +152,12 @@ void queue_sched_free(struct queue_sched **pp)
 	*pp = NULL;
 	for (size_t i = 0; i < s->count; i++)
 		entry_free(s->entries[i]);
+	while (s->out != NULL) {
+		struct batch_node *n = s->out;
+		s->out = n->next;
+		free(n->b.rcpt);
+		free(n);
+	}
 	free(s->entries);
 	free(s->dests);
 	free(s);
@@ -271,7 +285,12 @@ static void start_batches(struct queue_sched *s, struct queue_entry *e, int64_t 
 			continue;
 		/* Every due recipient of this message at this destination goes
 		 * into one transaction. */
-		struct queue_batch *b = xcalloc(1, sizeof(*b));
+		struct batch_node *node = xcalloc(1, sizeof(*node));
+		node->next = s->out;
+		if (s->out)
+			s->out->prev = node;
+		s->out = node;
+		struct queue_batch *b = &node->b;
 		b->entry = e;
 		b->env = env;
 		b->domain = d->name;
@@ -435,8 +454,15 @@ void queue_sched_batch_done(struct queue_sched *s, struct queue_batch *b,
 	else if (progress)
 		queue_retry_dest_succeeded(&d->retry);
 	e->dirty = true;
+	struct batch_node *node = (struct batch_node *)b;
+	if (node->prev)
+		node->prev->next = node->next;
+	else
+		s->out = node->next;
+	if (node->next)
+		node->next->prev = node->prev;
 	free(b->rcpt);
-	free(b);
+	free(node);
 	process_entry(s, e, now);
 	/* A slot came free: others may start. */
 	queue_sched_tick(s);

@@ -88,7 +88,8 @@ struct queue_sched_limits {
 struct queue_sched *queue_sched_new(const struct queue_sched_ops *ops,
 				    const struct queue_retry_policy *policy,
 				    const struct queue_sched_limits *limits);
-/* Entries still busy are dropped without callbacks: call at exit only. */
+/* Entries still busy, and batches handed out and never answered, are
+ * freed without callbacks: call at exit only. */
 void queue_sched_free(struct queue_sched **pp);
 
 /* Takes over *env (moved out; *env is left empty) as a queued message

@@ -102,6 +102,9 @@ class Server:
             "pop3s_listen": "",
             "pop2_listen": "",
             "relay_networks": "127.0.0.0/8",
+            # Relayed test mail must never query a real resolver: a
+            # loopback port where nothing answers defers it instead.
+            "dns_servers": "127.0.0.1:9",
         }
         if os.getuid() == 0:
             cfg["run_as"] = "root"

@@ -23,6 +23,7 @@
 #include "auth/authn.h"
 #include "auth/userdb.h"
 #include "cli/cli_preflight.h"
+#include "cli/cli_relay.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -66,6 +67,7 @@ struct serve {
 	struct aliases *aliases; /* owned, current snapshot */
 	struct tls_server *tls; /* owned reference, current context */
 	struct authn *authn; /* owned */
+	struct relay *relay; /* owned: queue, scheduler, remote delivery */
 	struct smtp_env smtp;
 	struct pop3_env pop3;
 	struct pop2_env pop2;
@@ -175,9 +177,12 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	/* Idle and mid-transaction sessions are told and closed; one whose
 	 * message is being committed is closed on a later tick. */
 	smtp_shutdown(&sv->smtp);
+	pop3_shutdown(&sv->pop3);
+	pop2_shutdown(&sv->pop2);
 	/* Never exit with a commit in flight: its message is half-delivered
 	 * until the worker finishes. */
-	if (worker_pending(sv->workers) > 0 || worker_pending(sv->auth_workers) > 0)
+	if (worker_pending(sv->workers) > 0 || worker_pending(sv->auth_workers) > 0 ||
+	    (sv->relay != NULL && relay_pending(sv->relay) > 0))
 		return;
 	unsigned live = sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions;
 	if (live == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
@@ -194,7 +199,11 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig,
 		 sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions);
 	close_listeners(sv);
+	if (sv->relay != NULL)
+		relay_stop(sv->relay);
 	smtp_shutdown(&sv->smtp);
+	pop3_shutdown(&sv->pop3);
+	pop2_shutdown(&sv->pop2);
 	struct timeval tv = {0, 100 * 1000};
 	sv->drain_timer = event_new(sv->base, -1, EV_PERSIST, drain_cb, sv);
 	(void)event_add(sv->drain_timer, &tv);
@@ -527,6 +536,16 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	sv.pop2.auth_workers = sv.auth_workers;
 	sv.authn = authn_new();
 	sv.smtp.authn = sv.authn;
+	sv.relay = relay_new(sv.base, (const struct config *const *)&sv.cfg, &sv.users, &sv.aliases,
+			     sv.workers, err, sizeof(err));
+	if (sv.relay == NULL) {
+		log_error(NULL, "event=start error=\"queue: %s\"", err);
+		goto out;
+	}
+	sv.smtp.queue = relay_store(sv.relay);
+	sv.smtp.queued = relay_queued;
+	sv.smtp.etrn = relay_flush;
+	sv.smtp.queue_arg = sv.relay;
 	sv.pop3.authn = sv.authn;
 	sv.pop2.authn = sv.authn;
 
@@ -552,21 +571,25 @@ out:
 		event_free(sv.sig_int);
 	if (sv.sig_hup)
 		event_free(sv.sig_hup);
-	/* Sessions still open at exit are abandoned with the process; the
-	 * worker pool finishes what it has before returning. */
+	/* Deliveries are cut first (no callbacks); then the workers finish
+	 * their jobs; then the queue's objects go. */
+	if (sv.relay != NULL)
+		relay_stop(sv.relay);
 	worker_pool_free(&sv.workers);
+	relay_free(&sv.relay);
 	worker_pool_free(&sv.auth_workers);
+	/* Sessions still open after the drain (clients that never read
+	 * their goodbye) are freed now that no worker job refers to them. */
+	smtp_free_all(&sv.smtp);
+	pop3_free_all(&sv.pop3);
+	pop2_free_all(&sv.pop2);
 	userdb_free(&sv.users);
 	aliases_free(&sv.aliases);
 	authn_free(&sv.authn);
 	tls_server_unref(&sv.tls);
-	/* Sessions still open are abandoned with the process; the session
-	 * counters and the loop go only when nothing refers to them. */
-	if (sv.smtp.live_sessions + sv.pop3.live_sessions + sv.pop2.live_sessions == 0) {
-		sesslimit_free(&sv.limits);
-		if (sv.base != NULL)
-			event_base_free(sv.base);
-	}
+	sesslimit_free(&sv.limits);
+	if (sv.base != NULL)
+		event_base_free(sv.base);
 	cfg_free(&sv.cfg);
 	return rc;
 }

@@ -157,6 +157,15 @@ static const struct cfg_key cfg_keys[] = {
 	  .off = F(smarthost_auth), .flags = CFG_F_OPTIONAL | CFG_F_SECRET },
 	{ .name = "run_as", .type = CFG_T_STRING, .def = "konvert",
 	  .off = F(run_as), .flags = CFG_F_ONE_WORD | CFG_F_RESTART },
+	/* A stalled ClientHello holds a session (and OpenSSL's buffers)
+	 * only this long, whatever smtp_timeout / pop3_timeout say. */
+	{ .name = "tls_handshake_timeout", .type = CFG_T_TIMEOUT_MS, .def = "30s",
+	  .min = 1, .max = CFGV_DAY_S, .off = F(tls_handshake_timeout_ms) },
+	/* Bounds the whole transfer of one message, however it is spaced
+	 * out; 10 minutes as RFC 5321 4.5.3.2.6 (the longest of its timers,
+	 * the one a client gives our reply to the end of data). */
+	{ .name = "data_timeout", .type = CFG_T_TIMEOUT_MS, .def = "10m",
+	  .min = 1, .max = CFGV_DAY_S, .off = F(data_timeout_ms) },
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])

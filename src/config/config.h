@@ -79,6 +79,8 @@ struct config {
 	enum cfg_relay_tls relay_tls;
 	char *smarthost_auth; /* owned, "user:password", NULL when unset */
 	char *run_as; /* owned */
+	unsigned tls_handshake_timeout_ms; /* each TLS handshake, from its start */
+	unsigned data_timeout_ms; /* one whole DATA/BDAT message transfer */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out

@@ -183,6 +183,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->relay_tls, CFG_RELAY_TLS_OPPORTUNISTIC);
 	assert_null(cfg->smarthost_auth);
 	assert_string_equal(cfg->run_as, "konvert");
+	assert_int_equal(cfg->tls_handshake_timeout_ms, 30 * 1000);
+	assert_int_equal(cfg->data_timeout_ms, 10 * 60 * 1000);
 	cfg_free(&cfg);
 	assert_null(cfg);
 }
@@ -215,7 +217,9 @@ static const char defaults_dump[] =
 	"delay_warning = 4h\n"
 	"relay_tls = opportunistic\n"
 	"smarthost_auth = \n"
-	"run_as = konvert\n";
+	"run_as = konvert\n"
+	"tls_handshake_timeout = 30s\n"
+	"data_timeout = 10m\n";
 
 static void test_dump_defaults(void **state)
 {
@@ -261,7 +265,9 @@ static const char full_file[] =
 	"delay_warning = 0\n"
 	"relay_tls = require\n"
 	"smarthost_auth = user:s3cr=t pass\n"
-	"run_as = mail\n";
+	"run_as = mail\n"
+	"tls_handshake_timeout = 1500\n"
+	"data_timeout = 2h\n";
 
 static void check_full(const struct config *cfg, bool from_dump)
 {
@@ -323,6 +329,8 @@ static void check_full(const struct config *cfg, bool from_dump)
 	assert_string_equal(cfg->smarthost_auth,
 			    from_dump ? "user:***" : "user:s3cr=t pass");
 	assert_string_equal(cfg->run_as, "mail");
+	assert_int_equal(cfg->tls_handshake_timeout_ms, 1500 * 1000);
+	assert_int_equal(cfg->data_timeout_ms, 2 * 3600 * 1000);
 }
 
 static void test_full_file(void **state)
@@ -356,6 +364,8 @@ static void test_dump_round_trip(void **state)
 				     "[::1]:53 192.0.2.53:53\n"));
 	assert_non_null(strstr(text, "\nqueue_retry = 1m 90s\n"));
 	assert_non_null(strstr(text, "\nsmtp_timeout = 90s\n"));
+	assert_non_null(strstr(text, "\ntls_handshake_timeout = 25m\n"));
+	assert_non_null(strstr(text, "\ndata_timeout = 2h\n"));
 	assert_non_null(strstr(text, "\ndelay_warning = 0\n"));
 	assert_non_null(strstr(text, "\npop2_listen = \n"));
 	again = load_ok(text);
@@ -561,6 +571,18 @@ static const struct error_case error_cases[] = {
 	  .want = "1: pop3_timeout: '2d' is out of range 1s..1d" },
 	{ .text = "smtp_timeout = 5x\n",
 	  .want = "1: smtp_timeout: '5x' is not a duration (number with s, "
+		  "m, h or d)" },
+	{ .text = "tls_handshake_timeout = 0\n",
+	  .want = "1: tls_handshake_timeout: '0' is out of range 1s..1d" },
+	{ .text = "tls_handshake_timeout = 30x\n",
+	  .want = "1: tls_handshake_timeout: '30x' is not a duration (number "
+		  "with s, m, h or d)" },
+	{ .text = "data_timeout = 0s\n",
+	  .want = "1: data_timeout: '0s' is out of range 1s..1d" },
+	{ .text = "data_timeout = 25h\n",
+	  .want = "1: data_timeout: '25h' is out of range 1s..1d" },
+	{ .text = "data_timeout = 10 m\n",
+	  .want = "1: data_timeout: '10 m' is not a duration (number with s, "
 		  "m, h or d)" },
 	{ .text = "max_sessions = 1000001\n",
 	  .want = "1: max_sessions: '1000001' is out of range 1..1000000" },

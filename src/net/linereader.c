@@ -14,8 +14,10 @@
 
 void linereader_init(struct linereader *lr, size_t max)
 {
-	lr->cap = LINEREADER_INITIAL < max + 2 ? LINEREADER_INITIAL : max + 2;
-	lr->buf = xmalloc(lr->cap);
+	/* No buffer before the first line: a session that never sends one
+	 * (a stalled TLS handshake) costs none. */
+	lr->buf = NULL;
+	lr->cap = 0;
 	lr->max = max;
 	lr->skipping = false;
 }
@@ -23,9 +25,11 @@ void linereader_init(struct linereader *lr, size_t max)
 void linereader_fini(struct linereader *lr)
 {
 	/* Lines may have held credentials (AUTH, PASS). */
-	OPENSSL_cleanse(lr->buf, lr->cap);
+	if (lr->buf != NULL)
+		OPENSSL_cleanse(lr->buf, lr->cap);
 	free(lr->buf);
 	lr->buf = NULL;
+	lr->cap = 0;
 }
 
 void linereader_set_max(struct linereader *lr, size_t max)
@@ -62,12 +66,17 @@ enum linereader_status linereader_next(struct linereader *lr, struct evbuffer *i
 			return LINEREADER_TOO_LONG;
 		}
 		if (n + 1 > lr->cap) {
-			size_t cap = lr->cap * 2 > n + 1 ? lr->cap * 2 : n + 1;
+			size_t cap = lr->cap * 2;
+			if (cap < LINEREADER_INITIAL)
+				cap = LINEREADER_INITIAL;
+			if (cap < n + 1)
+				cap = n + 1;
 			if (cap > lr->max + 2)
 				cap = lr->max + 2;
 			/* Grow without leaving an old copy behind. */
 			char *nbuf = xmalloc(cap);
-			OPENSSL_cleanse(lr->buf, lr->cap);
+			if (lr->buf != NULL)
+				OPENSSL_cleanse(lr->buf, lr->cap);
 			free(lr->buf);
 			lr->buf = nbuf;
 			lr->cap = cap;

@@ -2,12 +2,12 @@
  *
  * Takes lines from a libevent input buffer with a hard length limit. A line
  * ends at LF; a CR right before the LF is removed too. The returned line is
- * copied into the reader's own buffer (allocated once at init) and stays
- * valid until the next call. An over-long line is reported once as
- * LINEREADER_TOO_LONG and then discarded up to and including its LF, so
- * the stream stays in sync (Postfix smtp_stream skip flag). The buffer
- * starts small and grows (up to max) only when a longer line arrives, so
- * an idle session costs little even when max is large. */
+ * copied into the reader's own buffer and stays valid until the next
+ * call. An over-long line is reported once as LINEREADER_TOO_LONG and then
+ * discarded up to and including its LF, so the stream stays in sync
+ * (Postfix smtp_stream skip flag). The buffer is allocated at the first
+ * line, small, and grows (up to max + 2) only when a longer line arrives,
+ * so an idle session costs little even when max is large. */
 #ifndef KONVERT_NET_LINEREADER_H
 #define KONVERT_NET_LINEREADER_H
 
@@ -23,7 +23,7 @@ enum linereader_status {
 };
 
 struct linereader {
-	char *buf; /* owned, cap bytes */
+	char *buf; /* owned, cap bytes; NULL until the first line */
 	size_t cap; /* allocated size of buf */
 	size_t max; /* longest line accepted, line end excluded */
 	bool skipping; /* discarding the tail of an over-long line */

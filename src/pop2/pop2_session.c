@@ -86,6 +86,7 @@ struct pop2_session {
 	bool auth_job; /* authn_check_password in flight */
 	struct pop2_job *job; /* in flight on a worker */
 	bool dead; /* connection gone; free when the job returns */
+	struct pop2_session *next, *prev; /* in env->sessions */
 	struct pop2_txn *txn; /* owned, NULL before login */
 };
 
@@ -192,6 +193,12 @@ static void session_free(struct pop2_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->env->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	if (s->delay != NULL)
 		event_free(s->delay);
 	txn_free(&s->txn);
@@ -655,6 +662,9 @@ static void process_input(struct pop2_session *s)
 		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
 		if (st == LINEREADER_NEED_MORE)
 			return;
+		/* A whole line arrived: the command deadline starts again
+		 * (net/conn.h "Deadlines"). */
+		conn_restart_deadline(s->conn);
 		if (st == LINEREADER_TOO_LONG)
 			reply(s, '-', "command line too long");
 		else if (memchr(line, '\0', len) != NULL)
@@ -708,6 +718,10 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
 	linereader_init(&s->lr, POP2_CMD_LINE_MAX);
 	env->live_sessions++;
+	s->next = env->sessions;
+	if (env->sessions)
+		env->sessions->prev = s;
+	env->sessions = s;
 	const struct config *cfg = env->cfg;
 	log_info(s->sid, "proto=pop2 event=connect client=%s port=%u", conn_peer_text(s->conn),
 		 conn_local_port(s->conn));
@@ -720,4 +734,26 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 	/* RFC 937: "+ POP2 host server ready"; nothing may come between the
 	 * '+' and "POP2" (UW ipop2d notes clients that check). */
 	reply(s, '+', "POP2 %s server ready (konvert)", cfg->hostname);
+}
+
+void pop2_shutdown(struct pop2_env *env)
+{
+	for (struct pop2_session *s = env->sessions; s != NULL; s = s->next) {
+		if (s->dead || s->job != NULL || s->auth_job || s->state == POP2_STATE_DONE)
+			continue;
+		log_info(s->sid, "proto=pop2 event=disconnect reason=shutdown state=%s",
+			 pop2_state_name(s->state));
+		/* A '-' reply ends the session (RFC 937); nothing is deleted. */
+		conn_printf(s->conn, "- shutting down, try again later\r\n");
+		session_close(s);
+	}
+}
+
+void pop2_free_all(struct pop2_env *env)
+{
+	while (env->sessions != NULL) {
+		struct pop2_session *s = env->sessions;
+		KASSERT(s->job == NULL && !s->auth_job);
+		session_free(s);
+	}
 }

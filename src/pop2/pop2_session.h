@@ -21,6 +21,8 @@ struct pop2_command;
 /* Process-wide objects a session borrows, owned by the serve code; cfg
  * and users are read through this struct at the time of use (replaced on
  * SIGHUP). */
+struct pop2_session;
+
 struct pop2_env {
 	struct event_base *base;
 	const struct config *cfg;
@@ -30,6 +32,7 @@ struct pop2_env {
 	struct sesslimit *limits;
 	struct authn *authn;
 	unsigned live_sessions; /* maintained by the sessions */
+	struct pop2_session *sessions; /* live sessions, maintained by them */
 };
 
 /* Takes ownership of fd. allowed=false: the session limits refused the
@@ -62,5 +65,13 @@ enum pop2_check {
 
 /* The dispatcher's decision for cmd in state, from the command table. */
 enum pop2_check pop2_cmd_check(enum pop2_state state, const struct pop2_command *cmd);
+
+/* Server shutdown: every session not waiting for a worker gets
+ * "- shutting down, try again later" (nothing is deleted) and is closed;
+ * sessions in a job are closed on a later call. Safe to repeat. */
+void pop2_shutdown(struct pop2_env *env);
+
+/* At exit, once no worker job is in flight: frees every session left. */
+void pop2_free_all(struct pop2_env *env);
 
 #endif

@@ -114,6 +114,7 @@ struct pop3_session {
 	bool auth_job; /* authn_check_password in flight (borrows s) */
 	struct pop3_job *job; /* owned by the worker while in flight */
 	bool dead; /* connection gone; free when the job returns */
+	struct pop3_session *next, *prev; /* in env->sessions */
 	struct pop3_txn *txn; /* owned, NULL before login */
 };
 

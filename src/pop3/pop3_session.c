@@ -173,6 +173,12 @@ void pop3_session_free(struct pop3_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->env->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	pop3_auth_fini(s);
 	pop3_txn_free(&s->txn);
 	conn_free(&s->conn);
@@ -230,6 +236,9 @@ void pop3_process_input(struct pop3_session *s)
 		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
 		if (st == LINEREADER_NEED_MORE)
 			return;
+		/* The next line is due pop3_timeout from now, however
+		 * slowly its bytes come (conn.h "Deadlines"). */
+		conn_restart_deadline(s->conn);
 		handle_line(s, st, line, len);
 		/* USER/PASS, AUTH and SASL lines carry secrets whatever the
 		 * outcome (refused, wrong state): wipe every line once used. */
@@ -281,7 +290,8 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 			break; /* our own slowness is not the client's fault */
 		/* RFC 1939 3: the autologout timer ends the session without
 		 * entering UPDATE, so nothing is deleted. */
-		log_info(s->sid, "proto=pop3 event=timeout state=%s", pop3_state_name(s->state));
+		log_info(s->sid, "proto=pop3 event=timeout state=%s deadline=%s",
+			 pop3_state_name(s->state), conn_timeout_what(s->conn));
 		if (s->state != POP3_STATE_TLS_HANDSHAKE && s->state != POP3_STATE_SENDING)
 			pop3_reply(s, POP3_ERR, "disconnected for inactivity");
 		pop3_close(s);
@@ -304,8 +314,7 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 	bool implicit_tls = kind == POP3_LISTENER_TLS && allowed && env->tls != NULL;
 	if (implicit_tls) {
 		s->state = POP3_STATE_TLS_HANDSHAKE;
-		s->conn = conn_new_tls(env->base, fd, peer, peer_len, tls_server_new_ssl(env->tls),
-				       conn_cb, s);
+		s->conn = conn_new_tls(env->base, fd, peer, peer_len, env->tls, conn_cb, s);
 	} else {
 		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
 		if (env->tls != NULL && kind == POP3_LISTENER_PLAIN) {
@@ -316,6 +325,10 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 	}
 	linereader_init(&s->lr, POP3_CMD_LINE_MAX);
 	env->live_sessions++;
+	s->next = env->sessions;
+	if (env->sessions)
+		env->sessions->prev = s;
+	env->sessions = s;
 	const struct config *cfg = env->cfg;
 	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s",
 		 conn_peer_text(s->conn), conn_local_port(s->conn),
@@ -336,7 +349,32 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 		return;
 	}
 	/* RFC 1939 3: an autologout timer of at least 10 minutes. */
+	conn_set_handshake_timeout(s->conn, cfg->tls_handshake_timeout_ms);
 	conn_set_timeout(s->conn, cfg->pop3_timeout_ms);
 	if (!implicit_tls) /* pop3s greets after the handshake */
 		greet(s);
+}
+
+void pop3_shutdown(struct pop3_env *env)
+{
+	for (struct pop3_session *s = env->sessions; s != NULL; s = s->next) {
+		if (s->dead || s->job != NULL || s->auth_job || conn_is_closing(s->conn))
+			continue;
+		/* RFC 2449 8.1.2 [SYS/TEMP]: try again later. No plaintext in
+		 * the middle of a TLS handshake. */
+		if (s->state != POP3_STATE_TLS_HANDSHAKE)
+			pop3_reply(s, POP3_ERR, "[SYS/TEMP] shutting down");
+		log_info(s->sid, "proto=pop3 event=disconnect reason=shutdown state=%s",
+			 pop3_state_name(s->state));
+		pop3_close(s);
+	}
+}
+
+void pop3_free_all(struct pop3_env *env)
+{
+	while (env->sessions != NULL) {
+		struct pop3_session *s = env->sessions;
+		KASSERT(s->job == NULL && !s->auth_job);
+		pop3_session_free(s);
+	}
 }

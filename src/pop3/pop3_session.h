@@ -31,6 +31,7 @@ struct pop3_env {
 	struct authn *authn;
 	struct tls_server *tls; /* current TLS context, NULL if none */
 	unsigned live_sessions; /* maintained by the sessions */
+	struct pop3_session *sessions; /* live sessions, maintained by them */
 };
 
 enum pop3_listener_kind {
@@ -44,5 +45,13 @@ enum pop3_listener_kind {
  * once when the session ends. */
 void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed);
+
+/* Server shutdown: every session not waiting for a worker gets
+ * "-ERR [SYS/TEMP] shutting down" (nothing is deleted: no UPDATE) and is
+ * closed; sessions in a job are closed on a later call. Safe to repeat. */
+void pop3_shutdown(struct pop3_env *env);
+
+/* At exit, once no worker job is in flight: frees every session left. */
+void pop3_free_all(struct pop3_env *env);
 
 #endif

@@ -39,6 +39,13 @@ static void reset_txn(struct smtp_session *s)
 		smtp_set_state(s, SMTP_STATE_HELO);
 }
 
+/* Relaying is for clients in relay_networks and logged-in users; a
+ * local submission (sendmail's socket) is trusted like relay_networks. */
+static bool may_relay(const struct smtp_session *s)
+{
+	return s->relay_ok || s->authenticated;
+}
+
 static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool esmtp)
 {
 	if (len == 0) {
@@ -70,6 +77,11 @@ static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool 
 	smtp_reply_cont(s, 250, "ENHANCEDSTATUSCODES");
 	smtp_reply_cont(s, 250, "SMTPUTF8");
 	smtp_reply_cont(s, 250, "CHUNKING");
+	if (s->env->queue != NULL) {
+		smtp_reply_cont(s, 250, "DSN");
+		if (may_relay(s))
+			smtp_reply_cont(s, 250, "ETRN");
+	}
 	if (s->env->tls != NULL && !conn_is_tls(s->conn))
 		smtp_reply_cont(s, 250, "STARTTLS");
 	if (smtp_auth_offered(s) && !s->authenticated) {
@@ -170,11 +182,13 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		free(t);
 		return;
 	}
-	/* DSN (RFC 3461) and BINARYMIME (RFC 3030) are not advertised, so
-	 * their parameters are refused as "not implemented" (RFC 5321
-	 * 4.1.1.11). AUTH= (RFC 4954 5) is accepted where AUTH is offered and
-	 * ignored: konvert trusts no other server's word for an identity. */
-	if (t->params.ret != SMTP_RET_NONE || t->params.envid[0] ||
+	/* DSN (RFC 3461) is advertised with the queue, BINARYMIME (RFC 3030)
+	 * never: parameters of what is not advertised are refused as "not
+	 * implemented" (RFC 5321 4.1.1.11). AUTH= (RFC 4954 5) is accepted
+	 * where AUTH is offered and ignored: konvert trusts no other server's
+	 * word for an identity. */
+	bool dsn = s->env->queue != NULL;
+	if ((!dsn && (t->params.ret != SMTP_RET_NONE || t->params.envid[0])) ||
 	    (t->params.auth[0] && !smtp_auth_offered(s)) ||
 	    t->params.body == SMTP_BODY_BINARYMIME) {
 		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
@@ -220,6 +234,18 @@ static void add_unique(char ***arr, size_t *n, const char *v)
 	(*arr)[(*n)++] = xstrdup(v);
 }
 
+static void add_remote(struct smtp_txn *t, const char *addr, const struct smtp_rcpt_params *p)
+{
+	for (size_t i = 0; i < t->remote_count; i++)
+		if (strcmp(t->remote[i].addr, addr) == 0)
+			return;
+	t->remote = xrealloc(t->remote, (t->remote_count + 1) * sizeof(*t->remote));
+	struct smtp_remote_rcpt *r = &t->remote[t->remote_count++];
+	r->addr = xstrdup(addr);
+	r->orcpt = p->orcpt[0] ? xstrdup(p->orcpt) : NULL;
+	r->notify = p->notify;
+}
+
 static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 {
 	const struct config *cfg = s->env->cfg;
@@ -231,7 +257,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		reply_parse_error(s, err, false);
 		return;
 	}
-	if (params.notify != 0 || params.orcpt[0]) {
+	if ((params.notify != 0 || params.orcpt[0]) && s->env->queue == NULL) {
 		smtp_reply(s, 555, "5.5.4", "Error: unsupported parameter");
 		return;
 	}
@@ -261,19 +287,42 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_reply(s, 250, "2.1.5", "Ok");
 		break;
 	case RESOLVE_REMOTE:
-		if (s->relay_ok || s->authenticated) {
-			result = "deferred-relay";
-			smtp_reply(s, 451, "4.3.0", "<%s>: relaying is not available yet, try again later",
-				   esc);
-		} else {
+		if (!may_relay(s)) {
 			result = "relay-denied";
 			smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", esc);
+		} else if (s->env->queue == NULL) {
+			result = "deferred-relay";
+			smtp_reply(s, 451, "4.3.0", "<%s>: relaying is not available, try again later",
+				   esc);
+		} else {
+			result = "relay";
+			add_remote(t, text, &params);
+			add_unique(&t->rcpts, &t->rcpt_count, text);
+			t->rcpt_accepted++;
+			smtp_set_state(s, SMTP_STATE_RCPT);
+			smtp_reply(s, 250, "2.1.5", "Ok");
 		}
 		break;
 	case RESOLVE_ALIAS_REMOTE:
-		result = "deferred-forward";
-		smtp_reply(s, 451, "4.3.0", "<%s>: forwarding is not available yet, try again later",
-			   esc);
+		if (s->env->queue == NULL) {
+			result = "deferred-forward";
+			smtp_reply(s, 451, "4.3.0",
+				   "<%s>: forwarding is not available, try again later", esc);
+			break;
+		}
+		/* A local alias that forwards: the local copies and the
+		 * remote ones, each with its own fate. The original recipient
+		 * goes along as ORCPT (RFC 3461 4.2) unless the client gave
+		 * one. */
+		result = "forward";
+		for (size_t i = 0; i < r.mailbox_count; i++)
+			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
+		for (size_t i = 0; i < r.remote_count; i++)
+			add_remote(t, r.remote[i], &params);
+		add_unique(&t->rcpts, &t->rcpt_count, text);
+		t->rcpt_accepted++;
+		smtp_set_state(s, SMTP_STATE_RCPT);
+		smtp_reply(s, 250, "2.1.5", "Ok");
 		break;
 	case RESOLVE_UNKNOWN:
 		if (s->env->users->count == 0) {
@@ -410,6 +459,48 @@ static void cmd_starttls(struct smtp_session *s, const char *args, size_t len)
 		smtp_close(s);
 }
 
+/* ETRN (RFC 1985): "ETRN domain" or "ETRN @domain" starts the queued
+ * mail of that domain now. Only clients that may relay may ask (as
+ * Postfix's default smtpd_etrn_restrictions); the reply does not wait
+ * for the deliveries. */
+static void cmd_etrn(struct smtp_session *s, const char *args, size_t len)
+{
+	if (s->env->queue == NULL || s->env->etrn == NULL) {
+		smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (!may_relay(s)) {
+		smtp_reply(s, 458, "4.7.0", "Unable to queue messages: not allowed for this client");
+		return;
+	}
+	if (len > 0 && (args[0] == '@' || args[0] == '#')) {
+		/* "#queue" names are not supported; "@domain" means the
+		 * domain and its subdomains in RFC 1985; we take the domain. */
+		if (args[0] == '#') {
+			smtp_reply(s, 458, "4.5.4", "Unable to queue messages: unknown queue name");
+			return;
+		}
+		args++;
+		len--;
+	}
+	char domain[SMTP_DOMAIN_MAX + 1];
+	if (len == 0 || len > SMTP_DOMAIN_MAX || !smtp_is_valid_helo(args, len) || args[0] == '[') {
+		smtp_reply(s, 501, "5.5.4", "Syntax: ETRN domain");
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = args[i];
+		domain[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+	}
+	domain[len] = '\0';
+	size_t n = s->env->etrn(s->env->queue_arg, domain);
+	log_info(s->sid, "proto=smtp event=etrn domain=%s messages=%zu", domain, n);
+	if (n == 0)
+		smtp_reply(s, 251, "2.0.0", "OK, no messages waiting for node %s", domain);
+	else
+		smtp_reply(s, 250, "2.0.0", "Queuing for node %s started", domain);
+}
+
 static void cmd_not_implemented(struct smtp_session *s, const char *args, size_t len)
 {
 	(void)args;
@@ -432,7 +523,7 @@ static const struct smtp_cmd smtp_commands[] = {
 	{SMTP_VERB_QUIT, "QUIT", cmd_quit, ST_ANY},
 	{SMTP_VERB_STARTTLS, "STARTTLS", cmd_starttls, ST(INIT) | ST(HELO)},
 	{SMTP_VERB_AUTH, "AUTH", smtp_cmd_auth, ST(INIT) | ST(HELO)},
-	{SMTP_VERB_ETRN, "ETRN", cmd_not_implemented, ST_ANY},
+	{SMTP_VERB_ETRN, "ETRN", cmd_etrn, ST(HELO)},
 	{SMTP_VERB_TURN, "TURN", cmd_not_implemented, ST_ANY},
 	{SMTP_VERB_SEND, "SEND", cmd_not_implemented, ST_ANY},
 	{SMTP_VERB_SOML, "SOML", cmd_not_implemented, ST_ANY},

@@ -15,6 +15,7 @@
 #include "delivery/intake.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "queue/queue_env.h"
 #include "smtp/smtp_internal.h"
 
 static void end_txn(struct smtp_session *s)
@@ -66,6 +67,47 @@ static int write_trace_headers(struct smtp_session *s)
 	return intake_write(t->intake, hdr, (size_t)n);
 }
 
+/* The remote recipients' envelope: it goes into the queue with the
+ * message in the same durable commit. The Return-Path line is the
+ * final-delivery header of RFC 5321 4.4: a relayed copy starts after it
+ * (skip). */
+static void queue_remote(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct queue_env env;
+	queue_env_init(&env);
+	memcpy(env.id, t->id, sizeof(env.id));
+	env.sender = xstrdup(t->sender_text);
+	env.envid = t->params.envid[0] ? xstrdup(t->params.envid) : NULL;
+	env.ret = t->params.ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
+		  : t->params.ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS
+						   : QUEUE_RET_UNSET;
+	env.body = t->params.body == SMTP_BODY_8BITMIME	    ? QUEUE_BODY_8BITMIME
+		   : t->params.body == SMTP_BODY_BINARYMIME ? QUEUE_BODY_BINARYMIME
+							    : QUEUE_BODY_7BIT;
+	env.smtputf8 = t->params.smtputf8;
+	env.created = (int64_t)time(NULL);
+	env.skip = strlen("Return-Path: <>\n") + strlen(t->sender_text);
+	for (size_t i = 0; i < t->remote_count; i++) {
+		struct queue_rcpt *r = queue_env_add_rcpt(&env, t->remote[i].addr);
+		if (r == NULL)
+			break;
+		r->orcpt = t->remote[i].orcpt ? xstrdup(t->remote[i].orcpt) : NULL;
+		unsigned n = t->remote[i].notify, q = 0;
+		if (n & SMTP_NOTIFY_NEVER)
+			q |= QUEUE_NOTIFY_NEVER;
+		if (n & SMTP_NOTIFY_SUCCESS)
+			q |= QUEUE_NOTIFY_SUCCESS;
+		if (n & SMTP_NOTIFY_FAILURE)
+			q |= QUEUE_NOTIFY_FAILURE;
+		if (n & SMTP_NOTIFY_DELAY)
+			q |= QUEUE_NOTIFY_DELAY;
+		r->notify = q;
+	}
+	intake_set_queue(t->intake, s->env->queue, &env, s->env->queued, s->env->queue_arg);
+	queue_env_fini(&env);
+}
+
 /* Opens the intake file and writes the trace headers. */
 static int open_intake(struct smtp_session *s)
 {
@@ -87,6 +129,8 @@ static int open_intake(struct smtp_session *s)
 		log_error(s->sid, "proto=smtp event=intake id=%s error=\"header write\"", t->id);
 		return -1;
 	}
+	if (t->remote_count > 0)
+		queue_remote(s);
 	return 0;
 }
 
@@ -143,6 +187,14 @@ static void message_end(struct smtp_session *s)
 	if (t->dec.flags & (DOT_FLAG_BARE_CR | DOT_FLAG_BARE_LF)) {
 		/* SMTP smuggling (CVE-2023-51764): refuse rather than guess. */
 		smtp_reply(s, 550, "5.5.2", "Error: bare <CR> or <LF> received; use <CR><LF>");
+		end_txn(s);
+		return;
+	}
+	if (t->dec.flags & DOT_FLAG_NUL) {
+		/* RFC 5321 2.3.8 / RFC 5322 2.1: NUL is not allowed in mail;
+		 * stored verbatim it breaks C-string readers downstream (IMAP,
+		 * filters). The intake file goes with the transaction. */
+		smtp_reply(s, 554, "5.6.0", "Error: message contains NUL characters");
 		end_txn(s);
 		return;
 	}

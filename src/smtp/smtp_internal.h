@@ -43,6 +43,13 @@ enum smtp_state {
 
 #define SMTP_STATE_BIT(s) (1u << (s))
 
+/* A recipient that leaves through the queue. */
+struct smtp_remote_rcpt {
+	char *addr; /* owned, "local@domain" */
+	char *orcpt; /* owned or NULL: ORCPT as received */
+	unsigned notify; /* SMTP_NOTIFY_* bits, 0 when not given */
+};
+
 /* One mail transaction: created by MAIL, freed by RSET, commit or end. */
 struct smtp_txn {
 	struct smtp_addr sender;
@@ -55,6 +62,9 @@ struct smtp_txn {
 	size_t rcpt_accepted;
 	char **mailboxes; /* owned: deduplicated local mailboxes */
 	size_t mailbox_count;
+	/* Remote recipients for the queue, with their RFC 3461 parameters. */
+	struct smtp_remote_rcpt *remote; /* owned array */
+	size_t remote_count;
 	char id[ID_LEN + 1];
 	struct intake *intake; /* owned, from DATA/first BDAT until commit */
 	struct dot_decoder dec;

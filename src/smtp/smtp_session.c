@@ -52,6 +52,13 @@ static void update_reading(struct smtp_session *s)
 		conn_resume_read(s->conn);
 }
 
+/* The states of one message transfer: DATA, or BDAT up to its LAST. */
+static bool is_transfer_state(enum smtp_state state)
+{
+	return state == SMTP_STATE_DATA || state == SMTP_STATE_BDAT ||
+	       state == SMTP_STATE_BDAT_CHUNK;
+}
+
 void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 {
 	/* A closing session stays closing whatever a late handler says. */
@@ -59,7 +66,16 @@ void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 		return;
 	log_debug(s->sid, "proto=smtp event=state from=%s to=%s", smtp_state_name(s->state),
 		  smtp_state_name(state));
+	/* RFC 5321 4.5.3.2.6 data_timeout: one bound for the whole message,
+	 * from DATA (its 354 follows at once) or the first BDAT chunk to the
+	 * end of the message (commit) or of the transaction (error, RSET),
+	 * however the client spaces its bytes. */
+	bool was_transfer = is_transfer_state(s->state);
 	s->state = state;
+	if (is_transfer_state(state) && !was_transfer)
+		conn_start_transfer_deadline(s->conn, s->env->cfg->data_timeout_ms);
+	else if (!is_transfer_state(state) && was_transfer)
+		conn_stop_transfer_deadline(s->conn);
 	update_reading(s);
 }
 
@@ -123,6 +139,11 @@ void smtp_txn_free(struct smtp_txn **pp)
 	for (size_t i = 0; i < t->mailbox_count; i++)
 		free(t->mailboxes[i]);
 	free(t->mailboxes);
+	for (size_t i = 0; i < t->remote_count; i++) {
+		free(t->remote[i].addr);
+		free(t->remote[i].orcpt);
+	}
+	free(t->remote);
 	intake_free(&t->intake);
 	free(t);
 	*pp = NULL;
@@ -203,10 +224,15 @@ void smtp_process_input(struct smtp_session *s)
 		switch (s->state) {
 		case SMTP_STATE_DATA:
 		case SMTP_STATE_BDAT_CHUNK: {
-			if (evbuffer_get_length(in) == 0)
+			size_t avail = evbuffer_get_length(in);
+			if (avail == 0)
 				return;
 			enum smtp_state before = s->state;
 			smtp_data_read(s);
+			/* Message bytes arrived: the idle deadline starts
+			 * again, data_timeout still bounds the whole. */
+			if (evbuffer_get_length(in) < avail)
+				conn_restart_deadline(s->conn);
 			if (s->state == before)
 				return; /* needs more input */
 			continue;
@@ -224,6 +250,9 @@ void smtp_process_input(struct smtp_session *s)
 		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
 		if (st == LINEREADER_NEED_MORE)
 			return;
+		/* The next line is due smtp_timeout from now, however
+		 * slowly its bytes come (conn.h "Deadlines"). */
+		conn_restart_deadline(s->conn);
 		/* A SASL response or an AUTH initial response holds a secret:
 		 * wipe the reader's copy once handled. Decided before the
 		 * handler runs, and done on the reader's own buffer. */
@@ -280,7 +309,8 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_EV_TIMEOUT:
 		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT)
 			break; /* our own slowness is not the client's fault */
-		log_info(s->sid, "proto=smtp event=timeout state=%s", smtp_state_name(s->state));
+		log_info(s->sid, "proto=smtp event=timeout state=%s deadline=%s",
+			 smtp_state_name(s->state), conn_timeout_what(s->conn));
 		/* During a handshake a plaintext reply could not be sent. */
 		if (s->state != SMTP_STATE_TLS)
 			conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
@@ -320,8 +350,7 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	}
 	if (kind == SMTP_LISTENER_SMTPS && allowed) {
 		s->state = SMTP_STATE_TLS;
-		s->conn = conn_new_tls(env->base, fd, peer, peer_len, tls_server_new_ssl(env->tls),
-				       conn_cb, s);
+		s->conn = conn_new_tls(env->base, fd, peer, peer_len, env->tls, conn_cb, s);
 	} else {
 		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
 	}
@@ -344,6 +373,7 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		smtp_close(s);
 		return;
 	}
+	conn_set_handshake_timeout(s->conn, cfg->tls_handshake_timeout_ms);
 	conn_set_timeout(s->conn, cfg->smtp_timeout_ms);
 	if (s->state != SMTP_STATE_TLS) /* smtps greets after the handshake */
 		conn_printf(s->conn, "220 %s ESMTP konvert\r\n", cfg->hostname);
@@ -373,4 +403,10 @@ void smtp_shutdown(struct smtp_env *env)
 			 smtp_state_name(s->state));
 		smtp_close(s);
 	}
+}
+
+void smtp_free_all(struct smtp_env *env)
+{
+	while (env->sessions != NULL)
+		session_free(env->sessions);
 }

@@ -15,6 +15,8 @@ struct worker_pool;
 struct sesslimit;
 struct authn;
 struct tls_server;
+struct queue_store;
+struct queue_env;
 
 enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
@@ -37,6 +39,14 @@ struct smtp_env {
 	/* Current TLS context; replaced on SIGHUP (an SSL keeps its own
 	 * reference to the context it was made from). */
 	struct tls_server *tls;
+	/* Relaying: NULL queue means relaying is off (remote recipients get a
+	 * temporary 451). queued takes the envelope of a message that is
+	 * durable in the queue (the scheduler); etrn starts the queued mail
+	 * of a domain at once (RFC 1985) and returns the messages touched. */
+	struct queue_store *queue;
+	void (*queued)(void *arg, struct queue_env *env);
+	size_t (*etrn)(void *arg, const char *domain);
+	void *queue_arg;
 	unsigned live_sessions; /* maintained by the sessions */
 	struct smtp_session *sessions; /* live sessions, maintained by them */
 };
@@ -51,5 +61,9 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
  * file removed); sessions in a commit are closed once it is answered.
  * Safe to call repeatedly. */
 void smtp_shutdown(struct smtp_env *env);
+
+/* At exit, once no worker job is in flight: frees every session left
+ * (a client that never read its 421). */
+void smtp_free_all(struct smtp_env *env);
 
 #endif

@@ -1,0 +1,644 @@
+/* remote: one struct rdel per batch in flight: routing, the address loop,
+ * the mta_conn of the current attempt, and the per-recipient results. It
+ * owns the message descriptor and the connection of its attempt; the
+ * batch and the envelope are the scheduler's. It never frees a delivery
+ * from inside a callback of its own connection other than through
+ * mta_conn's documented "free from inside done". */
+#include "delivery/remote.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+
+#include "config/config.h"
+#include "core/alloc.h"
+#include "core/kassert.h"
+#include "core/log.h"
+#include "mta/mta_conn.h"
+#include "net/dns.h"
+#include "proto/mime8.h"
+#include "proto/rfc5322.h"
+#include "queue/queue_store.h"
+
+/* RFC 5321 6.3: a loop is declared past this many Received: fields. */
+#define REMOTE_HOPS_MAX 100
+/* Addresses tried for one batch before it is deferred. */
+#define REMOTE_ATTEMPTS_MAX 8
+#define REMOTE_DNS_TIMEOUT_MS 20000
+/* Bytes of the header block read for the hop count. */
+#define REMOTE_HEADER_MAX (256 * 1024)
+
+struct rdel {
+	struct remote *r; /* borrowed */
+	struct queue_batch *b; /* borrowed until done */
+	struct rdel *next, *prev; /* in r's list */
+	char id[ID_LEN + 1];
+	int fd; /* owned, the queued message */
+	uint64_t skip, size;
+	struct dns_req *dns_req; /* owned while routing */
+	struct dns_result *route; /* owned */
+	size_t host_i, addr_i;
+	unsigned attempts;
+	bool clear_retry; /* the next attempt goes without STARTTLS */
+	bool any_connected;
+	bool route_failed_temp;
+	struct mta_conn *conn; /* owned, the attempt in flight */
+	struct event *finish_ev; /* owned: done is reported from the loop */
+	/* per batch recipient */
+	bool *open;
+	struct queue_result *res;
+	char (*reply)[MTA_REPLY_MAX];
+	char host[256]; /* of the current attempt, for Remote-MTA */
+	/* the job of the current attempt */
+	struct mta_job job;
+	const char **job_rcpts;
+	char **job_dsn; /* owned strings */
+	size_t *job_map; /* job index -> batch index */
+	struct mta_rcpt_result *job_res;
+	char dsn_mail[1200];
+	char *mem; /* owned: downgraded body */
+	size_t mem_len;
+	bool dest_failed;
+};
+
+struct remote {
+	struct event_base *base;
+	const struct config *cfg;
+	struct dns *dns;
+	struct queue_store *qs;
+	SSL_CTX *tls_ctx;
+	remote_done_fn done;
+	void *arg;
+	struct rdel *list; /* owned */
+	unsigned active;
+	/* smarthost_auth split once: borrowed by the sessions */
+	char auth_user[256], auth_pass[256];
+	bool has_auth;
+};
+
+static void try_next(struct rdel *d);
+
+/* ---- helpers ---- */
+
+unsigned remote_count_received(const char *msg, size_t len)
+{
+	size_t hend = rfc5322_header_end(msg, len);
+	size_t pos = 0, fs, fe, nl, vl;
+	const char *name, *val;
+	unsigned n = 0;
+	while (rfc5322_next_field(msg, hend, &pos, &name, &nl, &val, &vl, &fs, &fe))
+		if (rfc5322_name_is(name, nl, "Received"))
+			n++;
+	return n;
+}
+
+static void rdel_free(struct rdel *d)
+{
+	struct remote *r = d->r;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		r->list = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	KASSERT(r->active > 0);
+	r->active--;
+	dns_cancel(&d->dns_req);
+	dns_result_free(&d->route);
+	mta_conn_free(&d->conn);
+	if (d->finish_ev)
+		event_free(d->finish_ev);
+	if (d->fd >= 0)
+		(void)close(d->fd);
+	if (d->job_dsn != NULL)
+		for (size_t i = 0; i < d->b->count; i++)
+			free(d->job_dsn[i]);
+	free(d->job_dsn);
+	free(d->job_rcpts);
+	free(d->job_map);
+	free(d->job_res);
+	free(d->open);
+	free(d->res);
+	free(d->reply);
+	free(d->mem);
+	free(d);
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rdel *d = arg;
+	struct remote *r = d->r;
+	struct queue_batch *b = d->b;
+	for (size_t i = 0; i < b->count; i++) {
+		if (d->open[i]) {
+			d->res[i].outcome = QUEUE_OUT_TEMPFAIL;
+			d->res[i].reply = d->reply[i];
+		}
+	}
+	char esc[MTA_REPLY_MAX + 64];
+	for (size_t i = 0; i < b->count; i++) {
+		const struct queue_rcpt *rc = &b->env->rcpts[b->rcpt[i]];
+		static const char *const names[] = {"sent", "sent", "deferred", "bounced", "deferred"};
+		log_info(NULL, "event=relay id=%s to=<%s> result=%s relay=%s attempts=%u reply=\"%s\"",
+			 d->id, rc->addr, names[d->res[i].outcome],
+			 d->res[i].remote_mta ? d->res[i].remote_mta : "none", d->attempts,
+			 log_escape(esc, sizeof(esc), d->reply[i], strlen(d->reply[i])));
+	}
+	remote_done_fn done = r->done;
+	void *darg = r->arg;
+	bool dest_failed = d->dest_failed;
+	struct queue_result *res = d->res;
+	d->res = NULL; /* kept alive across the callback */
+	char (*reply)[MTA_REPLY_MAX] = d->reply;
+	d->reply = NULL;
+	rdel_free(d);
+	done(darg, b, res, dest_failed);
+	free(res);
+	free(reply);
+}
+
+/* Ends the delivery: open recipients are deferred with their last reason.
+ * Reported from the loop, never from inside remote_deliver. */
+static void finish(struct rdel *d)
+{
+	if (d->finish_ev != NULL)
+		return;
+	mta_conn_free(&d->conn);
+	d->finish_ev = event_new(d->r->base, -1, 0, finish_cb, d);
+	struct timeval tv = {0, 0};
+	(void)event_add(d->finish_ev, &tv);
+}
+
+/* All open recipients get one outcome and text. */
+static void settle_all(struct rdel *d, enum queue_outcome o, const char *text)
+{
+	for (size_t i = 0; i < d->b->count; i++) {
+		if (!d->open[i])
+			continue;
+		(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", text);
+		d->res[i].reply = d->reply[i];
+		if (o != QUEUE_OUT_TEMPFAIL && o != QUEUE_OUT_UNTRIED) {
+			d->res[i].outcome = o;
+			d->open[i] = false;
+		}
+	}
+}
+
+static size_t open_count(const struct rdel *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->b->count; i++)
+		n += d->open[i];
+	return n;
+}
+
+/* ---- the message body ---- */
+
+static ssize_t read_file(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct rdel *d = arg;
+	if (d->mem != NULL) {
+		if (off >= d->mem_len)
+			return 0;
+		size_t n = d->mem_len - off < len ? d->mem_len - off : len;
+		memcpy(buf, d->mem + off, n);
+		return (ssize_t)n;
+	}
+	ssize_t got;
+	do {
+		got = pread(d->fd, buf, len, (off_t)(d->skip + off));
+	} while (got < 0 && errno == EINTR);
+	return got;
+}
+
+/* RFC 6152 3: a peer without 8BITMIME gets quoted-printable. */
+static int downgrade(void *arg, struct mta_job *job, char *why, size_t why_size)
+{
+	struct rdel *d = arg;
+	uint64_t n = d->size;
+	char *in = xmalloc(n ? n : 1);
+	for (uint64_t off = 0; off < n;) {
+		ssize_t got = read_file(d, off, in + off, n - off);
+		if (got <= 0) {
+			free(in);
+			(void)snprintf(why, why_size, "451 4.3.0 cannot read the queued message");
+			return -1;
+		}
+		off += (uint64_t)got;
+	}
+	char *out = NULL;
+	size_t out_len = 0;
+	enum mime8_err err = MIME8_ERR_NONE;
+	int rc = mime8_downgrade(in, n, 2 * n + 4096, &out, &out_len, &err);
+	free(in);
+	if (rc != 0) {
+		(void)snprintf(why, why_size,
+			       "554 %s the message has 8-bit content the server cannot take "
+			       "(no 8BITMIME) and it cannot be converted: %s",
+			       mime8_status(err, job->smtputf8), mime8_strerror(err));
+		return -1;
+	}
+	free(d->mem);
+	d->mem = out;
+	d->mem_len = out_len;
+	job->size = out_len;
+	job->body_8bit = false;
+	return 0;
+}
+
+/* ---- one attempt ---- */
+
+static void notify_text(unsigned notify, char *out, size_t out_size)
+{
+	out[0] = '\0';
+	if (notify == 0)
+		return;
+	if (notify & QUEUE_NOTIFY_NEVER) {
+		(void)snprintf(out, out_size, "NOTIFY=NEVER");
+		return;
+	}
+	(void)snprintf(out, out_size, "NOTIFY=%s%s%s%s%s",
+		       (notify & QUEUE_NOTIFY_SUCCESS) ? "SUCCESS" : "",
+		       (notify & QUEUE_NOTIFY_SUCCESS) && (notify & (QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY)) ? "," : "",
+		       (notify & QUEUE_NOTIFY_FAILURE) ? "FAILURE" : "",
+		       (notify & QUEUE_NOTIFY_FAILURE) && (notify & QUEUE_NOTIFY_DELAY) ? "," : "",
+		       (notify & QUEUE_NOTIFY_DELAY) ? "DELAY" : "");
+}
+
+static void on_job_done(void *arg, struct mta_job *job)
+{
+	struct rdel *d = arg;
+	for (size_t k = 0; k < job->rcpt_count; k++) {
+		size_t i = d->job_map[k];
+		const struct mta_rcpt_result *mr = &job->results[k];
+		(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", mr->reply);
+		d->res[i].reply = d->reply[i];
+		d->res[i].remote_mta = d->host;
+		const struct queue_rcpt *rc = &d->b->env->rcpts[d->b->rcpt[i]];
+		switch (mr->outcome) {
+		case MTA_RCPT_DELIVERED:
+			/* RFC 3461 5.2.3: a next hop without DSN gets "relayed". */
+			d->res[i].outcome = (!job->peer_dsn && (rc->notify & QUEUE_NOTIFY_SUCCESS))
+						    ? QUEUE_OUT_RELAYED
+						    : QUEUE_OUT_DELIVERED;
+			d->open[i] = false;
+			break;
+		case MTA_RCPT_PERMFAIL:
+			d->res[i].outcome = QUEUE_OUT_PERMFAIL;
+			d->open[i] = false;
+			break;
+		case MTA_RCPT_TEMPFAIL:
+		case MTA_RCPT_UNTRIED:
+			break;
+		}
+	}
+}
+
+static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_end *end)
+{
+	struct rdel *d = arg;
+	(void)c;
+	mta_conn_free(&d->conn);
+	if (end->connected)
+		d->any_connected = true;
+	if (open_count(d) == 0) {
+		finish(d);
+		return;
+	}
+	/* Recipients never offered keep the connection's reason. */
+	for (size_t i = 0; i < d->b->count; i++)
+		if (d->open[i] && d->reply[i][0] == '\0')
+			(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", end->reason);
+	if (end->tls_failed && d->r->cfg->relay_tls == CFG_RELAY_TLS_OPPORTUNISTIC &&
+	    !d->clear_retry) {
+		/* The handshake failed before any mail data: the same host
+		 * once more in clear (opportunistic TLS, RFC 7435). */
+		d->clear_retry = true;
+		if (d->addr_i > 0)
+			d->addr_i--;
+		else if (d->host_i > 0) {
+			d->host_i--;
+			d->addr_i = d->route->hosts[d->host_i].addr_count - 1;
+		}
+	} else {
+		d->clear_retry = false;
+	}
+	try_next(d);
+}
+
+static void fill_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static void start_attempt(struct rdel *d, const struct dns_host *h, const struct sockaddr_storage *addr)
+{
+	const struct config *cfg = d->r->cfg;
+	const struct queue_env *env = d->b->env;
+	d->attempts++;
+	(void)snprintf(d->host, sizeof(d->host), "%s", h->name);
+	/* The job: the recipients still open. */
+	size_t n = 0;
+	for (size_t i = 0; i < d->b->count; i++) {
+		if (!d->open[i])
+			continue;
+		const struct queue_rcpt *rc = &env->rcpts[d->b->rcpt[i]];
+		d->job_rcpts[n] = rc->addr;
+		free(d->job_dsn[n]);
+		char notify[64];
+		notify_text(rc->notify, notify, sizeof(notify));
+		char buf[QUEUE_ORCPT_MAX + 96];
+		(void)snprintf(buf, sizeof(buf), "%s%s%s%s", notify,
+			       notify[0] && rc->orcpt ? " " : "", rc->orcpt ? "ORCPT=" : "",
+			       rc->orcpt ? rc->orcpt : "");
+		d->job_dsn[n] = xstrdup(buf);
+		d->job_map[n] = i;
+		d->reply[i][0] = '\0';
+		n++;
+	}
+	memset(&d->job, 0, sizeof(d->job));
+	d->job.sender = env->sender;
+	d->job.size = d->mem ? d->mem_len : d->size;
+	d->job.body_8bit = d->mem == NULL && env->body != QUEUE_BODY_7BIT;
+	d->job.smtputf8 = env->smtputf8;
+	d->job.dsn_mail_params = d->dsn_mail[0] ? d->dsn_mail : NULL;
+	d->job.rcpt_count = n;
+	d->job.rcpts = d->job_rcpts;
+	d->job.rcpt_dsn_params = (const char *const *)d->job_dsn;
+	d->job.read = read_file;
+	d->job.read_arg = d;
+	d->job.downgrade = downgrade;
+	d->job.downgrade_arg = d;
+	d->job.results = d->job_res;
+
+	struct mta_conn_options o;
+	memset(&o, 0, sizeof(o));
+	o.addr = *addr;
+	o.addr_len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	fill_port(&o.addr, cfg->has_smarthost ? cfg->smarthost.port : cfg->relay_port);
+	o.peer_name = d->host;
+	o.session.helo = cfg->hostname;
+	o.session.pipelining = true;
+	o.session.tls = d->clear_retry || cfg->relay_tls == CFG_RELAY_TLS_OFF
+				? MTA_TLS_OFF
+				: cfg->relay_tls == CFG_RELAY_TLS_REQUIRE ? MTA_TLS_REQUIRE
+									  : MTA_TLS_OPPORTUNISTIC;
+	if (cfg->has_smarthost && d->r->has_auth) {
+		o.session.auth_user = d->r->auth_user;
+		o.session.auth_pass = d->r->auth_pass;
+	}
+	o.tls_ctx = d->r->tls_ctx;
+	o.implicit_tls = cfg->has_smarthost && cfg->smarthost.port == 465;
+	d->conn = mta_conn_new(d->r->base, &o, on_job_done, on_conn_done, d);
+	mta_conn_add_job(d->conn, &d->job);
+	mta_conn_finish(d->conn);
+}
+
+/* The next address of the route, or the end. */
+static void try_next(struct rdel *d)
+{
+	struct dns_result *rt = d->route;
+	while (d->attempts < REMOTE_ATTEMPTS_MAX && rt != NULL && d->host_i < rt->host_count) {
+		struct dns_host *h = &rt->hosts[d->host_i];
+		if (d->addr_i >= h->addr_count) {
+			if (h->addr_count == 0 && h->reason[0] != '\0')
+				settle_all(d, QUEUE_OUT_TEMPFAIL, h->reason);
+			d->host_i++;
+			d->addr_i = 0;
+			continue;
+		}
+		const struct sockaddr_storage *a = &h->addrs[d->addr_i++];
+		start_attempt(d, h, a);
+		return;
+	}
+	d->dest_failed = !d->any_connected;
+	finish(d);
+}
+
+/* An MX that is this host: RFC 5321 5.1 says to drop it and every MX of
+ * the same or a worse preference; nothing left means a loop. */
+static bool is_self(const struct config *cfg, const struct dns_host *h)
+{
+	if (strcasecmp(h->name, cfg->hostname) == 0)
+		return true;
+	for (size_t a = 0; a < h->addr_count; a++) {
+		const struct sockaddr_storage *ss = &h->addrs[a];
+		for (size_t l = 0; l < cfg->smtp_listen.count; l++) {
+			const struct sockaddr_storage *ls = &cfg->smtp_listen.items[l].addr;
+			if (ss->ss_family != ls->ss_family)
+				continue;
+			if (ss->ss_family == AF_INET) {
+				const struct sockaddr_in *x = (const struct sockaddr_in *)ss;
+				const struct sockaddr_in *y = (const struct sockaddr_in *)ls;
+				if (x->sin_addr.s_addr == y->sin_addr.s_addr &&
+				    ntohs(y->sin_port) == cfg->relay_port)
+					return true;
+			} else if (ss->ss_family == AF_INET6) {
+				const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)ss;
+				const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)ls;
+				if (memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0 &&
+				    ntohs(y->sin6_port) == cfg->relay_port)
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void on_route(struct dns_result *res, void *arg)
+{
+	struct rdel *d = arg;
+	d->dns_req = NULL;
+	d->route = res;
+	/* Long enough for any reason; settle_all cuts to MTA_REPLY_MAX. */
+	char text[MTA_REPLY_MAX + DNS_REASON_MAX + 512];
+	switch (res->status) {
+	case DNS_OK:
+		break;
+	case DNS_NULL_MX:
+		/* RFC 7505 4.1: the domain accepts no mail. */
+		(void)snprintf(text, sizeof(text), "556 5.1.10 %s: %s", d->b->domain, res->reason);
+		settle_all(d, QUEUE_OUT_PERMFAIL, text);
+		finish(d);
+		return;
+	case DNS_PERMFAIL:
+		(void)snprintf(text, sizeof(text), "550 %s %s: %s",
+			       res->enhanced[0] ? res->enhanced : "5.1.2", d->b->domain, res->reason);
+		settle_all(d, QUEUE_OUT_PERMFAIL, text);
+		finish(d);
+		return;
+	case DNS_TEMPFAIL:
+		(void)snprintf(text, sizeof(text), "451 %s %s: %s",
+			       res->enhanced[0] ? res->enhanced : "4.4.3", d->b->domain, res->reason);
+		settle_all(d, QUEUE_OUT_TEMPFAIL, text);
+		d->dest_failed = true;
+		finish(d);
+		return;
+	}
+	if (!d->r->cfg->has_smarthost) {
+		for (size_t i = 0; i < res->host_count; i++) {
+			if (!is_self(d->r->cfg, &res->hosts[i]))
+				continue;
+			if (i == 0) {
+				(void)snprintf(text, sizeof(text),
+					       "554 5.4.6 mail for %s loops back to myself: its best MX %s "
+					       "is this host (check the MX records or add %s to domains)",
+					       d->b->domain, res->hosts[i].name, d->b->domain);
+				settle_all(d, QUEUE_OUT_PERMFAIL, text);
+				finish(d);
+				return;
+			}
+			unsigned pref = res->hosts[i].preference;
+			size_t keep = i;
+			while (keep > 0 && res->hosts[keep - 1].preference >= pref)
+				keep--;
+			res->host_count = keep; /* the rest stay owned by res */
+			break;
+		}
+	}
+	try_next(d);
+}
+
+/* ---- public ---- */
+
+struct remote *remote_new(struct event_base *base, const struct config *cfg, struct dns *dns,
+			  struct queue_store *qs, SSL_CTX *tls_ctx, remote_done_fn done, void *arg)
+{
+	struct remote *r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->cfg = cfg;
+	r->dns = dns;
+	r->qs = qs;
+	r->tls_ctx = tls_ctx;
+	r->done = done;
+	r->arg = arg;
+	remote_set_config(r, cfg);
+	return r;
+}
+
+void remote_set_config(struct remote *r, const struct config *cfg)
+{
+	r->cfg = cfg;
+	OPENSSL_cleanse(r->auth_pass, sizeof(r->auth_pass));
+	r->has_auth = false;
+	const char *a = cfg->smarthost_auth;
+	const char *colon = a ? strchr(a, ':') : NULL;
+	if (colon == NULL)
+		return;
+	size_t ul = (size_t)(colon - a);
+	if (ul >= sizeof(r->auth_user) || strlen(colon + 1) >= sizeof(r->auth_pass))
+		return;
+	memcpy(r->auth_user, a, ul);
+	r->auth_user[ul] = '\0';
+	(void)snprintf(r->auth_pass, sizeof(r->auth_pass), "%s", colon + 1);
+	r->has_auth = true;
+}
+
+void remote_free(struct remote **pp)
+{
+	struct remote *r = *pp;
+	if (r == NULL)
+		return;
+	*pp = NULL;
+	while (r->list != NULL)
+		rdel_free(r->list);
+	OPENSSL_cleanse(r->auth_pass, sizeof(r->auth_pass));
+	free(r);
+}
+
+unsigned remote_active(const struct remote *r)
+{
+	return r->active;
+}
+
+void remote_deliver(struct remote *r, struct queue_batch *b)
+{
+	struct rdel *d = xcalloc(1, sizeof(*d));
+	d->r = r;
+	d->b = b;
+	d->fd = -1;
+	d->next = r->list;
+	if (r->list)
+		r->list->prev = d;
+	r->list = d;
+	r->active++;
+	const struct queue_env *env = b->env;
+	(void)snprintf(d->id, sizeof(d->id), "%s", env->id);
+	size_t n = b->count ? b->count : 1;
+	d->open = xcalloc(n, sizeof(bool));
+	d->res = xcalloc(n, sizeof(*d->res));
+	d->reply = xcalloc(n, sizeof(*d->reply));
+	d->job_rcpts = xcalloc(n, sizeof(char *));
+	d->job_dsn = xcalloc(n, sizeof(char *));
+	d->job_map = xcalloc(n, sizeof(size_t));
+	d->job_res = xcalloc(n, sizeof(*d->job_res));
+	for (size_t i = 0; i < b->count; i++) {
+		d->open[i] = true;
+		d->res[i].outcome = QUEUE_OUT_TEMPFAIL;
+		d->res[i].reply = d->reply[i];
+	}
+	size_t dn = 0;
+	if (env->ret != QUEUE_RET_UNSET)
+		dn += (size_t)snprintf(d->dsn_mail + dn, sizeof(d->dsn_mail) - dn, "RET=%s",
+				       env->ret == QUEUE_RET_FULL ? "FULL" : "HDRS");
+	if (env->envid != NULL && dn < sizeof(d->dsn_mail))
+		(void)snprintf(d->dsn_mail + dn, sizeof(d->dsn_mail) - dn, "%sENVID=%s",
+			       dn ? " " : "", env->envid);
+
+	char err[512];
+	d->fd = queue_store_open_message(r->qs, env->id, err, sizeof(err));
+	if (d->fd < 0) {
+		settle_all(d, QUEUE_OUT_TEMPFAIL, "451 4.3.0 cannot open the queued message");
+		log_error(NULL, "event=relay id=%s error=\"%s\"", d->id, err);
+		finish(d);
+		return;
+	}
+	d->skip = env->skip;
+	d->size = env->size > env->skip ? env->size - env->skip : 0;
+	/* RFC 5321 6.3: count the hops; a message that went round too often
+	 * is a loop, not mail. */
+	size_t hn = d->size < REMOTE_HEADER_MAX ? (size_t)d->size : REMOTE_HEADER_MAX;
+	char *hdr = xmalloc(hn ? hn : 1);
+	ssize_t got = read_file(d, 0, hdr, hn);
+	unsigned hops = got > 0 ? remote_count_received(hdr, (size_t)got) : 0;
+	free(hdr);
+	if (hops > REMOTE_HOPS_MAX) {
+		char text[128];
+		(void)snprintf(text, sizeof(text),
+			       "554 5.4.6 too many hops (%u Received: headers): mail loop", hops);
+		settle_all(d, QUEUE_OUT_PERMFAIL, text);
+		finish(d);
+		return;
+	}
+	const struct config *cfg = r->cfg;
+	if (cfg->has_smarthost) {
+		d->dns_req = dns_resolve_host(r->dns, cfg->smarthost.host, on_route, d);
+	} else if (b->domain[0] == '[') {
+		/* An address literal: no MX lookup (RFC 5321 5.1). */
+		char lit[80];
+		const char *p = b->domain + 1;
+		if (strncasecmp(p, "IPv6:", 5) == 0)
+			p += 5;
+		(void)snprintf(lit, sizeof(lit), "%s", p);
+		char *close_br = strchr(lit, ']');
+		if (close_br)
+			*close_br = '\0';
+		d->dns_req = dns_resolve_host(r->dns, lit, on_route, d);
+	} else {
+		d->dns_req = dns_resolve_mx(r->dns, b->domain, on_route, d);
+	}
+}

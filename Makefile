@@ -37,6 +37,8 @@ MAIN_OBJ := $(BUILD)/obj/main.o
 TEST_BINS := $(TEST_SRCS:src/%.c=$(BUILD)/test/%)
 BIN := $(BUILD)/konvert
 PYTEST := /usr/bin/python3 -m pytest
+# Parallel compilation inside check (the test runs stay sequential).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps run check unit unit-san pytest clean bench
 # Keep test objects (make would delete them as intermediates).
@@ -85,10 +87,10 @@ unit: $(TEST_BINS)
 # the ASan/UBSan build of it (a sanitizer report makes the server exit
 # non-zero, which fails the test that stopped it).
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(TEST_BINS)
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 all $(TEST_BINS:build/%=build/san/%)
 	@$(MAKE) --no-print-directory SAN=1 unit
-	@$(MAKE) --no-print-directory SAN=1 all
 	KONVERT_BIN=$(CURDIR)/build/san/konvert $(PYTEST) -q -p no:cacheprovider tests
 	$(PYTEST) -q -p no:cacheprovider tests
 

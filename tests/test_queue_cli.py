@@ -235,7 +235,8 @@ def test_list(srv):
     assert r1[2]["reply"] == "250 ok" and r1[2]["mta"] is None
     assert r1[3]["reply"].startswith("550 5.1.1 xxx") and r1[3]["reply"].endswith("...")
     assert len(r1[3]["reply"]) <= 210
-    assert m2["sender"] == "" and m2["age"] == "50s" and m2["size"] == e2["size"]
+    # A slow machine may cross a second or two between writing and listing.
+    assert m2["sender"] == "" and m2["age"] in ("50s", "51s", "52s") and m2["size"] == e2["size"]
     assert m2["rcpts"] == [{"state": "pending", "tries": 0, "next": "now",
                             "addr": "erin@other.test"}]
 
@@ -251,9 +252,14 @@ def test_list_is_the_same_as_mailq_and_sendmail_bp(srv, tmp_path):
     mailq = run([str(bindir / "mailq"), "-c", str(srv.conf_path)])
     bp = run([str(bindir / "sendmail"), "-c", str(srv.conf_path), "-bp"])
     sub_bp = srv.cli("sendmail", "-bp")
+    # Ages and next-try times move on between the runs (a slow machine
+    # crosses a second): compare with the durations blanked out.
+    def same(text):
+        return re.sub(r"\b\d+[smhd](\d+[mh])?\b", "T", text)
+
     for r in (listed, mailq, bp, sub_bp):
         assert r.returncode == 0, r.stderr
-        assert r.stdout == listed.stdout
+        assert same(r.stdout) == same(listed.stdout)
     assert parse_list(mailq.stdout)[1] == (2, 5, 0)
     # mailq takes no arguments of its own.
     r = run([str(bindir / "mailq"), "-c", str(srv.conf_path), "extra"])

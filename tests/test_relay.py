@@ -7,6 +7,7 @@ reports that Python's email package parses."""
 import email
 import email.policy
 import socket
+import subprocess
 import threading
 import time
 
@@ -14,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from conftest import BIN
 from dns_server import DnsServer
 from util import dot_stuff, make_msg, wait_for
 
@@ -320,9 +322,14 @@ def test_queue_survives_kill_and_restart(relay_env, dns):
     dns.add_mx("far.test", 10, "mx1.far.test")
     dns.add_a("mx1.far.test", "127.0.0.2")
     srv = make({"queue_retry": "1h"})
-    n = 30
-    for i in range(n):
-        send(srv, "alice@example.test", ["bob@far.test"], "durable %d" % i)
+    n = 200
+    with srv.connect() as c:
+        c.ehlo()
+        for i in range(n):
+            c.expect("MAIL FROM:<alice@example.test>", "250")
+            c.expect("RCPT TO:<bob@far.test>", "250 2.1.5")
+            r = c.data(dot_stuff(make_msg("durable %d" % i, sender="alice@example.test")))
+            assert r.code == 250, r.lines
     srv.kill()
     assert len(queue_files(srv)) == n
     with Peer("127.0.0.2", port) as peer:
@@ -336,3 +343,58 @@ def test_queue_survives_kill_and_restart(relay_env, dns):
         assert wait_for(lambda: not queue_files(srv), 10)
         # Nothing was between a remote 250 and our write: no duplicates.
         assert len(peer.messages) == n
+
+
+def test_require_tls_defers_rather_than_send_in_clear(relay_env, dns):
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make({"relay_tls": "require"})
+    with Peer("127.0.0.2", port) as peer:  # aiosmtpd here offers no STARTTLS
+        send(srv, "alice@example.test", ["bob@far.test"])
+        assert wait_for(lambda: "result=deferred" in srv.log(), 15), srv.log()[-3000:]
+        assert peer.messages == []
+    assert "STARTTLS" in srv.log()
+    r = subprocess.run([str(BIN), "-c", str(srv.conf_path), "queue", "list"],
+                       capture_output=True, text=True, timeout=30)
+    assert "deferred" in r.stdout and "bob@far.test" in r.stdout, r.stdout
+
+
+def test_delay_warning_notice(relay_env, dns):
+    make, _ = relay_env
+    dns.add_mx("far.test", 10, "dead.far.test")
+    dns.add_a("dead.far.test", "127.0.0.4")  # nothing listens
+    srv = make({"delay_warning": "2s"})
+    send(srv, "alice@example.test", ["bob@far.test"])
+    assert wait_for(lambda: bounces(srv, "alice@example.test"), 20), srv.log()[-3000:]
+    rep = bounces(srv, "alice@example.test")[0]
+    b = dsn_blocks(rep)
+    assert b[0]["action"] == "delayed" and b[0]["status"].startswith("4."), b
+    assert "will-retry-until" in b[0]
+    assert queue_files(srv)  # still queued
+
+
+def test_queue_flush_and_delete_through_the_server(relay_env, dns):
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make({"queue_retry": "1h"})
+    send(srv, "alice@example.test", ["bob@far.test"], "flush me")
+    send(srv, "alice@example.test", ["carol@far.test"], "delete me")
+    # The first attempt fails; the second message waits behind the held
+    # destination.
+    assert wait_for(lambda: "result=deferred" in srv.log(), 15), srv.log()[-3000:]
+    ids = queue_files(srv)
+    assert len(ids) == 2
+    env2 = (srv.data_dir / "queue" / "env" / ids[1]).read_text()
+    victim = ids[1] if "carol@far.test" in env2 else ids[0]
+    cli = lambda *a: subprocess.run([str(BIN), "-c", str(srv.conf_path), "queue"] + list(a),
+                                    capture_output=True, text=True, timeout=30)
+    r = cli("delete", victim)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: victim not in queue_files(srv), 5)
+    with Peer("127.0.0.2", port) as peer:
+        r = cli("flush", "far.test")
+        assert r.returncode == 0, r.stderr + r.stdout
+        assert wait_for(lambda: peer.messages, 15), srv.log()[-3000:]
+        assert [m[1] for m in peer.messages] == [["bob@far.test"]]

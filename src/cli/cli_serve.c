@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth/aliases.h"
@@ -24,6 +25,7 @@
 #include "auth/userdb.h"
 #include "cli/cli_preflight.h"
 #include "cli/cli_relay.h"
+#include "cli/cli_sendmail.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
@@ -158,6 +160,45 @@ static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
 		sv->listener_count++;
 		log_info(NULL, "event=listen listener=%s addr=%s", name, list->items[i].text);
 	}
+	return 0;
+}
+
+/* data_dir/public/submit.sock: local submission for "konvert sendmail".
+ * Made by the unprivileged server; any local user may connect (mode
+ * 0666, data_dir 0751, public/ 0755), as any local user may run
+ * sendmail. A stale socket is replaced, anything else there is refused. */
+static int open_local_listener(struct serve *sv)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (cli_sendmail_socket_path(sv->cfg->data_dir, sun.sun_path, sizeof(sun.sun_path)) != 0) {
+		log_warn(NULL, "event=listen listener=local warning=\"data_dir path too long for a socket: sendmail cannot reach this server\"");
+		return 0;
+	}
+	struct stat st;
+	if (lstat(sun.sun_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error(NULL, "event=listen listener=local error=\"%s exists and is not a socket\"",
+				  sun.sun_path);
+			return -1;
+		}
+		(void)unlink(sun.sun_path);
+	}
+	if (sv->listener_count == SERVE_MAX_LISTENERS)
+		return -1;
+	struct serve_listener *sl = &sv->listeners[sv->listener_count];
+	sl->sv = sv;
+	sl->proto = SERVE_SMTP;
+	sl->kind = SMTP_LISTENER_LOCAL;
+	char err[256];
+	sl->l = listener_new(sv->base, (const struct sockaddr *)&sun, sizeof(sun), sv->limits,
+			     on_accept, sl, err, sizeof(err));
+	if (sl->l == NULL) {
+		log_error(NULL, "event=listen listener=local addr=%s error=\"%s\"", sun.sun_path, err);
+		return -1;
+	}
+	(void)chmod(sun.sun_path, 0666);
+	sv->listener_count++;
+	log_info(NULL, "event=listen listener=local addr=%s", sun.sun_path);
 	return 0;
 }
 
@@ -339,8 +380,16 @@ static int prepare_data_dir(const struct config *cfg, const struct passwd *pw)
 		fprintf(stderr, "konvert: chown %s: %s\n", cfg->data_dir, strerror(errno));
 		goto out;
 	}
+	/* Others may pass through data_dir (not list it) to reach
+	 * public/submit.sock, sendmail's socket; everything else in it is
+	 * closed to them by its own mode. */
+	if (pw != NULL && fchmod(dfd, 0751) != 0) {
+		fprintf(stderr, "konvert: chmod %s: %s\n", cfg->data_dir, strerror(errno));
+		goto out;
+	}
 	if (prepare_subdir(dfd, cfg->data_dir, "mail", 0750, pw, NULL) != 0 ||
-	    prepare_subdir(dfd, cfg->data_dir, "incoming", 0750, pw, NULL) != 0)
+	    prepare_subdir(dfd, cfg->data_dir, "incoming", 0750, pw, NULL) != 0 ||
+	    prepare_subdir(dfd, cfg->data_dir, "public", 0755, pw, NULL) != 0)
 		goto out;
 	/* The generated TLS pair lives in tls/ (0700); it is checked before
 	 * root writes a key into it. */
@@ -507,6 +556,8 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	    open_listeners(&sv, &cfg->pop2_listen, SERVE_POP2, 0, "pop2") != 0)
 		goto out;
 	if (pw != NULL && drop_privileges(pw) != 0)
+		goto out;
+	if (open_local_listener(&sv) != 0)
 		goto out;
 
 	if (intake_cleanup(cfg->data_dir, err, sizeof(err)) != 0) {

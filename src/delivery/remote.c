@@ -56,7 +56,8 @@ struct rdel {
 	bool *open;
 	struct queue_result *res;
 	char (*reply)[MTA_REPLY_MAX];
-	char host[256]; /* of the current attempt, for Remote-MTA */
+	char (*mta)[256]; /* host that gave each recipient's reply */
+	char host[256]; /* of the current attempt */
 	/* the job of the current attempt */
 	struct mta_job job;
 	const char **job_rcpts;
@@ -128,6 +129,7 @@ static void rdel_free(struct rdel *d)
 	free(d->open);
 	free(d->res);
 	free(d->reply);
+	free(d->mta);
 	free(d->mem);
 	free(d);
 }
@@ -161,10 +163,13 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 	d->res = NULL; /* kept alive across the callback */
 	char (*reply)[MTA_REPLY_MAX] = d->reply;
 	d->reply = NULL;
+	char (*mta)[256] = d->mta; /* res[].remote_mta points here */
+	d->mta = NULL;
 	rdel_free(d);
 	done(darg, b, res, dest_failed);
 	free(res);
 	free(reply);
+	free(mta);
 }
 
 /* Ends the delivery: open recipients are deferred with their last reason.
@@ -283,7 +288,8 @@ static void on_job_done(void *arg, struct mta_job *job)
 		const struct mta_rcpt_result *mr = &job->results[k];
 		(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", mr->reply);
 		d->res[i].reply = d->reply[i];
-		d->res[i].remote_mta = d->host;
+		(void)snprintf(d->mta[i], sizeof(d->mta[i]), "%s", d->host);
+		d->res[i].remote_mta = d->mta[i];
 		const struct queue_rcpt *rc = &d->b->env->rcpts[d->b->rcpt[i]];
 		switch (mr->outcome) {
 		case MTA_RCPT_DELIVERED:
@@ -582,6 +588,7 @@ void remote_deliver(struct remote *r, struct queue_batch *b)
 	d->open = xcalloc(n, sizeof(bool));
 	d->res = xcalloc(n, sizeof(*d->res));
 	d->reply = xcalloc(n, sizeof(*d->reply));
+	d->mta = xcalloc(n, sizeof(*d->mta));
 	d->job_rcpts = xcalloc(n, sizeof(char *));
 	d->job_dsn = xcalloc(n, sizeof(char *));
 	d->job_map = xcalloc(n, sizeof(size_t));

@@ -23,7 +23,7 @@ bool smtp_auth_offered(const struct smtp_session *s)
 	/* RFC 4954 4 / RFC 3207 6: on the MTA port AUTH only inside TLS. */
 	if (s->kind == SMTP_LISTENER_MTA)
 		return conn_is_tls(s->conn);
-	return true;
+	return s->kind != SMTP_LISTENER_LOCAL; /* the kernel vouched already */
 }
 
 bool smtp_plaintext_allowed(const struct smtp_session *s)

@@ -82,7 +82,7 @@ static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool 
 		if (may_relay(s))
 			smtp_reply_cont(s, 250, "ETRN");
 	}
-	if (s->env->tls != NULL && !conn_is_tls(s->conn))
+	if (s->env->tls != NULL && !conn_is_tls(s->conn) && s->kind != SMTP_LISTENER_LOCAL)
 		smtp_reply_cont(s, 250, "STARTTLS");
 	if (smtp_auth_offered(s) && !s->authenticated) {
 		/* Plaintext mechanisms only where the password is safe. */
@@ -170,7 +170,7 @@ static bool sender_owned(const struct smtp_session *s, const struct smtp_addr *a
 static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 {
 	const struct config *cfg = s->env->cfg;
-	if (s->kind != SMTP_LISTENER_MTA && !s->authenticated) {
+	if (s->kind != SMTP_LISTENER_MTA && s->kind != SMTP_LISTENER_LOCAL && !s->authenticated) {
 		/* RFC 6409 4.3 / RFC 4954 6: submission requires AUTH. */
 		smtp_reply(s, 530, "5.7.0", "Authentication required");
 		return;
@@ -437,6 +437,10 @@ static void cmd_starttls(struct smtp_session *s, const char *args, size_t len)
 	(void)args;
 	if (len != 0) {
 		smtp_reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->kind == SMTP_LISTENER_LOCAL) {
+		smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
 		return;
 	}
 	if (conn_is_tls(s->conn)) {

@@ -52,6 +52,23 @@ static int write_trace_headers(struct smtp_session *s)
 			       tls_version_name(ssl), tls_cipher_name(ssl), tls_cipher_bits(ssl));
 	}
 	char hdr[2048];
+	if (s->kind == SMTP_LISTENER_LOCAL) {
+		/* The local command line (sendmail): who, not where from. */
+		int n = snprintf(hdr, sizeof(hdr),
+				 "Return-Path: <%s>\n"
+				 "Received: by %s (konvert, from userid %ld%s%s%s)\n"
+				 "\tid %s%s%s%s;\n"
+				 "\t%s\n",
+				 t->sender_text, cfg->hostname, s->local_uid,
+				 s->local_user[0] ? " (" : "", s->local_user,
+				 s->local_user[0] ? ")" : "", t->id,
+				 t->rcpt_count == 1 ? "\n\tfor <" : "",
+				 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "",
+				 date);
+		if (n < 0 || (size_t)n >= sizeof(hdr))
+			return -1;
+		return intake_write(t->intake, hdr, (size_t)n);
+	}
 	int n = snprintf(hdr, sizeof(hdr),
 			 "Return-Path: <%s>\n"
 			 "Received: from %s ([%s%s])\n"

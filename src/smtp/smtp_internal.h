@@ -83,6 +83,9 @@ struct smtp_session {
 	char sid[ID_LEN + 1];
 	struct smtp_env *env; /* borrowed */
 	enum smtp_listener_kind kind;
+	/* SMTP_LISTENER_LOCAL: who is on the other end of the socket */
+	long local_uid;
+	char local_user[64];
 	struct conn *conn; /* owned */
 	struct linereader lr;
 	enum smtp_state state;

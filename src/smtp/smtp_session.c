@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <strings.h>
 
@@ -362,10 +364,30 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	env->sessions = s;
 	const struct config *cfg = env->cfg;
 	s->relay_ok = cfg_in_relay_networks(cfg, peer);
+	s->local_uid = -1;
+	if (kind == SMTP_LISTENER_LOCAL) {
+		/* The local command line: trusted like relay_networks (any
+		 * local user may send mail, as with every sendmail), and the
+		 * kernel says who it is. */
+		s->relay_ok = true;
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+			s->local_uid = (long)cred.uid;
+			struct passwd pwd, *pw = NULL;
+			char buf[1024];
+			if (getpwuid_r(cred.uid, &pwd, buf, sizeof(buf), &pw) == 0 && pw != NULL)
+				(void)snprintf(s->local_user, sizeof(s->local_user), "%s",
+					       pw->pw_name);
+		}
+	}
 	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
-		 conn_peer_text(s->conn), conn_local_port(s->conn),
-		 kind == SMTP_LISTENER_MTA ? "smtp"
-		 : kind == SMTP_LISTENER_SUBMISSION ? "submission" : "smtps",
+		 kind == SMTP_LISTENER_LOCAL ? "local" : conn_peer_text(s->conn),
+		 conn_local_port(s->conn),
+		 kind == SMTP_LISTENER_MTA	      ? "smtp"
+		 : kind == SMTP_LISTENER_SUBMISSION ? "submission"
+		 : kind == SMTP_LISTENER_LOCAL	      ? "local"
+						      : "smtps",
 		 s->relay_ok ? "yes" : "no");
 	if (!allowed) {
 		log_info(s->sid, "proto=smtp event=refused reason=session-limit");

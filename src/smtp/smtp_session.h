@@ -22,6 +22,10 @@ enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
 	SMTP_LISTENER_SUBMISSION, /* port 587: AUTH required (RFC 6409) */
 	SMTP_LISTENER_SMTPS, /* port 465: submission with implicit TLS (RFC 8314) */
+	/* data_dir/public/submit.sock: "konvert sendmail" from local users.
+	 * Trusted like relay_networks, no TLS or AUTH; the Received: line
+	 * names the local user (SO_PEERCRED). */
+	SMTP_LISTENER_LOCAL,
 };
 
 /* Process-wide objects a session borrows. Owned by the serve code; the

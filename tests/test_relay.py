@@ -50,6 +50,7 @@ class Peer:
         self.rcpt_reply = rcpt_reply or {}
         self.tempfail_left = tempfail_first
         self.transactions = 0
+        self.ehlos = 0  # one per connection (no STARTTLS here)
         self.lock = threading.Lock()
         kw = {}
         if auth is not None:
@@ -61,6 +62,12 @@ class Peer:
         ok = isinstance(auth_data, LoginPassword) and \
             (auth_data.login.decode(), auth_data.password.decode()) == self.creds
         return AuthResult(success=ok)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.ehlos += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_reply.get(address)
@@ -398,3 +405,15 @@ def test_queue_flush_and_delete_through_the_server(relay_env, dns):
         assert r.returncode == 0, r.stderr + r.stdout
         assert wait_for(lambda: peer.messages, 15), srv.log()[-3000:]
         assert [m[1] for m in peer.messages] == [["bob@far.test"]]
+
+
+def test_connection_reused_for_the_next_message(relay_env, dns):
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make()
+    with Peer("127.0.0.2", port) as peer:
+        for i in range(3):
+            send(srv, "alice@example.test", ["bob@far.test"], "reuse %d" % i)
+            assert wait_for(lambda: len(peer.messages) == i + 1, 15), srv.log()[-3000:]
+        assert peer.ehlos == 1, peer.ehlos

@@ -33,6 +33,10 @@
 /* Addresses tried for one batch before it is deferred. */
 #define REMOTE_ATTEMPTS_MAX 8
 #define REMOTE_DNS_TIMEOUT_MS 20000
+/* An idle outbound connection is kept this long for the next message to
+ * the same address (Postfix's smtp_connection_cache_time_limit is 2 s). */
+#define REMOTE_IDLE_MS 5000
+#define REMOTE_IDLE_MAX 64
 /* Bytes of the header block read for the hop count. */
 #define REMOTE_HEADER_MAX (256 * 1024)
 
@@ -51,6 +55,10 @@ struct rdel {
 	bool any_connected;
 	bool route_failed_temp;
 	struct mta_conn *conn; /* owned, the attempt in flight */
+	struct sockaddr_storage conn_addr; /* its address, with the port */
+	bool conn_clear; /* it was opened without STARTTLS */
+	struct event *check_ev; /* owned: after job_done, is the conn reusable? */
+	unsigned checks;
 	struct event *finish_ev; /* owned: done is reported from the loop */
 	/* per batch recipient */
 	bool *open;
@@ -70,6 +78,17 @@ struct rdel {
 	bool dest_failed;
 };
 
+/* A connection that finished a delivery in good shape, waiting for the
+ * next message to the same address. */
+struct idle_conn {
+	struct remote *r;
+	struct mta_conn *c; /* owned */
+	struct sockaddr_storage addr;
+	bool clear;
+	struct event *timer; /* owned */
+	struct idle_conn *next, *prev;
+};
+
 struct remote {
 	struct event_base *base;
 	const struct config *cfg;
@@ -80,12 +99,15 @@ struct remote {
 	void *arg;
 	struct rdel *list; /* owned */
 	unsigned active;
+	struct idle_conn *idle; /* owned: the connection cache */
+	unsigned idle_count;
 	/* smarthost_auth split once: borrowed by the sessions */
 	char auth_user[256], auth_pass[256];
 	bool has_auth;
 };
 
 static void try_next(struct rdel *d);
+static void check_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ---- */
 
@@ -115,6 +137,8 @@ static void rdel_free(struct rdel *d)
 	dns_cancel(&d->dns_req);
 	dns_result_free(&d->route);
 	mta_conn_free(&d->conn);
+	if (d->check_ev)
+		event_free(d->check_ev);
 	if (d->finish_ev)
 		event_free(d->finish_ev);
 	if (d->fd >= 0)
@@ -261,6 +285,105 @@ static int downgrade(void *arg, struct mta_job *job, char *why, size_t why_size)
 	return 0;
 }
 
+/* ---- the connection cache ---- */
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+static void idle_unlink(struct idle_conn *ic)
+{
+	struct remote *r = ic->r;
+	if (ic->prev)
+		ic->prev->next = ic->next;
+	else
+		r->idle = ic->next;
+	if (ic->next)
+		ic->next->prev = ic->prev;
+	r->idle_count--;
+	if (ic->timer)
+		event_free(ic->timer);
+}
+
+static void idle_job_done(void *arg, struct mta_job *job)
+{
+	(void)arg;
+	(void)job; /* an idle connection carries no job */
+}
+
+/* The cached connection ended (timer QUIT, or the server closed it). */
+static void idle_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_end *end)
+{
+	(void)c;
+	(void)end;
+	struct idle_conn *ic = arg;
+	idle_unlink(ic);
+	mta_conn_free(&ic->c);
+	free(ic);
+}
+
+static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct idle_conn *ic = arg;
+	/* QUIT; idle_conn_done frees it once answered. */
+	mta_conn_finish(ic->c);
+}
+
+static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr_storage *addr,
+		     bool clear)
+{
+	if (r->idle_count >= REMOTE_IDLE_MAX) {
+		mta_conn_set_owner(c, idle_job_done, NULL, NULL);
+		mta_conn_free(&c); /* cancels: no callbacks */
+		return;
+	}
+	struct idle_conn *ic = xcalloc(1, sizeof(*ic));
+	ic->r = r;
+	ic->c = c;
+	ic->addr = *addr;
+	ic->clear = clear;
+	mta_conn_set_owner(c, idle_job_done, idle_conn_done, ic);
+	ic->timer = event_new(r->base, -1, 0, idle_timer_cb, ic);
+	struct timeval tv = {REMOTE_IDLE_MS / 1000, (REMOTE_IDLE_MS % 1000) * 1000};
+	(void)event_add(ic->timer, &tv);
+	ic->next = r->idle;
+	if (r->idle)
+		r->idle->prev = ic;
+	r->idle = ic;
+	r->idle_count++;
+}
+
+/* An idle connection to addr, taken out of the cache, or NULL. */
+static struct mta_conn *idle_take(struct remote *r, const struct sockaddr_storage *addr,
+				  bool clear)
+{
+	for (struct idle_conn *ic = r->idle; ic != NULL; ic = ic->next) {
+		if (!same_addr(&ic->addr, addr) || ic->clear != clear || !mta_conn_is_idle(ic->c))
+			continue;
+		struct mta_conn *c = ic->c;
+		idle_unlink(ic);
+		free(ic);
+		return c;
+	}
+	return NULL;
+}
+
 /* ---- one attempt ---- */
 
 static void notify_text(unsigned notify, char *out, size_t out_size)
@@ -308,15 +431,19 @@ static void on_job_done(void *arg, struct mta_job *job)
 			break;
 		}
 	}
+	/* Whether the connection survived is known once the session has
+	 * moved on: look from the loop. */
+	if (d->check_ev == NULL)
+		d->check_ev = event_new(d->r->base, -1, 0, check_cb, d);
+	d->checks = 0;
+	struct timeval tv = {0, 0};
+	(void)event_add(d->check_ev, &tv);
 }
 
-static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_end *end)
+/* The attempt is over (reply or failure): the next address for what is
+ * still open, or the end. */
+static void after_attempt(struct rdel *d, bool tls_failed, const char *reason)
 {
-	struct rdel *d = arg;
-	(void)c;
-	mta_conn_free(&d->conn);
-	if (end->connected)
-		d->any_connected = true;
 	if (open_count(d) == 0) {
 		finish(d);
 		return;
@@ -324,9 +451,8 @@ static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_en
 	/* Recipients never offered keep the connection's reason. */
 	for (size_t i = 0; i < d->b->count; i++)
 		if (d->open[i] && d->reply[i][0] == '\0')
-			(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", end->reason);
-	if (end->tls_failed && d->r->cfg->relay_tls == CFG_RELAY_TLS_OPPORTUNISTIC &&
-	    !d->clear_retry) {
+			(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", reason);
+	if (tls_failed && d->r->cfg->relay_tls == CFG_RELAY_TLS_OPPORTUNISTIC && !d->clear_retry) {
 		/* The handshake failed before any mail data: the same host
 		 * once more in clear (opportunistic TLS, RFC 7435). */
 		d->clear_retry = true;
@@ -340,6 +466,47 @@ static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_en
 		d->clear_retry = false;
 	}
 	try_next(d);
+}
+
+static void check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rdel *d = arg;
+	if (d->conn == NULL)
+		return; /* on_conn_done decided */
+	if (!mta_conn_is_idle(d->conn)) {
+		/* Still finishing (an RSET after a refused DATA): look again
+		 * shortly; a connection that never settles is dropped. */
+		if (++d->checks < 50) {
+			struct timeval tv = {0, 100 * 1000};
+			(void)event_add(d->check_ev, &tv);
+			return;
+		}
+		mta_conn_free(&d->conn);
+		d->any_connected = true;
+		after_attempt(d, false, "4.4.2 the server did not settle after the transaction");
+		return;
+	}
+	/* The job went through and the connection is fine: keep it for the
+	 * next message to this address. */
+	struct mta_conn *c = d->conn;
+	d->conn = NULL;
+	d->any_connected = true;
+	idle_put(d->r, c, &d->conn_addr, d->conn_clear);
+	after_attempt(d, false, "4.4.2 not accepted at this address");
+}
+
+static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_end *end)
+{
+	struct rdel *d = arg;
+	(void)c;
+	mta_conn_free(&d->conn);
+	if (d->check_ev)
+		(void)event_del(d->check_ev);
+	if (end->connected)
+		d->any_connected = true;
+	after_attempt(d, end->tls_failed, end->reason);
 }
 
 static void fill_port(struct sockaddr_storage *ss, uint16_t port)
@@ -409,9 +576,18 @@ static void start_attempt(struct rdel *d, const struct dns_host *h, const struct
 	}
 	o.tls_ctx = d->r->tls_ctx;
 	o.implicit_tls = cfg->has_smarthost && cfg->smarthost.port == 465;
-	d->conn = mta_conn_new(d->r->base, &o, on_job_done, on_conn_done, d);
+	d->conn_addr = o.addr;
+	d->conn_clear = o.session.tls == MTA_TLS_OFF;
+	struct mta_conn *cached = o.implicit_tls ? NULL : idle_take(d->r, &o.addr, d->conn_clear);
+	if (cached != NULL) {
+		d->conn = cached;
+		mta_conn_set_owner(cached, on_job_done, on_conn_done, d);
+	} else {
+		d->conn = mta_conn_new(d->r->base, &o, on_job_done, on_conn_done, d);
+	}
+	/* No finish: after the job the connection goes to the cache (or,
+	 * if it is no longer usable, ends by itself). */
 	mta_conn_add_job(d->conn, &d->job);
-	mta_conn_finish(d->conn);
 }
 
 /* The next address of the route, or the end. */
@@ -562,6 +738,12 @@ void remote_free(struct remote **pp)
 	*pp = NULL;
 	while (r->list != NULL)
 		rdel_free(r->list);
+	while (r->idle != NULL) {
+		struct idle_conn *ic = r->idle;
+		idle_unlink(ic);
+		mta_conn_free(&ic->c); /* cancels: no callbacks */
+		free(ic);
+	}
 	OPENSSL_cleanse(r->auth_pass, sizeof(r->auth_pass));
 	free(r);
 }

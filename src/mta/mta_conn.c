@@ -694,6 +694,14 @@ void mta_conn_finish(struct mta_conn *c)
 	timer_restart(c);
 }
 
+void mta_conn_set_owner(struct mta_conn *c, mta_job_done_fn job_done, mta_conn_done_fn done,
+			void *arg)
+{
+	c->job_done = job_done;
+	c->done = done;
+	c->arg = arg;
+}
+
 bool mta_conn_is_idle(const struct mta_conn *c)
 {
 	return c->connected && !conn_dead(c) && !c->finishing && !c->tls_handshaking &&

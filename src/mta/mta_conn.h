@@ -98,6 +98,10 @@ void mta_conn_finish(struct mta_conn *c);
 /* True while connected and between transactions with no job queued: a
  * new job for the same host may reuse it. */
 bool mta_conn_is_idle(const struct mta_conn *c);
+/* Hands an idle connection to another owner (a connection cache, then
+ * the next delivery to the same host): later callbacks go to arg. */
+void mta_conn_set_owner(struct mta_conn *c, mta_job_done_fn job_done, mta_conn_done_fn done,
+			void *arg);
 /* Added: "version=TLSv1.3 cipher=... bits=256" once TLS is up, else ""
  * (for the owner's delivery log line; out as in tls_describe). */
 void mta_conn_describe_tls(const struct mta_conn *c, char *out, size_t out_size);

@@ -417,3 +417,20 @@ def test_connection_reused_for_the_next_message(relay_env, dns):
             send(srv, "alice@example.test", ["bob@far.test"], "reuse %d" % i)
             assert wait_for(lambda: len(peer.messages) == i + 1, 15), srv.log()[-3000:]
         assert peer.ehlos == 1, peer.ehlos
+
+
+def test_dsn_success_for_local_delivery(relay_env):
+    make, _ = relay_env
+    srv = make()
+    send(srv, "alice@example.test", ["bob@example.test"], "local dsn",
+         params={"bob@example.test": "NOTIFY=SUCCESS ORCPT=rfc822;bob@example.test"})
+    assert len(srv.delivered("bob@example.test")) == 1
+    assert wait_for(lambda: bounces(srv, "alice@example.test"), 15), srv.log()[-3000:]
+    b = dsn_blocks(bounces(srv, "alice@example.test")[0])
+    assert b[0]["action"] == "delivered" and b[0]["status"] == "2.0.0", b
+    assert b[0]["original-recipient"] == "rfc822; bob@example.test", b
+    assert wait_for(lambda: not queue_files(srv), 10)
+    # Without NOTIFY=SUCCESS nothing is sent back.
+    send(srv, "alice@example.test", ["carol@example.test"], "no dsn")
+    time.sleep(1.5)
+    assert len(bounces(srv, "alice@example.test")) == 1

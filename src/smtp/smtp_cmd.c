@@ -234,16 +234,20 @@ static void add_unique(char ***arr, size_t *n, const char *v)
 	(*arr)[(*n)++] = xstrdup(v);
 }
 
-static void add_remote(struct smtp_txn *t, const char *addr, const struct smtp_rcpt_params *p)
+/* Adds a queue recipient (once); returns it. */
+static struct smtp_remote_rcpt *add_remote(struct smtp_txn *t, const char *addr,
+					   const struct smtp_rcpt_params *p)
 {
 	for (size_t i = 0; i < t->remote_count; i++)
 		if (strcmp(t->remote[i].addr, addr) == 0)
-			return;
+			return &t->remote[i];
 	t->remote = xrealloc(t->remote, (t->remote_count + 1) * sizeof(*t->remote));
 	struct smtp_remote_rcpt *r = &t->remote[t->remote_count++];
 	r->addr = xstrdup(addr);
 	r->orcpt = p->orcpt[0] ? xstrdup(p->orcpt) : NULL;
 	r->notify = p->notify;
+	r->delivered_locally = false;
+	return r;
 }
 
 static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
@@ -281,6 +285,10 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	case RESOLVE_LOCAL:
 		for (size_t i = 0; i < r.mailbox_count; i++)
 			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
+		if ((params.notify & SMTP_NOTIFY_SUCCESS) && s->env->queue != NULL &&
+		    t->sender_text[0] != '\0') {
+			add_remote(t, text, &params)->delivered_locally = true;
+		}
 		add_unique(&t->rcpts, &t->rcpt_count, text);
 		t->rcpt_accepted++;
 		smtp_set_state(s, SMTP_STATE_RCPT);
@@ -296,7 +304,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 				   esc);
 		} else {
 			result = "relay";
-			add_remote(t, text, &params);
+			(void)add_remote(t, text, &params);
 			add_unique(&t->rcpts, &t->rcpt_count, text);
 			t->rcpt_accepted++;
 			smtp_set_state(s, SMTP_STATE_RCPT);
@@ -318,7 +326,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		for (size_t i = 0; i < r.mailbox_count; i++)
 			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
 		for (size_t i = 0; i < r.remote_count; i++)
-			add_remote(t, r.remote[i], &params);
+			(void)add_remote(t, r.remote[i], &params);
 		add_unique(&t->rcpts, &t->rcpt_count, text);
 		t->rcpt_accepted++;
 		smtp_set_state(s, SMTP_STATE_RCPT);

@@ -120,6 +120,11 @@ static void queue_remote(struct smtp_session *s)
 		if (n & SMTP_NOTIFY_DELAY)
 			q |= QUEUE_NOTIFY_DELAY;
 		r->notify = q;
+		if (t->remote[i].delivered_locally) {
+			r->state = QUEUE_RCPT_DELIVERED;
+			r->attempts = 1;
+			r->last_reply = xstrdup("250 2.0.0 delivered to the mailbox");
+		}
 	}
 	intake_set_queue(t->intake, s->env->queue, &env, s->env->queued, s->env->queue_arg);
 	queue_env_fini(&env);

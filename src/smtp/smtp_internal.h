@@ -48,6 +48,10 @@ struct smtp_remote_rcpt {
 	char *addr; /* owned, "local@domain" */
 	char *orcpt; /* owned or NULL: ORCPT as received */
 	unsigned notify; /* SMTP_NOTIFY_* bits, 0 when not given */
+	/* A local recipient that asked for NOTIFY=SUCCESS: it is delivered
+	 * by the commit itself and enters the queue already delivered, only
+	 * for its "delivered" notice (RFC 3461 6.2). */
+	bool delivered_locally;
 };
 
 /* One mail transaction: created by MAIL, freed by RSET, commit or end. */

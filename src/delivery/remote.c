@@ -174,7 +174,8 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 	char esc[MTA_REPLY_MAX + 64];
 	for (size_t i = 0; i < b->count; i++) {
 		const struct queue_rcpt *rc = &b->env->rcpts[b->rcpt[i]];
-		static const char *const names[] = {"sent", "sent", "deferred", "bounced", "deferred"};
+		static const char *const names[] = {"sent", "sent", "sent", "deferred", "bounced",
+						    "deferred"};
 		log_info(NULL, "event=relay id=%s to=<%s> result=%s relay=%s attempts=%u reply=\"%s\"",
 			 d->id, rc->addr, names[d->res[i].outcome],
 			 d->res[i].remote_mta ? d->res[i].remote_mta : "none", d->attempts,
@@ -417,9 +418,9 @@ static void on_job_done(void *arg, struct mta_job *job)
 		switch (mr->outcome) {
 		case MTA_RCPT_DELIVERED:
 			/* RFC 3461 5.2.3: a next hop without DSN gets "relayed". */
-			d->res[i].outcome = (!job->peer_dsn && (rc->notify & QUEUE_NOTIFY_SUCCESS))
-						    ? QUEUE_OUT_RELAYED
-						    : QUEUE_OUT_DELIVERED;
+			d->res[i].outcome = job->peer_dsn			     ? QUEUE_OUT_DSN_PASSED
+					    : (rc->notify & QUEUE_NOTIFY_SUCCESS) ? QUEUE_OUT_RELAYED
+										   : QUEUE_OUT_DELIVERED;
 			d->open[i] = false;
 			break;
 		case MTA_RCPT_PERMFAIL:

@@ -427,8 +427,11 @@ void queue_sched_batch_done(struct queue_sched *s, struct queue_batch *b,
 		switch (res->outcome) {
 		case QUEUE_OUT_DELIVERED:
 		case QUEUE_OUT_RELAYED:
+		case QUEUE_OUT_DSN_PASSED:
 			r->state = QUEUE_RCPT_DELIVERED;
 			e->relayed[i] = res->outcome == QUEUE_OUT_RELAYED;
+			if (res->outcome == QUEUE_OUT_DSN_PASSED)
+				r->dsn_sent = true;
 			progress = true;
 			break;
 		case QUEUE_OUT_PERMFAIL:

@@ -34,6 +34,9 @@ struct queue_entry;
 enum queue_outcome {
 	QUEUE_OUT_DELIVERED, /* the next hop took it */
 	QUEUE_OUT_RELAYED, /* delivered, and the next hop does not do DSN */
+	/* delivered to a next hop that does DSN: the notice is its job now
+	 * (RFC 3461 4.1), none from us */
+	QUEUE_OUT_DSN_PASSED,
 	QUEUE_OUT_TEMPFAIL, /* try again later */
 	QUEUE_OUT_PERMFAIL, /* bounce now */
 	QUEUE_OUT_UNTRIED, /* never offered (connection failed first) */

@@ -191,6 +191,29 @@ static void test_retry_then_bounce_after_write(void **state)
 	queue_sched_remove_done(f->s, f->rec.removes[0]);
 }
 
+/* NOTIFY=SUCCESS: "relayed" from us when the next hop has no DSN, none
+ * when it has (it reports itself). */
+static void test_success_notices(void **state)
+{
+	struct fx *f = *state;
+	const char *r[] = {"a@one.test"};
+	add_msg(f, "S1", "s@here.test", r, 1);
+	add_msg(f, "S2", "s@here.test", r, 1);
+	((struct queue_env *)queue_sched_find(f->s, "S1"))->rcpts[0].notify = QUEUE_NOTIFY_SUCCESS;
+	((struct queue_env *)queue_sched_find(f->s, "S2"))->rcpts[0].notify = QUEUE_NOTIFY_SUCCESS;
+	queue_sched_tick(f->s);
+	assert_int_equal(f->rec.nbatch, 2);
+	const char *first = f->rec.batches[0]->env->id;
+	bool s1_first = strcmp(first, "S1") == 0;
+	finish_batch(f, s1_first ? 0 : 1, QUEUE_OUT_RELAYED, "250 ok", false);
+	finish_batch(f, s1_first ? 1 : 0, QUEUE_OUT_DSN_PASSED, "250 ok", false);
+	finish_writes(f);
+	assert_int_equal(f->rec.nnotice, 1);
+	assert_int_equal(f->rec.kinds[0], QUEUE_NOTICE_RELAYED);
+	assert_int_equal(f->rec.nremove, 1);
+	assert_string_equal(f->rec.removed_ids[0], "S2");
+}
+
 static void test_null_sender_never_bounced(void **state)
 {
 	struct fx *f = *state;
@@ -299,6 +322,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batches_per_destination, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_bounce_after_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_null_sender_never_bounced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_success_notices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_and_delay_warning, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destination_hold_and_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),

@@ -434,3 +434,36 @@ def test_dsn_success_for_local_delivery(relay_env):
     send(srv, "alice@example.test", ["carol@example.test"], "no dsn")
     time.sleep(1.5)
     assert len(bounces(srv, "alice@example.test")) == 1
+
+
+def test_notify_never_means_no_bounce(relay_env, dns):
+    make, _ = relay_env
+    dns.null_mx("nomail.test")
+    srv = make()
+    send(srv, "alice@example.test", ["x@nomail.test", "y@nomail.test"],
+         params={"x@nomail.test": "NOTIFY=NEVER"})
+    assert wait_for(lambda: bounces(srv, "alice@example.test"), 15), srv.log()[-3000:]
+    time.sleep(1)
+    reps = bounces(srv, "alice@example.test")
+    assert len(reps) == 1
+    assert [b["final-recipient"] for b in dsn_blocks(reps[0])] == ["rfc822; y@nomail.test"]
+
+
+def test_too_many_received_headers_is_a_loop(relay_env, dns):
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make()
+    hops = ["Received: from hop%d.test by hop%d.test; Mon, 7 Dec 2026 10:00:00 +0000" % (i, i + 1)
+            for i in range(101)]
+    with Peer("127.0.0.2", port) as peer:
+        with srv.connect() as c:
+            c.ehlo()
+            c.expect("MAIL FROM:<alice@example.test>", "250")
+            c.expect("RCPT TO:<bob@far.test>", "250 2.1.5")
+            r = c.data(dot_stuff(make_msg("looping", sender="alice@example.test", extra=hops)))
+            assert r.code == 250
+        assert wait_for(lambda: bounces(srv, "alice@example.test"), 15), srv.log()[-3000:]
+        assert peer.messages == []
+    b = dsn_blocks(bounces(srv, "alice@example.test")[0])
+    assert b[0]["status"] == "5.4.6", b

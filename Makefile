@@ -10,7 +10,7 @@ PKGS := libevent libevent_openssl libevent_pthreads openssl libcares libxcrypt
 DEB_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
 	libcrypt-dev libcmocka-dev python3 python3-pytest swaks curl openssl \
 	python3-aiosmtpd python3-dnslib libnet-ssleay-perl libio-socket-ssl-perl \
-	fetchmail
+	fetchmail python3-dkim python3-spf python3-authres publicsuffix
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

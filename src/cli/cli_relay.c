@@ -72,6 +72,13 @@ static void write_done(void *arg)
 	free(j);
 }
 
+static void write_failed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	write_done(arg);
+}
+
 static void remove_work(void *arg)
 {
 	struct io_job *j = arg;
@@ -117,10 +124,11 @@ static void op_write(void *ctx, struct queue_entry *e, const struct queue_env *e
 	    queue_env_decode(buf, len, &j->env, &why) != 0) {
 		log_error(NULL, "event=queue-write id=%s error=\"%s\"", env->id, why ? why : "?");
 		free(buf);
-		queue_env_fini(&j->env);
-		free(j);
-		/* Reported later, as the contract asks: a failed write. */
-		queue_sched_write_done(r->sched, e, false);
+		/* Reported from the loop, as the contract asks: a failed write. */
+		j->ok = false;
+		r->pending++;
+		if (event_base_once(r->base, -1, EV_TIMEOUT, write_failed_cb, j, NULL) != 0)
+			write_failed_cb(-1, 0, j);
 		return;
 	}
 	free(buf);

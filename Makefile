@@ -97,6 +97,7 @@ check: deps
 bench: all
 	/usr/bin/python3 bench/smtp_bench.py $(BENCH_FLAGS)
 	/usr/bin/python3 bench/pop3_bench.py $(BENCH_FLAGS)
+	/usr/bin/python3 bench/relay_bench.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf build

@@ -52,6 +52,9 @@ struct queue_sched {
 	size_t dest_count, dest_cap;
 	unsigned in_flight;
 	bool in_tick;
+	/* A due batch waited for a free slot in the last tick: a finished
+	 * batch must look again (else nothing else can be waiting for it). */
+	bool limited;
 	struct batch_node *out; /* batches handed out, owned */
 };
 
@@ -225,6 +228,16 @@ static bool start_notice(struct queue_sched *s, struct queue_entry *e, int64_t n
 	if (e->noticing || e->writing || e->dirty || now < e->io_retry_at)
 		return false;
 	struct queue_env *env = &e->env;
+	/* Most messages owe nothing: find out before allocating. */
+	bool owed = false;
+	for (size_t i = 0; i < env->rcpt_count && !owed; i++) {
+		const struct queue_rcpt *r = &env->rcpts[i];
+		owed = owes_failure_notice(env, r) || owes_success_notice(env, r) ||
+		       (!e->in_batch[i] && r->state == QUEUE_RCPT_DEFERRED && !r->delay_notified &&
+			queue_retry_is_delay_due(&s->policy, env, r, now));
+	}
+	if (!owed)
+		return false;
 	size_t *idx = xcalloc(env->rcpt_count ? env->rcpt_count : 1, sizeof(size_t));
 	size_t n = 0;
 	enum queue_notice_kind kind = QUEUE_NOTICE_FAILED;
@@ -265,8 +278,10 @@ static bool start_notice(struct queue_sched *s, struct queue_entry *e, int64_t n
 
 static bool dest_may_start(struct queue_sched *s, struct queue_dest *d, bool force, int64_t now)
 {
-	if (s->in_flight >= s->limits.total || d->in_flight >= s->limits.per_dest)
+	if (s->in_flight >= s->limits.total || d->in_flight >= s->limits.per_dest) {
+		s->limited = true;
 		return false;
+	}
 	return force || !queue_retry_dest_is_held(&d->retry, now);
 }
 
@@ -329,6 +344,15 @@ static void process_entry(struct queue_sched *s, struct queue_entry *e, int64_t 
 	if (e->removing || e->forgotten)
 		return;
 	expire(s, e, now);
+	if (e->dirty && !e->writing && !e->noticing && e->batches == 0 && is_finished(e)) {
+		/* Everything final and no notice owed: removing the envelope is
+		 * the one durable step left (writing the final states first
+		 * would add two fsyncs and change nothing after a crash). */
+		e->dirty = false;
+		e->removing = true;
+		s->ops.remove(s->ops.ctx, e, e->env.id);
+		return;
+	}
 	if (e->dirty && !e->writing && now >= e->io_retry_at) {
 		start_write(s, e);
 		return;
@@ -353,6 +377,7 @@ void queue_sched_tick(struct queue_sched *s)
 	if (s->in_tick)
 		return;
 	s->in_tick = true;
+	s->limited = false;
 	int64_t now = s->ops.now(s->ops.ctx);
 	/* Index loop: callbacks may add entries (bounces) while we run. */
 	for (size_t i = 0; i < s->count; i++)
@@ -467,8 +492,10 @@ void queue_sched_batch_done(struct queue_sched *s, struct queue_batch *b,
 	free(b->rcpt);
 	free(node);
 	process_entry(s, e, now);
-	/* A slot came free: others may start. */
-	queue_sched_tick(s);
+	/* A slot came free: others may start, if any waited for one (a full
+	 * scan per finished batch would be quadratic in the queue size). */
+	if (s->limited)
+		queue_sched_tick(s);
 }
 
 void queue_sched_write_done(struct queue_sched *s, struct queue_entry *e, bool ok)

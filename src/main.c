@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli_check.h"
+#include "cli/cli_dns.h"
 #include "cli/cli_queue.h"
 #include "cli/cli_sendmail.h"
 #include "cli/cli_serve.h"
@@ -26,6 +27,8 @@ static void usage(FILE *out)
 	      "  queue flush [DOMAIN]           ask the server to try the queue now\n"
 	      "  queue delete ID                remove a message from the queue\n"
 	      "  sendmail [-t] [-i] [-f SENDER] [RCPT ...]   send a message read from stdin\n"
+	      "  dns-records DOMAIN             the DNS records to publish, zone-file lines\n"
+	      "  dkim rotate DOMAIN             new DKIM keys; the old ones stay published\n"
 	      "  version\n",
 	      out);
 }
@@ -93,6 +96,10 @@ int main(int argc, char **argv)
 		return cli_sendmail_main(n, args, config_path);
 	if (strcmp(args[0], "queue") == 0)
 		return cli_queue_main(n, args, config_path);
+	if (strcmp(args[0], "dns-records") == 0)
+		return cli_dns_records_main(n, args, config_path);
+	if (strcmp(args[0], "dkim") == 0)
+		return cli_dkim_main(n, args, config_path);
 	fprintf(stderr, "konvert: unknown command '%s'\n", args[0]);
 	usage(stderr);
 	return 2;

@@ -159,7 +159,7 @@ class Server:
         open: an aborted message may not linger."""
         stray = []
         for top in self.data_dir.iterdir():
-            if top.is_dir() and top.name not in ("mail", "tls", "queue", "public"):
+            if top.is_dir() and top.name not in ("mail", "tls", "queue", "public", "dkim"):
                 stray.extend(p for p in top.rglob("*") if not p.is_dir())
         return stray
 

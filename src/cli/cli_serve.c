@@ -32,6 +32,7 @@
 #include "core/safefile.h"
 #include "core/worker.h"
 #include "delivery/intake.h"
+#include "delivery/signing.h"
 #include "net/listener.h"
 #include "net/tls.h"
 #include "pop2/pop2_session.h"
@@ -70,6 +71,7 @@ struct serve {
 	struct tls_server *tls; /* owned reference, current context */
 	struct authn *authn; /* owned */
 	struct relay *relay; /* owned: queue, scheduler, remote delivery */
+	struct signing *signing; /* owned: DKIM keys, NULL when dkim_sign = no */
 	struct smtp_env smtp;
 	struct pop3_env pop3;
 	struct pop2_env pop2;
@@ -593,6 +595,16 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		log_error(NULL, "event=start error=\"queue: %s\"", err);
 		goto out;
 	}
+	if (cfg->dkim_sign == CFG_YES) {
+		/* Made as run_as (after the privilege drop), so the server
+		 * owns its keys. */
+		sv.signing = signing_new(cfg, err, sizeof(err));
+		if (sv.signing == NULL) {
+			log_error(NULL, "event=start error=\"%s\"", err);
+			goto out;
+		}
+		sv.smtp.signing = sv.signing;
+	}
 	sv.smtp.queue = relay_store(sv.relay);
 	sv.smtp.queued = relay_queued;
 	sv.smtp.etrn = relay_flush;
@@ -628,6 +640,7 @@ out:
 		relay_stop(sv.relay);
 	worker_pool_free(&sv.workers);
 	relay_free(&sv.relay);
+	signing_free(&sv.signing);
 	worker_pool_free(&sv.auth_workers);
 	/* Sessions still open after the drain (clients that never read
 	 * their goodbye) are freed now that no worker job refers to them. */

@@ -74,6 +74,13 @@ struct cfg_key {
 /* Enum keys are stored through an int; both enums must be int-sized. */
 _Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_plaintext_auth) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_bool) == sizeof(int), "enum size");
+
+static const char *const cfg_bool_names[] = {
+	[CFG_NO] = "no",
+	[CFG_YES] = "yes",
+	NULL,
+};
 
 static const char *const cfg_plaintext_names[] = {
 	[CFG_PLAINTEXT_TLS] = "tls",
@@ -166,6 +173,9 @@ static const struct cfg_key cfg_keys[] = {
 	 * the one a client gives our reply to the end of data). */
 	{ .name = "data_timeout", .type = CFG_T_TIMEOUT_MS, .def = "10m",
 	  .min = 1, .max = CFGV_DAY_S, .off = F(data_timeout_ms) },
+	/* Keys are made at start; a change needs a restart. */
+	{ .name = "dkim_sign", .type = CFG_T_ENUM, .def = "yes",
+	  .names = cfg_bool_names, .off = F(dkim_sign), .flags = CFG_F_RESTART },
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])

@@ -38,6 +38,7 @@ struct cfg_hostport {
 
 enum cfg_relay_tls { CFG_RELAY_TLS_OPPORTUNISTIC, CFG_RELAY_TLS_REQUIRE, CFG_RELAY_TLS_OFF };
 enum cfg_plaintext_auth { CFG_PLAINTEXT_TLS, CFG_PLAINTEXT_TLS_OR_LOOPBACK, CFG_PLAINTEXT_ALWAYS };
+enum cfg_bool { CFG_NO, CFG_YES };
 
 struct cfg_listen_list {
 	struct cfg_listen *items; /* owned */
@@ -81,6 +82,7 @@ struct config {
 	char *run_as; /* owned */
 	unsigned tls_handshake_timeout_ms; /* each TLS handshake, from its start */
 	unsigned data_timeout_ms; /* one whole DATA/BDAT message transfer */
+	enum cfg_bool dkim_sign; /* sign mail from local domains (submission, smtps, sendmail) */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out

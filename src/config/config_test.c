@@ -219,7 +219,8 @@ static const char defaults_dump[] =
 	"smarthost_auth = \n"
 	"run_as = konvert\n"
 	"tls_handshake_timeout = 30s\n"
-	"data_timeout = 10m\n";
+	"data_timeout = 10m\n"
+	"dkim_sign = yes\n";
 
 static void test_dump_defaults(void **state)
 {

@@ -11,12 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/worker.h"
 #include "queue/queue_env.h"
 #include "queue/queue_store.h"
+#include "delivery/signing.h"
 #include "store/maildir.h"
 
 #define INTAKE_BUF_SIZE 65536
@@ -34,6 +37,9 @@ struct intake {
 	bool failed;
 	char **mailboxes; /* owned array of owned addresses */
 	size_t mailbox_count;
+	/* DKIM: the keys to sign with (borrowed), and why signing failed */
+	const struct signing_domain *dkim;
+	const char *dkim_err; /* static text, logged when the commit ends */
 	/* remote recipients */
 	struct queue_store *qs; /* borrowed */
 	struct queue_env *qenv; /* owned until handed to queued() */
@@ -144,6 +150,95 @@ size_t intake_mailbox_count(const struct intake *in)
 	return in->mailbox_count;
 }
 
+void intake_set_dkim(struct intake *in, const struct signing_domain *keys)
+{
+	in->dkim = keys;
+}
+
+/* Worker thread: rewrites the incoming file with the DKIM-Signature
+ * fields below the Return-Path line (which only final delivery needs and
+ * relaying skips) and our Received:, through a temporary file and a
+ * rename. The signature is over what follows the Return-Path line. On failure the
+ * message goes out unsigned and dkim_err says why. */
+static void sign_file(struct intake *in)
+{
+	size_t len = (size_t)in->size;
+	char *buf = xmalloc(len + 1);
+	size_t off = 0;
+	while (off < len) {
+		ssize_t got = pread(in->fd, buf + off, len - off, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			in->dkim_err = "cannot read the message back";
+			free(buf);
+			return;
+		}
+		off += (size_t)got;
+	}
+	const char *nl = memchr(buf, '\n', len);
+	if (nl == NULL || strncmp(buf, "Return-Path:", 12) != 0) {
+		in->dkim_err = "no Return-Path line";
+		free(buf);
+		return;
+	}
+	size_t rp = (size_t)(nl - buf) + 1;
+	char *fields = NULL;
+	size_t flen = 0;
+	const char *why = NULL;
+	if (signing_sign(in->dkim, buf + rp, len - rp, (int64_t)time(NULL), &fields, &flen, &why) !=
+	    0) {
+		in->dkim_err = why ? why : "signing failed";
+		free(buf);
+		return;
+	}
+	/* The fields go below our own Received: (the trace of this hop
+	 * stays on top), at the head of the sender's header block. */
+	size_t ins = rp;
+	if (len - rp >= 9 && strncmp(buf + rp, "Received:", 9) == 0) {
+		const char *p = memchr(buf + rp, '\n', len - rp);
+		while (p != NULL && (size_t)(p - buf) + 1 < len &&
+		       (p[1] == ' ' || p[1] == '\t'))
+			p = memchr(p + 1, '\n', len - (size_t)(p + 1 - buf));
+		if (p != NULL)
+			ins = (size_t)(p - buf) + 1;
+	}
+	char tmp[4200];
+	(void)snprintf(tmp, sizeof(tmp), "%s.dkim", in->path);
+	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	bool ok = fd >= 0;
+	const char *parts[3] = {buf, fields, buf + ins};
+	size_t lens[3] = {ins, flen, len - ins};
+	for (int i = 0; ok && i < 3; i++) {
+		size_t w = 0;
+		while (ok && w < lens[i]) {
+			ssize_t n = write(fd, parts[i] + w, lens[i] - w);
+			if (n < 0 && errno == EINTR)
+				continue;
+			ok = n > 0;
+			if (ok)
+				w += (size_t)n;
+		}
+	}
+	if (ok && rename(tmp, in->path) != 0)
+		ok = false;
+	if (!ok) {
+		in->dkim_err = "cannot write the signed message";
+		if (fd >= 0) {
+			(void)close(fd);
+			(void)unlink(tmp);
+		}
+	} else {
+		(void)close(in->fd);
+		in->fd = fd;
+		in->size += flen;
+		for (size_t i = 0; i < flen; i++)
+			in->lfs += fields[i] == '\n';
+	}
+	free(fields);
+	free(buf);
+}
+
 void intake_set_queue(struct intake *in, struct queue_store *qs, struct queue_env *env,
 		      intake_queued_fn queued, void *arg)
 {
@@ -194,6 +289,8 @@ static void commit_work(void *arg)
 	in->result = -1;
 	if (in->failed || intake_flush(in) != 0)
 		return;
+	if (in->dkim != NULL)
+		sign_file(in);
 	/* Remote recipients first: the file becomes the queued message (a
 	 * hard link, so the bytes are written once). If the local links fail
 	 * afterwards, the queue entry is taken back and nothing was accepted. */
@@ -246,6 +343,11 @@ static void commit_done(void *arg)
 	intake_done_fn done = in->done;
 	void *darg = in->done_arg;
 	int result = in->result;
+	if (in->dkim_err != NULL) {
+		const char *id = strrchr(in->path, '/');
+		log_warn(NULL, "event=dkim-sign result=unsigned id=%s reason=\"%s\"",
+			 id ? id + 1 : in->path, in->dkim_err);
+	}
 	if (result == 0 && in->qenv != NULL) {
 		/* Durable in the queue: the scheduler takes the envelope. */
 		in->queued(in->queued_arg, in->qenv);

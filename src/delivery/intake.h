@@ -45,6 +45,14 @@ size_t intake_mailbox_count(const struct intake *in);
 
 struct queue_env;
 struct queue_store;
+struct signing_domain;
+
+/* Sign the message with these DKIM keys (borrowed until the commit ends)
+ * at commit, on the worker, before anything is linked or queued: the
+ * DKIM-Signature fields go below the Return-Path line and our Received:,
+ * so local copies and relayed ones carry them. A message that cannot be signed
+ * goes out unsigned, with a warning in the log (event=dkim-sign). */
+void intake_set_dkim(struct intake *in, const struct signing_domain *keys);
 
 /* Receives the envelope of a message that is now durable in the queue
  * (loop thread, before the done callback); it may move *env out. */

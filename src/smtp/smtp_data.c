@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "delivery/intake.h"
+#include "delivery/signing.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "queue/queue_env.h"
@@ -153,6 +154,14 @@ static int open_intake(struct smtp_session *s)
 	}
 	if (t->remote_count > 0)
 		queue_remote(s);
+	/* DKIM (RFC 6376): mail our users submit (submission, smtps, the
+	 * local sendmail socket) from one of our domains is signed with
+	 * that domain's keys; mail arriving on port 25 never is. */
+	if (s->env->signing != NULL && s->kind != SMTP_LISTENER_MTA && !t->sender.is_null) {
+		const struct signing_domain *keys = signing_find(s->env->signing, t->sender.domain);
+		if (keys != NULL)
+			intake_set_dkim(t->intake, keys);
+	}
 	return 0;
 }
 

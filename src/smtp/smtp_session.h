@@ -17,6 +17,7 @@ struct authn;
 struct tls_server;
 struct queue_store;
 struct queue_env;
+struct signing;
 
 enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
@@ -51,6 +52,8 @@ struct smtp_env {
 	void (*queued)(void *arg, struct queue_env *env);
 	size_t (*etrn)(void *arg, const char *domain);
 	void *queue_arg;
+	/* DKIM keys of the local domains; NULL: no signing (dkim_sign = no). */
+	const struct signing *signing;
 	unsigned live_sessions; /* maintained by the sessions */
 	struct smtp_session *sessions; /* live sessions, maintained by them */
 };

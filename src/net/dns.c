@@ -12,7 +12,9 @@
  * request is handed over through its own zero-delay event, so a callback
  * may cancel, start requests or free the resolver. Must not block, log, or
  * decide delivery policy (MX pointing at us, relay_port): it only says
- * where a domain's mail may go. */
+ * where a domain's mail may go. Raw queries (dns_query) for mail
+ * authentication run on the same machinery, one channel each, and only
+ * copy the records out within bounds: judging them is the caller's job. */
 #include "net/dns.h"
 
 #include <ares.h>
@@ -36,8 +38,14 @@
 /* RFC 1035 3.2.2 / RFC 3596: the types and class we ask for. */
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_A 1
+#define DNS_TYPE_PTR 12
 #define DNS_TYPE_MX 15
+#define DNS_TYPE_TXT 16
 #define DNS_TYPE_AAAA 28
+
+/* RFC 1035 4.1.1 header: rcode in byte 3; RFC 4035 3.2.3 AD bit. */
+#define DNS_HDR_LEN 12
+#define DNS_HDR_AD 0x20
 
 /* dns_lookup.status of a query not answered yet. */
 #define DNS_LOOKUP_OPEN (-1)
@@ -60,17 +68,24 @@ struct dns {
 				     template of every request's channel */
 	int optmask;
 	struct ares_addr_port_node *servers; /* owned (ares_free_data) */
-	dns_fake_fn fake; /* non-NULL for dns_new_fake */
+	bool is_fake; /* made by dns_new_fake */
+	dns_fake_fn fake; /* routing answers of a fake; may be NULL */
 	void *fake_arg;
+	dns_fake_query_fn fake_query; /* dns_query answers of a fake; may be NULL */
+	void *fake_query_arg;
 };
 
 struct dns_req {
 	struct dns *dns; /* borrowed owner */
 	struct dns_req *prev, *next; /* in dns->reqs */
 	enum dns_kind kind;
-	dns_result_fn cb; /* NULL once detached */
+	dns_result_fn cb; /* NULL once detached, and for a raw query */
 	void *arg;
-	struct dns_result *res; /* owned until handed to cb */
+	struct dns_result *res; /* owned until handed to cb; NULL for a query */
+	bool query; /* a dns_query request: qcb, qtype and ans are used */
+	dns_query_fn qcb; /* NULL once detached */
+	enum dns_qtype qtype;
+	struct dns_answer *ans; /* owned until handed to qcb */
 	struct dns_lookup (*lk)[2]; /* owned; per host: AAAA, A */
 	unsigned char *left; /* owned; per host: lookups not answered */
 	size_t hosts_left; /* hosts with left[i] > 0 */
@@ -92,11 +107,12 @@ struct dns_q {
 	size_t host;
 	int fam;
 	bool mx;
+	bool query; /* the one query of a dns_query request */
 };
 
 /* ---- Pure assembly ---- */
 
-enum dns_answer dns_answer_class(int ares_status)
+enum dns_answer_class dns_answer_class(int ares_status)
 {
 	switch (ares_status) {
 	case ARES_SUCCESS:
@@ -418,9 +434,9 @@ static size_t dns_lookup_usable(const struct dns_lookup *lk, int fam,
 	return n;
 }
 
-static enum dns_answer dns_lookup_class(const struct dns_lookup *lk)
+static enum dns_answer_class dns_lookup_class(const struct dns_lookup *lk)
 {
-	enum dns_answer a = dns_answer_class(lk->status);
+	enum dns_answer_class a = dns_answer_class(lk->status);
 	return a == DNS_ANSWER_OK && lk->count == 0 ? DNS_ANSWER_NODATA : a;
 }
 
@@ -448,7 +464,7 @@ void dns_host_settle(struct dns_host *h, const struct dns_lookup *v6, const stru
 		return;
 	}
 
-	enum dns_answer c6 = dns_lookup_class(v6), c4 = dns_lookup_class(v4);
+	enum dns_answer_class c6 = dns_lookup_class(v6), c4 = dns_lookup_class(v4);
 	if (c6 == DNS_ANSWER_TEMP || c4 == DNS_ANSWER_TEMP) {
 		/* A broken AAAA server with an empty A answer is still a
 		 * failure to know: defer rather than bounce. */
@@ -503,6 +519,180 @@ void dns_result_settle(struct dns_result *res, enum dns_kind kind, const char *n
 	else
 		dns_result_set(res, st, code, "no MX host of %s has an address (%zu tried; %s)",
 			       name, res->host_count, first->reason);
+}
+
+/* ---- Raw answers (dns_query) ---- */
+
+struct dns_answer *dns_answer_new(enum dns_astatus status)
+{
+	struct dns_answer *ans = xcalloc(1, sizeof(*ans));
+	ans->status = status;
+	return ans;
+}
+
+void dns_answer_free(struct dns_answer **pp)
+{
+	struct dns_answer *ans = *pp;
+	if (ans == NULL)
+		return;
+	*pp = NULL;
+	for (size_t i = 0; i < ans->count; i++)
+		free(ans->recs[i].data);
+	free(ans->recs);
+	free(ans);
+}
+
+void dns_answer_set(struct dns_answer *ans, enum dns_astatus status, const char *fmt, ...)
+{
+	ans->status = status;
+	va_list ap;
+	va_start(ap, fmt);
+	dns_vformat(ans->reason, sizeof(ans->reason), fmt, ap);
+	va_end(ap);
+}
+
+static size_t dns_answer_data_len(const struct dns_answer *ans)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < ans->count; i++)
+		total += ans->recs[i].len;
+	return total;
+}
+
+struct dns_arec *dns_answer_add(struct dns_answer *ans, const void *data, size_t len,
+				bool record_start)
+{
+	if (ans->truncated)
+		return NULL;
+	size_t total = dns_answer_data_len(ans);
+	if (ans->count >= DNS_ANSWER_RECS_MAX || len > DNS_ANSWER_DATA_MAX - total) {
+		ans->truncated = true;
+		/* A TXT record cut short could read as another policy (an SPF
+		 * record without its last terms): drop it whole. */
+		while (!record_start && ans->count > 0) {
+			struct dns_arec *last = &ans->recs[--ans->count];
+			record_start = last->record_start;
+			free(last->data);
+		}
+		return NULL;
+	}
+	/* Grown by doubling; bounded by DNS_ANSWER_RECS_MAX. */
+	if ((ans->count & (ans->count - 1)) == 0) {
+		size_t cap = ans->count == 0 ? 1 : ans->count * 2;
+		ans->recs = xrealloc(ans->recs, cap * sizeof(ans->recs[0]));
+	}
+	struct dns_arec *r = &ans->recs[ans->count++];
+	memset(r, 0, sizeof(*r));
+	r->record_start = record_start;
+	if (data != NULL) {
+		r->data = xmalloc(len + 1);
+		memcpy(r->data, data, len);
+		r->data[len] = '\0';
+		r->len = len;
+	}
+	return r;
+}
+
+const char *dns_astatus_name(enum dns_astatus status)
+{
+	switch (status) {
+	case DNS_A_OK:
+		return "ok";
+	case DNS_A_NXDOMAIN:
+		return "nxdomain";
+	case DNS_A_NODATA:
+		return "nodata";
+	case DNS_A_TEMPFAIL:
+		return "tempfail";
+	}
+	return "?";
+}
+
+const char *dns_qtype_name(enum dns_qtype type)
+{
+	switch (type) {
+	case DNS_Q_TXT:
+		return "TXT";
+	case DNS_Q_A:
+		return "A";
+	case DNS_Q_AAAA:
+		return "AAAA";
+	case DNS_Q_MX:
+		return "MX";
+	case DNS_Q_PTR:
+		return "PTR";
+	}
+	return "?";
+}
+
+int dns_reverse_name(const struct sockaddr *sa, char *out, size_t out_size)
+{
+	static const char hex[] = "0123456789abcdef";
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *a;
+	int n;
+	if (sa->sa_family == AF_INET) {
+		a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		a = (const unsigned char *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (memcmp(a, mapped, 12) == 0) {
+			a += 12;
+		} else {
+			char buf[80];
+			size_t p = 0;
+			for (int i = 15; i >= 0; i--) {
+				buf[p++] = hex[a[i] & 0x0f];
+				buf[p++] = '.';
+				buf[p++] = hex[a[i] >> 4];
+				buf[p++] = '.';
+			}
+			memcpy(buf + p, "ip6.arpa", 9);
+			n = snprintf(out, out_size, "%s", buf);
+			return n >= 0 && (size_t)n < out_size ? 0 : -1;
+		}
+	} else {
+		return -1;
+	}
+	n = snprintf(out, out_size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+	return n >= 0 && (size_t)n < out_size ? 0 : -1;
+}
+
+/* True when name (len bytes, trailing dot already dropped) can be put in
+ * a question: 1..DNS_NAME_MAX bytes, labels of 1..63 printable ASCII
+ * bytes. Wider than dns_is_hostname: SPF macros and DKIM selectors put
+ * local-part characters ('+', '=', ...) into names, and those are real
+ * DNS names. A backslash is refused because c-ares reads it as an
+ * escape. */
+static bool dns_is_qname(const char *name, size_t len)
+{
+	if (len == 0 || len > DNS_NAME_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (c <= 0x20 || c >= 0x7f || c == '\\' || ++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+/* Copies a name from c-ares: lower case, one trailing dot dropped. */
+static struct dns_arec *dns_answer_add_name(struct dns_answer *ans, const char *name)
+{
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	struct dns_arec *r = dns_answer_add(ans, name, len, true);
+	for (size_t i = 0; r != NULL && i < len; i++)
+		if (r->data[i] >= 'A' && r->data[i] <= 'Z')
+			r->data[i] = (char)(r->data[i] - 'A' + 'a');
+	return r;
 }
 
 /* ---- The resolver ---- */
@@ -584,6 +774,7 @@ static void dns_req_free(struct dns_req *req)
 	struct dns *dns = req->dns;
 	req->detached = true;
 	req->cb = NULL;
+	req->qcb = NULL;
 	if (req->ch != NULL) {
 		ares_destroy(req->ch);
 		req->ch = NULL;
@@ -601,6 +792,7 @@ static void dns_req_free(struct dns_req *req)
 	if (req->next != NULL)
 		req->next->prev = req->prev;
 	dns_result_free(&req->res);
+	dns_answer_free(&req->ans);
 	free(req->lk);
 	free(req->left);
 	if (req->timer != NULL)
@@ -616,6 +808,15 @@ static void dns_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	KASSERT(req->finished && !req->detached);
+	if (req->query) {
+		dns_query_fn qcb = req->qcb;
+		void *qarg = req->arg;
+		struct dns_answer *ans = req->ans;
+		req->ans = NULL;
+		dns_req_free(req);
+		qcb(ans, qarg);
+		return;
+	}
 	dns_result_fn cb = req->cb;
 	void *cb_arg = req->arg;
 	struct dns_result *res = req->res;
@@ -641,7 +842,10 @@ static void dns_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (req->finished)
 		return;
-	if (!req->planned) {
+	if (req->query) {
+		dns_answer_set(req->ans, DNS_A_TEMPFAIL, "%s lookup for %s timed out",
+			       dns_qtype_name(req->qtype), req->name);
+	} else if (!req->planned) {
 		dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "MX lookup for %s timed out",
 			       req->name);
 	} else {
@@ -776,6 +980,165 @@ static void dns_addr_answered(struct dns_req *req, size_t i, int fam, int status
 	dns_req_finish(req);
 }
 
+/* What ares_query would make of the rcode (we call ares_send to set AD in
+ * the question, so we map it ourselves); an rcode c-ares does not know
+ * is a bad answer, not a success. */
+static int dns_rcode_status(const unsigned char *abuf)
+{
+	unsigned ancount = (unsigned)abuf[6] << 8 | abuf[7];
+	switch (abuf[3] & 0x0f) {
+	case 0:
+		return ancount > 0 ? ARES_SUCCESS : ARES_ENODATA;
+	case 1:
+		return ARES_EFORMERR;
+	case 2:
+		return ARES_ESERVFAIL;
+	case 3:
+		return ARES_ENOTFOUND;
+	case 4:
+		return ARES_ENOTIMP;
+	case 5:
+		return ARES_EREFUSED;
+	default:
+		return ARES_EBADRESP;
+	}
+}
+
+/* Copies the records of a successful answer into ans, within its bounds.
+ * Returns the c-ares parse status. */
+static int dns_query_parse(enum dns_qtype type, const unsigned char *abuf, int alen,
+			   struct dns_answer *ans)
+{
+	int st = ARES_EBADRESP;
+	switch (type) {
+	case DNS_Q_TXT: {
+		struct ares_txt_ext *txt = NULL;
+		st = ares_parse_txt_reply_ext(abuf, alen, &txt);
+		/* c-ares holds the whole list (bounded by the 64 KiB answer). */
+		for (struct ares_txt_ext *t = txt; st == ARES_SUCCESS && t != NULL; t = t->next)
+			if (dns_answer_add(ans, t->txt, t->length, t->record_start != 0) == NULL)
+				break;
+		if (txt != NULL)
+			ares_free_data(txt);
+		break;
+	}
+	case DNS_Q_A: {
+		/* One more than we keep, so an overflow shows as truncated. */
+		int nt = DNS_ANSWER_RECS_MAX + 1;
+		struct ares_addrttl *t = xcalloc((size_t)nt, sizeof(*t));
+		st = ares_parse_a_reply(abuf, alen, NULL, t, &nt);
+		for (int k = 0; st == ARES_SUCCESS && k < nt; k++) {
+			struct dns_arec *r = dns_answer_add(ans, NULL, 0, true);
+			if (r == NULL)
+				break;
+			memcpy(r->addr, &t[k].ipaddr, 4);
+			r->family = AF_INET;
+		}
+		free(t);
+		break;
+	}
+	case DNS_Q_AAAA: {
+		int nt = DNS_ANSWER_RECS_MAX + 1;
+		struct ares_addr6ttl *t = xcalloc((size_t)nt, sizeof(*t));
+		st = ares_parse_aaaa_reply(abuf, alen, NULL, t, &nt);
+		for (int k = 0; st == ARES_SUCCESS && k < nt; k++) {
+			struct dns_arec *r = dns_answer_add(ans, NULL, 0, true);
+			if (r == NULL)
+				break;
+			memcpy(r->addr, &t[k].ip6addr, 16);
+			r->family = AF_INET6;
+		}
+		free(t);
+		break;
+	}
+	case DNS_Q_MX: {
+		struct ares_mx_reply *mx = NULL;
+		st = ares_parse_mx_reply(abuf, alen, &mx);
+		for (struct ares_mx_reply *m = mx; st == ARES_SUCCESS && m != NULL; m = m->next) {
+			const char *x = m->host != NULL ? m->host : "";
+			struct dns_arec *r = dns_answer_add_name(ans, x);
+			if (r == NULL)
+				break;
+			r->preference = m->priority;
+		}
+		if (mx != NULL)
+			ares_free_data(mx);
+		break;
+	}
+	case DNS_Q_PTR: {
+		struct hostent *he = NULL;
+		/* c-ares copies addr into the hostent; the PTR names are the
+		 * aliases (h_name is only the last of them). */
+		unsigned char addr[4] = { 0 };
+		st = ares_parse_ptr_reply(abuf, alen, addr, sizeof(addr), AF_INET, &he);
+		for (char **a = he != NULL ? he->h_aliases : NULL;
+		     st == ARES_SUCCESS && a != NULL && *a != NULL; a++)
+			if (dns_answer_add_name(ans, *a) == NULL)
+				break;
+		if (he != NULL)
+			ares_free_hostent(he);
+		break;
+	}
+	}
+	return st;
+}
+
+static void dns_answer_clear(struct dns_answer *ans)
+{
+	for (size_t i = 0; i < ans->count; i++)
+		free(ans->recs[i].data);
+	free(ans->recs);
+	ans->recs = NULL;
+	ans->count = 0;
+	ans->truncated = false;
+	ans->ad = false;
+}
+
+static void dns_query_answered(struct dns_req *req, int status, const unsigned char *abuf,
+			       int alen)
+{
+	struct dns_answer *ans = req->ans;
+	const char *what = dns_qtype_name(req->qtype);
+	bool ad = false;
+	if (status == ARES_SUCCESS && (abuf == NULL || alen < DNS_HDR_LEN))
+		status = ARES_EBADRESP;
+	if (status == ARES_SUCCESS) {
+		ad = (abuf[3] & DNS_HDR_AD) != 0;
+		status = dns_rcode_status(abuf);
+	}
+	if (status == ARES_SUCCESS)
+		status = dns_parse_status(dns_query_parse(req->qtype, abuf, alen, ans));
+	enum dns_answer_class c = dns_answer_class(status);
+	if (c == DNS_ANSWER_OK && ans->count == 0)
+		c = ans->truncated ? DNS_ANSWER_TEMP : DNS_ANSWER_NODATA;
+	if (c != DNS_ANSWER_OK) {
+		dns_answer_clear(ans);
+		ad = c == DNS_ANSWER_TEMP ? false : ad;
+	}
+	ans->ad = ad;
+	switch (c) {
+	case DNS_ANSWER_OK:
+		dns_answer_set(ans, DNS_A_OK, "%s", "");
+		break;
+	case DNS_ANSWER_NODATA:
+		dns_answer_set(ans, DNS_A_NODATA, "%s has no %s record", req->name, what);
+		break;
+	case DNS_ANSWER_NXDOMAIN:
+		dns_answer_set(ans, DNS_A_NXDOMAIN, "%s does not exist (NXDOMAIN)", req->name);
+		break;
+	case DNS_ANSWER_BADNAME:
+	case DNS_ANSWER_TEMP:
+		/* Only a broken answer gets here as BADNAME (dns_parse_status
+		 * and dns_is_qname see to that): temporary. */
+		dns_answer_set(ans, DNS_A_TEMPFAIL, "%s lookup for %s failed: %s", what, req->name,
+			       ans->count == 0 && status == ARES_SUCCESS
+				       ? "answer over the size bounds"
+				       : dns_strerror(status));
+		break;
+	}
+	dns_req_finish(req);
+}
+
 static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_q *q = arg;
@@ -784,7 +1147,9 @@ static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abu
 	/* Being freed (ARES_EDESTRUCTION) or past its deadline: the answer
 	 * has no one to go to. */
 	if (!req->detached && !req->finished) {
-		if (q->mx)
+		if (q->query)
+			dns_query_answered(req, status, abuf, alen);
+		else if (q->mx)
 			dns_mx_answered(req, status, abuf, alen);
 		else
 			dns_addr_answered(req, q->host, q->fam, status, abuf, alen);
@@ -792,16 +1157,12 @@ static void dns_query_cb(void *arg, int status, int timeouts, unsigned char *abu
 	free(q);
 }
 
-static struct dns_req *dns_req_new(struct dns *dns, enum dns_kind kind, dns_result_fn cb,
-				   void *arg)
+/* A request with its events, linked into dns->reqs. */
+static struct dns_req *dns_req_link(struct dns *dns, void *arg)
 {
-	KASSERT(cb != NULL);
 	struct dns_req *req = xcalloc(1, sizeof(*req));
 	req->dns = dns;
-	req->kind = kind;
-	req->cb = cb;
 	req->arg = arg;
-	req->res = dns_result_new();
 	req->done = event_new(dns->base, -1, 0, dns_done_cb, req);
 	req->deadline = evtimer_new(dns->base, dns_deadline_cb, req);
 	KASSERT(req->done != NULL && req->deadline != NULL);
@@ -809,6 +1170,17 @@ static struct dns_req *dns_req_new(struct dns *dns, enum dns_kind kind, dns_resu
 	if (dns->reqs != NULL)
 		dns->reqs->prev = req;
 	dns->reqs = req;
+	return req;
+}
+
+static struct dns_req *dns_req_new(struct dns *dns, enum dns_kind kind, dns_result_fn cb,
+				   void *arg)
+{
+	KASSERT(cb != NULL);
+	struct dns_req *req = dns_req_link(dns, arg);
+	req->kind = kind;
+	req->cb = cb;
+	req->res = dns_result_new();
 	return req;
 }
 
@@ -828,8 +1200,12 @@ static bool dns_req_open(struct dns_req *req)
 		if (req->ch != NULL)
 			ares_destroy(req->ch);
 		req->ch = NULL;
-		dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "resolver unavailable: %s",
-			       ares_strerror(st));
+		if (req->query)
+			dns_answer_set(req->ans, DNS_A_TEMPFAIL, "resolver unavailable: %s",
+				       ares_strerror(st));
+		else
+			dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "resolver unavailable: %s",
+				       ares_strerror(st));
 		req->planned = true;
 		dns_req_finish(req);
 		return false;
@@ -846,8 +1222,13 @@ static bool dns_req_open(struct dns_req *req)
 static void dns_req_fake(struct dns_req *req)
 {
 	dns_result_free(&req->res);
-	req->res = req->dns->fake(req->kind, req->name, req->dns->fake_arg);
-	KASSERT(req->res != NULL);
+	if (req->dns->fake != NULL) {
+		req->res = req->dns->fake(req->kind, req->name, req->dns->fake_arg);
+		KASSERT(req->res != NULL);
+	} else {
+		req->res = dns_result_new();
+		dns_result_set(req->res, DNS_TEMPFAIL, "4.4.3", "no fake answer for %s", req->name);
+	}
 	req->planned = true;
 	dns_req_finish(req);
 }
@@ -863,7 +1244,7 @@ struct dns_req *dns_resolve_mx(struct dns *dns, const char *domain, dns_result_f
 		dns_req_finish(req);
 		return req;
 	}
-	if (dns->fake != NULL) {
+	if (dns->is_fake) {
 		dns_req_fake(req);
 		return req;
 	}
@@ -937,7 +1318,7 @@ struct dns_req *dns_resolve_host(struct dns *dns, const char *name, dns_result_f
 		dns_req_finish(req);
 		return req;
 	}
-	if (dns->fake != NULL) {
+	if (dns->is_fake) {
 		dns_req_fake(req);
 		return req;
 	}
@@ -945,6 +1326,96 @@ struct dns_req *dns_resolve_host(struct dns *dns, const char *name, dns_result_f
 		return req;
 	dns_result_add_host(req->res, req->name, 0);
 	dns_start_hosts(req);
+	dns_rearm(req);
+	return req;
+}
+
+static int dns_qtype_wire(enum dns_qtype type)
+{
+	switch (type) {
+	case DNS_Q_TXT:
+		return DNS_TYPE_TXT;
+	case DNS_Q_A:
+		return DNS_TYPE_A;
+	case DNS_Q_AAAA:
+		return DNS_TYPE_AAAA;
+	case DNS_Q_MX:
+		return DNS_TYPE_MX;
+	case DNS_Q_PTR:
+		return DNS_TYPE_PTR;
+	}
+	KASSERT(!"unknown dns_qtype");
+	return 0;
+}
+
+/* Sends the one question of a dns_query request. ares_send rather than
+ * ares_query, to set AD in the question (RFC 6840 5.7: a validating
+ * resolver then reports AD in its answer); otherwise the same query
+ * ares_query builds, from the channel's flags. Truncated answers are
+ * still retried over TCP by c-ares. */
+static void dns_send_query(struct dns_req *req)
+{
+	const struct ares_options *o = &req->dns->opts;
+	unsigned char *qbuf = NULL;
+	int qlen = 0;
+	int st = ares_create_query(req->name, DNS_CLASS_IN, dns_qtype_wire(req->qtype), 0,
+				   !(o->flags & ARES_FLAG_NORECURSE), &qbuf, &qlen,
+				   (o->flags & ARES_FLAG_EDNS) ? o->ednspsz : 0);
+	if (st != ARES_SUCCESS || qlen < DNS_HDR_LEN) {
+		if (qbuf != NULL)
+			ares_free_string(qbuf);
+		dns_answer_set(req->ans, DNS_A_TEMPFAIL, "%s lookup for %s failed: %s",
+			       dns_qtype_name(req->qtype), req->name, ares_strerror(st));
+		dns_req_finish(req);
+		return;
+	}
+	qbuf[3] |= DNS_HDR_AD;
+	struct dns_q *q = xcalloc(1, sizeof(*q));
+	q->req = req;
+	q->query = true;
+	/* Copies qbuf; the callback may run before this returns. */
+	ares_send(req->ch, qbuf, qlen, dns_query_cb, q);
+	ares_free_string(qbuf);
+}
+
+struct dns_req *dns_query(struct dns *dns, enum dns_qtype type, const char *name, dns_query_fn cb,
+			  void *arg)
+{
+	KASSERT(cb != NULL);
+	struct dns_req *req = dns_req_link(dns, arg);
+	req->query = true;
+	req->qcb = cb;
+	req->qtype = type;
+	req->planned = true;
+	req->ans = dns_answer_new(DNS_A_TEMPFAIL);
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		len--;
+	if (!dns_is_qname(name, len)) {
+		dns_name_show(req->name, sizeof(req->name), name);
+		dns_answer_set(req->ans, DNS_A_NXDOMAIN, "%s is not a name that can exist in DNS",
+			       req->name);
+		dns_req_finish(req);
+		return req;
+	}
+	memcpy(req->name, name, len);
+	req->name[len] = '\0';
+	if (dns->is_fake) {
+		dns_answer_free(&req->ans);
+		if (dns->fake_query != NULL) {
+			req->ans = dns->fake_query(type, req->name, dns->fake_query_arg);
+			KASSERT(req->ans != NULL);
+		} else {
+			req->ans = dns_answer_new(DNS_A_TEMPFAIL);
+			dns_answer_set(req->ans, DNS_A_TEMPFAIL, "no fake answer for %s %s",
+				       dns_qtype_name(type), req->name);
+		}
+		dns_req_finish(req);
+		return req;
+	}
+	if (!dns_req_open(req))
+		return req;
+	dns_send_query(req);
 	dns_rearm(req);
 	return req;
 }
@@ -972,11 +1443,18 @@ static struct dns *dns_alloc(struct event_base *base)
 
 struct dns *dns_new_fake(struct event_base *base, dns_fake_fn fn, void *arg)
 {
-	KASSERT(fn != NULL);
 	struct dns *dns = dns_alloc(base);
+	dns->is_fake = true;
 	dns->fake = fn;
 	dns->fake_arg = arg;
 	return dns;
+}
+
+void dns_fake_set_query(struct dns *dns, dns_fake_query_fn fn, void *arg)
+{
+	KASSERT(dns->is_fake);
+	dns->fake_query = fn;
+	dns->fake_query_arg = arg;
 }
 
 /* dns_servers entries are numeric (config checks it; checked again). */

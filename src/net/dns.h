@@ -1,12 +1,15 @@
 /* dns: asynchronous name resolution on the event loop, over c-ares.
  *
- * Two questions are asked, both answered through a callback:
+ * Three kinds of question are asked, all answered through a callback:
  * - dns_resolve_mx(domain): the whole RFC 5321 5.1 routing answer for a
  *   mail domain: its MX hosts in the order to try them (preference, random
  *   among equal preference), each with its IPv6 and IPv4 addresses, or the
  *   implicit MX (the domain itself) when it has no MX record, or a final
  *   verdict (no such domain, null MX, temporary failure).
  * - dns_resolve_host(name): the addresses of one host (a smarthost).
+ * - dns_query(type, name): one raw question (TXT, A, AAAA, MX, PTR) for
+ *   mail authentication (SPF, DKIM keys, DMARC), answered with every
+ *   record as the server gave it, unfiltered; see "Raw queries" below.
  *
  * Addresses of a host: the AAAA answer first, then the A answer, each in
  * the order the server gave. At most DNS_ADDRS_MAX in all; when both
@@ -142,23 +145,150 @@ enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST };
 typedef struct dns_result *(*dns_fake_fn)(enum dns_kind kind, const char *name, void *arg);
 
 /* A resolver that asks fn instead of the network; results are delivered
- * from the loop exactly like real ones (timeout_ms is not applied). */
+ * from the loop exactly like real ones (timeout_ms is not applied). fn may
+ * be NULL for tests that only use dns_query: routing requests then get
+ * TEMPFAIL "no fake answer". */
 struct dns *dns_new_fake(struct event_base *base, dns_fake_fn fn, void *arg);
+
+/* ---- Raw queries for mail authentication (SPF, DKIM, DMARC) ---- */
+
+#define DNS_ANSWER_RECS_MAX 256 /* arecs kept per answer */
+#define DNS_ANSWER_DATA_MAX 65536 /* bytes of data kept per answer */
+
+enum dns_qtype { DNS_Q_TXT, DNS_Q_A, DNS_Q_AAAA, DNS_Q_MX, DNS_Q_PTR };
+
+/* The verdict of one query, mapped from c-ares as dns_answer_class does:
+ * NXDOMAIN, NODATA (ENODATA, or a NOERROR answer without a record of the
+ * type, e.g. a bare CNAME), everything else TEMPFAIL (SERVFAIL, REFUSED,
+ * timeout, malformed or cut answers, c-ares failures). A name that cannot
+ * be asked (empty, over DNS_NAME_MAX, an empty or 64+ byte label, a
+ * control, space, non-ASCII or backslash byte) cannot exist in DNS and is
+ * answered NXDOMAIN without a query, with a reason saying so (RFC 7208 4.3
+ * treats a malformed domain like NXDOMAIN). */
+enum dns_astatus {
+	DNS_A_OK, /* count >= 1 */
+	DNS_A_NXDOMAIN, /* the name does not exist; count 0 */
+	DNS_A_NODATA, /* the name exists, no record of the type; count 0 */
+	DNS_A_TEMPFAIL, /* try again later; count 0 */
+};
+
+/* One piece of an answer. Fields not used by the query type are 0/NULL.
+ * - TXT: data/len one character-string, unjoined and unfiltered (may hold
+ *   any byte, NUL included); record_start true on the first string of
+ *   each TXT record (RFC 7208 3.3 and RFC 6376 3.6.2.2 join the strings
+ *   of one record; that is the caller's job).
+ * - A / AAAA: addr (4 or 16 bytes, network order) and family (AF_INET or
+ *   AF_INET6); every address of exactly that type, nothing dropped.
+ * - MX: data the exchange (lower case, no trailing dot; "" for the root,
+ *   i.e. a null MX) and preference; no address lookups, no implicit MX.
+ * - PTR: data the target name (lower case, no trailing dot).
+ * data is owned by the answer and NUL-terminated after len bytes (NULL
+ * for A/AAAA). record_start is true on every non-TXT arec. */
+struct dns_arec {
+	char *data; /* owned by the answer */
+	size_t len;
+	bool record_start;
+	unsigned char addr[16];
+	int family;
+	unsigned preference;
+};
+
+/* The answer to one dns_query. Bounds: at most DNS_ANSWER_RECS_MAX arecs
+ * and DNS_ANSWER_DATA_MAX bytes of data in all (a DNS message is at most
+ * 64 KiB, so the second bound only matters for the fake). When the server
+ * gave more, the answer keeps what fits, status stays DNS_A_OK and
+ * truncated is set. A TXT record is never cut: the strings of a record
+ * that does not fit are all dropped, so the answer holds whole records
+ * only. A caller that must see every record (SPF: "exactly one v=spf1
+ * record", DKIM, DMARC likewise) should treat truncated as a temporary
+ * failure. */
+struct dns_answer {
+	enum dns_astatus status;
+	/* The AD bit of the answer (RFC 4035 3.2.3). We set AD in the query
+	 * (RFC 6840 5.7) so a validating resolver reports it. It is only as
+	 * trustworthy as the path to the resolver (use one on localhost);
+	 * false for TEMPFAIL, the fake unless it sets it, and names refused
+	 * without a query. */
+	bool ad;
+	bool truncated; /* records were dropped at the bounds above */
+	size_t count; /* entries in recs; 0 unless DNS_A_OK */
+	struct dns_arec *recs; /* owned; count entries */
+	/* Plain words for logs ("" for DNS_A_OK), naming the query. */
+	char reason[DNS_REASON_MAX];
+};
+
+/* Receives the answer and owns it (free it with dns_answer_free). The
+ * request handle is invalid from the moment the callback is entered. */
+typedef void (*dns_query_fn)(struct dns_answer *ans, void *arg);
+
+/* Starts one query of type for name (borrowed, copied; any case, a
+ * trailing dot is allowed). For PTR, name is the reverse name itself
+ * (dns_reverse_name builds it). ares_search is not used: the name is
+ * absolute. Truncated UDP answers are retried over TCP (c-ares). The
+ * request is bounded by the resolver's timeout_ms (then TEMPFAIL "timed
+ * out"). Same callback rules as dns_resolve_*: never from inside this
+ * call, never after dns_cancel or dns_free; cancel with dns_cancel.
+ * Returns a handle valid until the callback is entered; never NULL. */
+struct dns_req *dns_query(struct dns *dns, enum dns_qtype type, const char *name, dns_query_fn cb,
+			  void *arg);
+
+/* Writes the reverse-lookup name of sa's address into out:
+ * "4.3.2.1.in-addr.arpa" for AF_INET (and for a v4-mapped AF_INET6
+ * address, which is an IPv4 peer on a dual-stack socket), 32 nibbles and
+ * "ip6.arpa" for AF_INET6 (RFC 3596 2.5). No trailing dot. Returns 0, or
+ * -1 for another family or when out_size is too small (73 bytes always
+ * suffice). */
+int dns_reverse_name(const struct sockaddr *sa, char *out, size_t out_size);
+
+/* An empty answer with status, owned (for fakes and tests). */
+struct dns_answer *dns_answer_new(enum dns_astatus status);
+
+/* Appends one arec with data copied (len bytes; data may be NULL when len
+ * is 0) and record_start as given; returns it for the other fields to be
+ * set, valid until the next append. Returns NULL and sets truncated once
+ * a bound is reached (then every later append fails too); when that
+ * happens inside a TXT record (record_start false), the record's earlier
+ * strings are removed as well. */
+struct dns_arec *dns_answer_add(struct dns_answer *ans, const void *data, size_t len,
+				bool record_start);
+
+/* Sets status and reason (printf format) together. */
+void dns_answer_set(struct dns_answer *ans, enum dns_astatus status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void dns_answer_free(struct dns_answer **pp);
+
+/* "ok", "nxdomain", "nodata", "tempfail" */
+const char *dns_astatus_name(enum dns_astatus status);
+/* "TXT", "A", "AAAA", "MX", "PTR" */
+const char *dns_qtype_name(enum dns_qtype type);
+
+/* Returns an owned answer (dns_answer_new, dns_answer_add) for a query
+ * made on a fake resolver; name as the caller passed it, trailing dot
+ * dropped. */
+typedef struct dns_answer *(*dns_fake_query_fn)(enum dns_qtype type, const char *name, void *arg);
+
+/* Gives a fake resolver (dns_new_fake only; KASSERTed) its answers to
+ * dns_query, delivered from the loop like real ones. Without it, queries
+ * on a fake get TEMPFAIL "no fake answer". */
+void dns_fake_set_query(struct dns *dns, dns_fake_query_fn fn, void *arg);
 
 /* ---- Pure assembly: no sockets, no loop (used by the resolver) ---- */
 
 /* Returns a uniformly distributed 32-bit number. */
 typedef uint32_t (*dns_rand_fn)(void *arg);
 
-/* What a c-ares status code means for routing. */
-enum dns_answer {
+/* What a c-ares status code means for routing (and, via dns_query, for
+ * mail authentication). The tag was "enum dns_answer" before struct
+ * dns_answer existed; constants and values are unchanged. */
+enum dns_answer_class {
 	DNS_ANSWER_OK, /* ARES_SUCCESS */
 	DNS_ANSWER_NODATA, /* the name exists, no record of that type */
 	DNS_ANSWER_NXDOMAIN, /* the name does not exist */
 	DNS_ANSWER_BADNAME, /* the name cannot be asked at all */
 	DNS_ANSWER_TEMP, /* SERVFAIL, REFUSED, timeout, malformed... */
 };
-enum dns_answer dns_answer_class(int ares_status);
+enum dns_answer_class dns_answer_class(int ares_status);
 
 /* True when name (len bytes, an optional trailing dot) is a host name we
  * will look up: 1..DNS_NAME_MAX bytes of labels of 1..63 letters, digits,

@@ -66,7 +66,7 @@ static void test_answer_class(void **state)
 	(void)state;
 	static const struct {
 		int status;
-		enum dns_answer want;
+		enum dns_answer_class want;
 	} cases[] = {
 		{ ARES_SUCCESS, DNS_ANSWER_OK },
 		{ ARES_ENODATA, DNS_ANSWER_NODATA },
@@ -525,12 +525,14 @@ static void test_result_settle(void **state)
 
 /* ---- A tiny DNS responder on 127.0.0.1 for the real resolver ---- */
 
-enum { T_A = 1, T_MX = 15, T_AAAA = 28 };
+enum { T_A = 1, T_PTR = 12, T_MX = 15, T_TXT = 16, T_AAAA = 28 };
 
 struct canned_rr {
 	int type;
 	unsigned pref; /* MX */
-	const char *data; /* MX exchange ("" = root) or address text */
+	/* MX exchange ("" = root), PTR target, address text, or TXT
+	 * character-strings separated by '|' */
+	const char *data;
 };
 
 enum canned_mode {
@@ -538,6 +540,7 @@ enum canned_mode {
 	M_SILENT, /* never answer */
 	M_GARBAGE, /* answer with a broken packet */
 	M_TC, /* truncated: TC bit, no records (nothing listens on TCP) */
+	M_AD, /* answer, with AD set when the query had it (a validator) */
 };
 
 struct canned {
@@ -573,6 +576,29 @@ static const struct canned canned[] = {
 	{ "smart.test", T_A, 0, M_ANSWER, { { T_A, 0, "192.0.2.25" } } },
 	{ "smart.test", T_AAAA, 0, M_ANSWER, { { T_AAAA, 0, "2001:db8::25" } } },
 	{ "tc.test", T_MX, 0, M_TC, { { 0 } } },
+	/* Raw queries (dns_query). */
+	{ "txt.test", T_TXT, 0, M_ANSWER,
+	  { { T_TXT, 0, "v=spf1 ip4:192.0.2.0/24 | -all" },
+	    { T_TXT, 0, "hello" },
+	    { T_TXT, 0, "a||c" } } },
+	{ "txt.test", T_AAAA, 0, M_ANSWER, { { 0 } } }, /* NODATA */
+	{ "addrs.test", T_A, 0, M_ANSWER,
+	  { { T_A, 0, "192.0.2.1" },
+	    { T_A, 0, "0.0.0.0" },
+	    { T_A, 0, "224.0.0.1" },
+	    { T_A, 0, "255.255.255.255" } } },
+	{ "addrs.test", T_AAAA, 0, M_ANSWER,
+	  { { T_AAAA, 0, "2001:db8::1" },
+	    { T_AAAA, 0, "::ffff:192.0.2.1" },
+	    { T_AAAA, 0, "ff02::1" } } },
+	{ "mx.test", T_MX, 0, M_ANSWER,
+	  { { T_MX, 20, "MX2.Example.TEST" }, { T_MX, 10, "mx1.example.test" }, { T_MX, 0, "" } } },
+	{ "1.2.0.192.in-addr.arpa", T_PTR, 0, M_ANSWER,
+	  { { T_PTR, 0, "mail.example.test" }, { T_PTR, 0, "Other.Example.TEST" } } },
+	{ "fail.test", T_TXT, 2, M_ANSWER, { { 0 } } },
+	{ "ad.test", T_TXT, 0, M_AD, { { T_TXT, 0, "v=DMARC1; p=reject" } } },
+	{ "tc.test", T_TXT, 0, M_TC, { { 0 } } },
+	{ "silent.test", T_TXT, 0, M_SILENT, { { 0 } } },
 };
 
 struct responder {
@@ -662,6 +688,19 @@ static void responder_cb(evutil_socket_t fd, short what, void *arg)
 			a[n++] = (unsigned char)(rr->pref >> 8);
 			a[n++] = (unsigned char)rr->pref;
 			n += put_name(a + n, rr->data);
+		} else if (rr->type == T_PTR) {
+			n += put_name(a + n, rr->data);
+		} else if (rr->type == T_TXT) {
+			for (const char *d = rr->data;;) {
+				const char *bar = strchr(d, '|');
+				size_t l = bar != NULL ? (size_t)(bar - d) : strlen(d);
+				a[n++] = (unsigned char)l;
+				memcpy(a + n, d, l);
+				n += l;
+				if (bar == NULL)
+					break;
+				d = bar + 1;
+			}
 		} else if (rr->type == T_A) {
 			assert_int_equal(inet_pton(AF_INET, rr->data, a + n), 1);
 			n += 4;
@@ -674,6 +713,8 @@ static void responder_cb(evutil_socket_t fd, short what, void *arg)
 		an++;
 	}
 	a[7] = (unsigned char)an;
+	if (c != NULL && c->mode == M_AD)
+		a[3] |= (unsigned char)(q[3] & 0x20);
 	if (c != NULL && c->mode == M_TC) {
 		a[2] |= 0x02;
 		a[7] = 0;
@@ -809,6 +850,49 @@ static void outcome_free(struct outcome *o)
 	free(o);
 }
 
+struct qoutcome {
+	bool done;
+	struct dns_answer *ans;
+	struct event_base *base;
+	unsigned *left;
+};
+
+static void qoutcome_cb(struct dns_answer *ans, void *arg)
+{
+	struct qoutcome *o = arg;
+	assert_false(o->done);
+	o->done = true;
+	o->ans = ans;
+	if (--*o->left == 0)
+		event_base_loopbreak(o->base);
+}
+
+static void qnever_cb(struct dns_answer *ans, void *arg)
+{
+	(void)ans;
+	(void)arg;
+	fail_msg("query callback after cancel or free");
+}
+
+static struct qoutcome *qask(struct fixture *fx, struct dns *dns, enum dns_qtype type,
+			     const char *name)
+{
+	struct qoutcome *o = calloc(1, sizeof(*o));
+	o->base = fx->base;
+	o->left = &fx->left;
+	fx->left++;
+	assert_non_null(dns_query(dns, type, name, qoutcome_cb, o));
+	assert_false(o->done); /* never synchronously */
+	return o;
+}
+
+static void qoutcome_free(struct qoutcome *o)
+{
+	dns_answer_free(&o->ans);
+	assert_null(o->ans);
+	free(o);
+}
+
 static void test_real_queries(void **state)
 {
 	struct fixture *fx = *state;
@@ -887,7 +971,11 @@ static void test_real_timeouts(void **state)
 	struct outcome *tc1 = ask(fx, DNS_KIND_MX, "tc.test", NULL);
 	struct outcome *tc2 = ask(fx, DNS_KIND_MX, "tc.test", NULL);
 	struct outcome *ok = ask(fx, DNS_KIND_MX, "example.test", NULL);
+	struct qoutcome *qsilent = qask(fx, fx->dns, DNS_Q_TXT, "silent.test");
 	fx_run(fx);
+	assert_int_equal(qsilent->ans->status, DNS_A_TEMPFAIL);
+	assert_non_null(strstr(qsilent->ans->reason, "TXT lookup for silent.test"));
+	qoutcome_free(qsilent);
 	assert_int_equal(tc1->res->status, DNS_TEMPFAIL);
 	assert_int_equal(tc2->res->status, DNS_TEMPFAIL);
 	assert_int_equal(ok->res->status, DNS_OK);
@@ -965,6 +1053,214 @@ static void test_bad_servers(void **state)
 	event_base_free(base);
 }
 
+/* ---- raw queries (dns_query) ---- */
+
+static void check_arec(const struct dns_answer *ans, size_t i, const char *data, bool start)
+{
+	if (i >= ans->count)
+		fail_msg("arec %zu missing (%zu)", i, ans->count);
+	const struct dns_arec *r = &ans->recs[i];
+	if (r->len != strlen(data) || memcmp(r->data, data, r->len) != 0 || r->data[r->len] != '\0')
+		fail_msg("arec %zu: '%.*s', want '%s'", i, (int)r->len, r->data, data);
+	if (r->record_start != start)
+		fail_msg("arec %zu: record_start %d", i, r->record_start);
+}
+
+static void check_addr_recs(const struct dns_answer *ans, int fam, const char *const *want,
+			    size_t n)
+{
+	assert_int_equal(ans->status, DNS_A_OK);
+	if (ans->count != n)
+		fail_msg("%zu addresses, want %zu", ans->count, n);
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+		assert_int_equal(ans->recs[i].family, fam);
+		assert_true(ans->recs[i].record_start);
+		assert_null(ans->recs[i].data);
+		assert_non_null(inet_ntop(fam, ans->recs[i].addr, buf, sizeof(buf)));
+		assert_string_equal(buf, want[i]);
+	}
+}
+
+static void test_query_real(void **state)
+{
+	struct fixture *fx = *state;
+	struct dns *d = fx->dns;
+	struct qoutcome *txt = qask(fx, d, DNS_Q_TXT, "TXT.test.");
+	struct qoutcome *a = qask(fx, d, DNS_Q_A, "addrs.test");
+	struct qoutcome *aaaa = qask(fx, d, DNS_Q_AAAA, "addrs.test");
+	struct qoutcome *mx = qask(fx, d, DNS_Q_MX, "mx.test");
+	struct qoutcome *ptr = qask(fx, d, DNS_Q_PTR, "1.2.0.192.in-addr.arpa");
+	struct qoutcome *nx = qask(fx, d, DNS_Q_TXT, "nx.test");
+	struct qoutcome *nodata = qask(fx, d, DNS_Q_AAAA, "txt.test");
+	struct qoutcome *fail = qask(fx, d, DNS_Q_TXT, "fail.test");
+	struct qoutcome *ad = qask(fx, d, DNS_Q_TXT, "ad.test");
+	struct qoutcome *tc = qask(fx, d, DNS_Q_TXT, "tc.test");
+	struct qoutcome *bad = qask(fx, d, DNS_Q_TXT, "bad name.test");
+	struct qoutcome *empty = qask(fx, d, DNS_Q_A, "");
+	/* Local-part characters an SPF macro can put in a name are asked. */
+	struct qoutcome *odd = qask(fx, d, DNS_Q_A, "a+b=c.txt.test");
+	fx_run(fx);
+
+	/* TXT: three records, strings unjoined, the empty one kept. */
+	assert_int_equal(txt->ans->status, DNS_A_OK);
+	assert_false(txt->ans->truncated);
+	assert_false(txt->ans->ad); /* our responder is no validator */
+	assert_string_equal(txt->ans->reason, "");
+	assert_int_equal(txt->ans->count, 6);
+	check_arec(txt->ans, 0, "v=spf1 ip4:192.0.2.0/24 ", true);
+	check_arec(txt->ans, 1, " -all", false);
+	check_arec(txt->ans, 2, "hello", true);
+	check_arec(txt->ans, 3, "a", true);
+	check_arec(txt->ans, 4, "", false);
+	check_arec(txt->ans, 5, "c", false);
+
+	/* A/AAAA: every address, none filtered out. */
+	const char *w4[] = { "192.0.2.1", "0.0.0.0", "224.0.0.1", "255.255.255.255" };
+	check_addr_recs(a->ans, AF_INET, w4, 4);
+	const char *w6[] = { "2001:db8::1", "::ffff:192.0.2.1", "ff02::1" };
+	check_addr_recs(aaaa->ans, AF_INET6, w6, 3);
+
+	/* MX: all exchanges as given, lower case, the root as "". */
+	assert_int_equal(mx->ans->status, DNS_A_OK);
+	assert_int_equal(mx->ans->count, 3);
+	check_arec(mx->ans, 0, "mx2.example.test", true);
+	assert_int_equal(mx->ans->recs[0].preference, 20);
+	check_arec(mx->ans, 1, "mx1.example.test", true);
+	assert_int_equal(mx->ans->recs[1].preference, 10);
+	check_arec(mx->ans, 2, "", true);
+	assert_int_equal(mx->ans->recs[2].preference, 0);
+
+	assert_int_equal(ptr->ans->status, DNS_A_OK);
+	assert_int_equal(ptr->ans->count, 2);
+	check_arec(ptr->ans, 0, "mail.example.test", true);
+	check_arec(ptr->ans, 1, "other.example.test", true);
+
+	assert_int_equal(nx->ans->status, DNS_A_NXDOMAIN);
+	assert_int_equal(nx->ans->count, 0);
+	assert_non_null(strstr(nx->ans->reason, "nx.test"));
+	assert_int_equal(nodata->ans->status, DNS_A_NODATA);
+	assert_int_equal(nodata->ans->count, 0);
+	assert_int_equal(fail->ans->status, DNS_A_TEMPFAIL);
+	assert_int_equal(fail->ans->count, 0);
+	assert_non_null(strstr(fail->ans->reason, "TXT lookup for fail.test failed"));
+
+	/* AD was asked for, so the "validator" set it. */
+	assert_int_equal(ad->ans->status, DNS_A_OK);
+	assert_true(ad->ans->ad);
+	check_arec(ad->ans, 0, "v=DMARC1; p=reject", true);
+
+	/* Truncated over UDP, TCP refused here. */
+	assert_int_equal(tc->ans->status, DNS_A_TEMPFAIL);
+
+	assert_int_equal(bad->ans->status, DNS_A_NXDOMAIN);
+	assert_non_null(strstr(bad->ans->reason, "can exist in DNS"));
+	assert_int_equal(empty->ans->status, DNS_A_NXDOMAIN);
+	assert_int_equal(odd->ans->status, DNS_A_NXDOMAIN); /* asked: unknown to the responder */
+	assert_non_null(strstr(odd->ans->reason, "a+b=c.txt.test does not exist"));
+
+	struct qoutcome *all[] = { txt, a,    aaaa, mx, ptr,   nx, nodata,
+				   fail, ad, tc,   bad, empty, odd };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		qoutcome_free(all[i]);
+}
+
+static void test_query_cancel(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned before = fx->resp.queries;
+	struct dns_req *r1 = dns_query(fx->dns, DNS_Q_TXT, "txt.test", qnever_cb, NULL);
+	struct dns_req *r2 = dns_query(fx->dns, DNS_Q_TXT, "silent.test", qnever_cb, NULL);
+	struct dns_req *r3 = dns_query(fx->dns, DNS_Q_A, "bad name", qnever_cb, NULL);
+	struct qoutcome *ok = qask(fx, fx->dns, DNS_Q_TXT, "txt.test");
+	dns_cancel(&r1);
+	dns_cancel(&r2);
+	dns_cancel(&r3);
+	assert_null(r1);
+	fx_run(fx);
+	assert_int_equal(ok->ans->status, DNS_A_OK);
+	assert_true(fx->resp.queries > before);
+	qoutcome_free(ok);
+	/* Open queries when the resolver goes: no callback. */
+	(void)dns_query(fx->dns, DNS_Q_TXT, "silent.test", qnever_cb, NULL);
+	(void)dns_query(fx->dns, DNS_Q_MX, "mx.test", qnever_cb, NULL);
+	(void)dns_query(fx->dns, DNS_Q_A, "", qnever_cb, NULL);
+	dns_free(&fx->dns);
+	struct timeval tv = { .tv_usec = 100000 };
+	event_base_loopexit(fx->base, &tv);
+	event_base_dispatch(fx->base);
+}
+
+/* Bounds: record count, data size, whole TXT records only. */
+static void test_answer_bounds(void **state)
+{
+	(void)state;
+	struct dns_answer *ans = dns_answer_new(DNS_A_OK);
+	for (int i = 0; i < 300; i++) {
+		struct dns_arec *r = dns_answer_add(ans, NULL, 0, true);
+		assert_true((r != NULL) == (i < DNS_ANSWER_RECS_MAX));
+	}
+	assert_int_equal(ans->count, DNS_ANSWER_RECS_MAX);
+	assert_true(ans->truncated);
+	dns_answer_free(&ans);
+
+	/* Records of three strings: the one that does not fit goes whole. */
+	ans = dns_answer_new(DNS_A_OK);
+	for (int i = 0; i < 100; i++)
+		for (int k = 0; k < 3; k++)
+			(void)dns_answer_add(ans, "abc", 3, k == 0);
+	assert_true(ans->truncated);
+	assert_int_equal(ans->count, DNS_ANSWER_RECS_MAX / 3 * 3);
+	for (size_t i = 0; i < ans->count; i++)
+		assert_int_equal(ans->recs[i].record_start, i % 3 == 0);
+	dns_answer_free(&ans);
+
+	/* 64 KiB of data: the string past it drops its record's first one. */
+	static char big[40000];
+	memset(big, 'k', sizeof(big));
+	ans = dns_answer_new(DNS_A_OK);
+	assert_non_null(dns_answer_add(ans, big, 10, true));
+	assert_non_null(dns_answer_add(ans, big, sizeof(big), true));
+	assert_null(dns_answer_add(ans, big, sizeof(big), false));
+	assert_int_equal(ans->count, 1);
+	assert_int_equal(ans->recs[0].len, 10);
+	assert_null(dns_answer_add(ans, "x", 1, true)); /* stays full */
+	assert_true(ans->truncated);
+	dns_answer_free(&ans);
+	dns_answer_free(&ans); /* NULL is fine */
+
+	assert_string_equal(dns_astatus_name(DNS_A_NODATA), "nodata");
+	assert_string_equal(dns_qtype_name(DNS_Q_AAAA), "AAAA");
+}
+
+static void test_reverse_name(void **state)
+{
+	(void)state;
+	char out[80];
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	assert_int_equal(inet_pton(AF_INET, "192.0.2.1", &s4.sin_addr), 1);
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s4, out, sizeof(out)), 0);
+	assert_string_equal(out, "1.2.0.192.in-addr.arpa");
+	char small[22];
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s4, small, sizeof(small)), -1);
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s4, out, 23), 0);
+
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::567:89ab", &s6.sin6_addr), 1);
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s6, out, sizeof(out)), 0);
+	/* RFC 3596 2.5 example style. */
+	assert_string_equal(out, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2."
+				 "ip6.arpa");
+	assert_int_equal(strlen(out), 72);
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s6, out, 72), -1);
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:198.51.100.7", &s6.sin6_addr), 1);
+	assert_int_equal(dns_reverse_name((struct sockaddr *)&s6, out, sizeof(out)), 0);
+	assert_string_equal(out, "7.100.51.198.in-addr.arpa");
+
+	struct sockaddr un = { .sa_family = AF_UNIX };
+	assert_int_equal(dns_reverse_name(&un, out, sizeof(out)), -1);
+}
+
 /* ---- the fake ---- */
 
 static struct dns_result *fake_answer(enum dns_kind kind, const char *name, void *arg)
@@ -1009,6 +1305,78 @@ static void test_fake(void **state)
 	event_base_free(base);
 }
 
+static struct dns_answer *fake_query(enum dns_qtype type, const char *name, void *arg)
+{
+	unsigned *calls = arg;
+	(*calls)++;
+	if (type == DNS_Q_TXT && strcmp(name, "_dmarc.fake.test") == 0) {
+		struct dns_answer *ans = dns_answer_new(DNS_A_OK);
+		(void)dns_answer_add(ans, "v=DMARC1; ", 10, true);
+		(void)dns_answer_add(ans, "p=none", 6, false);
+		ans->ad = true;
+		return ans;
+	}
+	if (type == DNS_Q_A && strcmp(name, "a.fake.test") == 0) {
+		struct dns_answer *ans = dns_answer_new(DNS_A_OK);
+		struct dns_arec *r = dns_answer_add(ans, NULL, 0, true);
+		r->family = AF_INET;
+		memcpy(r->addr, "\xc0\x00\x02\x07", 4);
+		return ans;
+	}
+	struct dns_answer *ans = dns_answer_new(DNS_A_NXDOMAIN);
+	dns_answer_set(ans, DNS_A_NXDOMAIN, "fake: %s", name);
+	return ans;
+}
+
+static void test_fake_query(void **state)
+{
+	(void)state;
+	struct fixture fx = { .base = event_base_new() };
+	unsigned calls = 0;
+	/* Queries only: no routing hook. */
+	struct dns *dns = dns_new_fake(fx.base, NULL, NULL);
+	struct qoutcome *none = qask(&fx, dns, DNS_Q_TXT, "x.test");
+	struct outcome route = { .base = fx.base, .left = &fx.left };
+	fx.left++;
+	(void)dns_resolve_mx(dns, "x.test", outcome_cb, &route);
+	fx_run(&fx);
+	assert_int_equal(none->ans->status, DNS_A_TEMPFAIL);
+	assert_non_null(strstr(none->ans->reason, "no fake answer"));
+	assert_int_equal(route.res->status, DNS_TEMPFAIL);
+	dns_result_free(&route.res);
+	qoutcome_free(none);
+
+	dns_fake_set_query(dns, fake_query, &calls);
+	struct qoutcome *dm = qask(&fx, dns, DNS_Q_TXT, "_dmarc.fake.test.");
+	struct qoutcome *a = qask(&fx, dns, DNS_Q_A, "a.fake.test");
+	struct qoutcome *nx = qask(&fx, dns, DNS_Q_MX, "nx.fake.test");
+	struct qoutcome *bad = qask(&fx, dns, DNS_Q_A, "a..b");
+	struct dns_req *c = dns_query(dns, DNS_Q_TXT, "x.test", qnever_cb, NULL);
+	dns_cancel(&c);
+	fx_run(&fx);
+	assert_int_equal(calls, 4); /* not for the refused name */
+	assert_int_equal(dm->ans->status, DNS_A_OK);
+	assert_true(dm->ans->ad);
+	check_arec(dm->ans, 0, "v=DMARC1; ", true);
+	check_arec(dm->ans, 1, "p=none", false);
+	const char *w4[] = { "192.0.2.7" };
+	check_addr_recs(a->ans, AF_INET, w4, 1);
+	assert_int_equal(nx->ans->status, DNS_A_NXDOMAIN);
+	assert_string_equal(nx->ans->reason, "fake: nx.fake.test");
+	assert_int_equal(bad->ans->status, DNS_A_NXDOMAIN);
+	qoutcome_free(dm);
+	qoutcome_free(a);
+	qoutcome_free(nx);
+	qoutcome_free(bad);
+	/* Freed with a query open: no callback. */
+	(void)dns_query(dns, DNS_Q_TXT, "_dmarc.fake.test", qnever_cb, NULL);
+	dns_free(&dns);
+	struct timeval tv = { .tv_usec = 20000 };
+	event_base_loopexit(fx.base, &tv);
+	event_base_dispatch(fx.base);
+	event_base_free(fx.base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1025,6 +1393,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_in_callback, fx_setup, fx_teardown),
 		cmocka_unit_test(test_bad_servers),
 		cmocka_unit_test(test_fake),
+		cmocka_unit_test(test_answer_bounds),
+		cmocka_unit_test(test_reverse_name),
+		cmocka_unit_test_setup_teardown(test_query_real, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_query_cancel, fx_setup, fx_teardown),
+		cmocka_unit_test(test_fake_query),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

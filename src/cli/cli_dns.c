@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli_common.h"
 #include "config/config.h"
 #include "trust/dkim_keys.h"
 
@@ -22,22 +23,12 @@
 /* RFC 1035 3.3: a character-string holds at most 255 octets. */
 #define TXT_CHUNK_MAX 255
 
-__attribute__((format(printf, 1, 2))) static void dns_err(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	(void)fputs("konvert: ", stderr);
-	(void)vfprintf(stderr, fmt, ap);
-	(void)fputc('\n', stderr);
-	va_end(ap);
-}
-
 static int load_config(const char *config_path, struct config **cfg_out)
 {
 	char *errors = NULL;
 	if (cfg_load(cfg_default_path(config_path), cfg_out, &errors) == 0)
 		return 0;
-	dns_err("%s", errors != NULL && errors[0] != '\0' ? errors : "cannot load the configuration");
+	cli_err("%s", errors != NULL && errors[0] != '\0' ? errors : "cannot load the configuration");
 	free(errors);
 	return -1;
 }
@@ -49,14 +40,14 @@ static int local_domain(const struct config *cfg, const char *arg, char *out, si
 	if (n > 0 && arg[n - 1] == '.')
 		n--;
 	if (n == 0 || n >= out_size) {
-		dns_err("%s: not a domain name", arg);
+		cli_err("%s: not a domain name", arg);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		out[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] - 'A' + 'a' : arg[i]);
 	out[n] = '\0';
 	if (!cfg_is_local_domain(cfg, out, n) || !dkim_keys_is_valid_domain(out)) {
-		dns_err("%s: not a local domain (see the domains setting)", out);
+		cli_err("%s: not a local domain (see the domains setting)", out);
 		return -1;
 	}
 	return 0;
@@ -143,7 +134,7 @@ static int print_records(const struct config *cfg, const char *domain,
 		char err[512] = "";
 		char *rec = dkim_keys_record(cfg->data_dir, domain, s->name, err, sizeof(err));
 		if (rec == NULL) {
-			dns_err("%s", err);
+			cli_err("%s", err);
 			return -1;
 		}
 		(void)fprintf(out, "; DKIM selector %s (%s, %s)\n", s->name,
@@ -184,7 +175,7 @@ static int print_records(const struct config *cfg, const char *domain,
 	print_srv(out, "_pop3s", domain, 0, listen_port(&cfg->pop3s_listen), host);
 	print_srv(out, "_pop3", domain, 10, listen_port(&cfg->pop3_listen), host);
 	if (fflush(out) != 0 || ferror(out)) {
-		dns_err("write error on standard output");
+		cli_err("write error on standard output");
 		return -1;
 	}
 	return 0;
@@ -206,7 +197,7 @@ int cli_dns_records_main(int argc, char **argv, const char *config_path)
 	if (local_domain(cfg, argv[1], domain, sizeof(domain)) < 0)
 		goto out;
 	if (dkim_keys_ensure(cfg->data_dir, domain, time(NULL), &keys, err, sizeof(err)) < 0) {
-		dns_err("%s", err);
+		cli_err("%s", err);
 		goto out;
 	}
 	rc = print_records(cfg, domain, &keys) < 0 ? 1 : 0;
@@ -231,7 +222,7 @@ int cli_dkim_main(int argc, char **argv, const char *config_path)
 	if (local_domain(cfg, argv[2], domain, sizeof(domain)) < 0)
 		goto out;
 	if (dkim_keys_rotate(cfg->data_dir, domain, time(NULL), &keys, err, sizeof(err)) < 0) {
-		dns_err("%s", err);
+		cli_err("%s", err);
 		goto out;
 	}
 	for (size_t i = 0; i < keys.count; i++)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_common.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "queue/queue_control.h"
@@ -32,17 +33,6 @@ enum { QCLI_OK = 0, QCLI_FAIL = 1, QCLI_USAGE = 2 };
 #define REPLY_SHOWN_MAX 200
 #define CONTROL_TIMEOUT_MS 10000
 #define PATH_LEN 4096
-
-__attribute__((format(printf, 1, 2))) static void qerr(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)fputs("konvert: ", stderr);
-	(void)vfprintf(stderr, fmt, ap);
-	(void)fputc('\n', stderr);
-	va_end(ap);
-}
 
 static void usage(FILE *out)
 {
@@ -59,7 +49,7 @@ static int load_config(const char *config_path, struct config **cfg_out)
 
 	if (cfg_load(cfg_default_path(config_path), cfg_out, &errors) == 0)
 		return 0;
-	qerr("%s", errors != NULL && errors[0] != '\0' ? errors : "cannot load the configuration");
+	cli_err("%s", errors != NULL && errors[0] != '\0' ? errors : "cannot load the configuration");
 	free(errors);
 	return -1;
 }
@@ -162,18 +152,18 @@ static int open_rdonly(const char *data_dir, struct queue_store **qs_out)
 
 	*qs_out = NULL;
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		qerr("%s: path too long", data_dir);
+		cli_err("%s: path too long", data_dir);
 		return -1;
 	}
 	if (lstat(path, &st) != 0) {
 		if (errno == ENOENT)
 			return 0;
-		qerr("%s: %s", path, strerror(errno));
+		cli_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	*qs_out = queue_store_open(data_dir, QUEUE_STORE_RDONLY, err, sizeof(err));
 	if (*qs_out == NULL) {
-		qerr("%s", err);
+		cli_err("%s", err);
 		return -1;
 	}
 	return 1;
@@ -250,7 +240,7 @@ int cli_queue_list(const struct config *cfg, FILE *out)
 	if (rc < 0)
 		return QCLI_FAIL;
 	if (rc > 0 && queue_store_list_ids(qs, &ids, &count, err, sizeof(err)) != 0) {
-		qerr("%s", err);
+		cli_err("%s", err);
 		queue_store_close(&qs);
 		return QCLI_FAIL;
 	}
@@ -284,7 +274,7 @@ int cli_queue_list(const struct config *cfg, FILE *out)
 		(void)fputc('\n', out);
 	}
 	if (fflush(out) != 0 || ferror(out)) {
-		qerr("standard output: %s", strerror(errno));
+		cli_err("standard output: %s", strerror(errno));
 		return QCLI_FAIL;
 	}
 	return QCLI_OK;
@@ -435,19 +425,19 @@ static int cmd_show(const struct config *cfg, const char *id)
 	int rc;
 
 	if (!queue_env_is_valid_id(id)) {
-		qerr("queue show: '%.40s' is not a queue id (16 characters of 0-9 A-Z)", id);
+		cli_err("queue show: '%.40s' is not a queue id (16 characters of 0-9 A-Z)", id);
 		return QCLI_FAIL;
 	}
 	rc = open_rdonly(cfg->data_dir, &qs);
 	if (rc < 0)
 		return QCLI_FAIL;
 	if (rc == 0 || !env_exists(cfg->data_dir, id)) {
-		qerr("queue show: no message %s in the queue", id);
+		cli_err("queue show: no message %s in the queue", id);
 		queue_store_close(&qs);
 		return QCLI_FAIL;
 	}
 	if (queue_store_read(qs, id, &env, err, sizeof(err)) != 0) {
-		qerr("queue show: %s: unreadable envelope: %s", id, err);
+		cli_err("queue show: %s: unreadable envelope: %s", id, err);
 		queue_store_close(&qs);
 		return QCLI_FAIL;
 	}
@@ -456,7 +446,7 @@ static int cmd_show(const struct config *cfg, const char *id)
 	queue_env_fini(&env);
 	queue_store_close(&qs);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		qerr("standard output: %s", strerror(errno));
+		cli_err("standard output: %s", strerror(errno));
 		return QCLI_FAIL;
 	}
 	return QCLI_OK;
@@ -481,17 +471,17 @@ static enum ask_result control_ask(const char *data_dir, const char *cmd, char *
 	int fd, n;
 
 	if (queue_control_socket_path(data_dir, sun.sun_path, sizeof(sun.sun_path)) != 0) {
-		qerr("%s/" QUEUE_CONTROL_SOCKET ": path too long", data_dir);
+		cli_err("%s/" QUEUE_CONTROL_SOCKET ": path too long", data_dir);
 		return ASK_FAILED;
 	}
 	n = snprintf(line, sizeof(line), "%s\n", cmd);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
-		qerr("command too long");
+		cli_err("command too long");
 		return ASK_FAILED;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		qerr("socket: %s", strerror(errno));
+		cli_err("socket: %s", strerror(errno));
 		return ASK_FAILED;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
@@ -501,16 +491,16 @@ static enum ask_result control_ask(const char *data_dir, const char *cmd, char *
 		if (e == ENOENT || e == ECONNREFUSED)
 			return ASK_NO_SERVER;
 		if (e == EACCES)
-			qerr("%s: %s (run as root or as the server's user)", sun.sun_path,
+			cli_err("%s: %s (run as root or as the server's user)", sun.sun_path,
 			     strerror(e));
 		else
-			qerr("%s: %s", sun.sun_path, strerror(e));
+			cli_err("%s: %s", sun.sun_path, strerror(e));
 		return ASK_FAILED;
 	}
 	/* A short line into a fresh unix socket does not block for long;
 	 * MSG_NOSIGNAL: a server that goes away is an error, not a signal. */
 	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
-		qerr("%s: send: %s", sun.sun_path, strerror(errno));
+		cli_err("%s: send: %s", sun.sun_path, strerror(errno));
 		(void)close(fd);
 		return ASK_FAILED;
 	}
@@ -522,7 +512,7 @@ static enum ask_result control_ask(const char *data_dir, const char *cmd, char *
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0) {
-			qerr("%s: %s", sun.sun_path,
+			cli_err("%s: %s", sun.sun_path,
 			     pr == 0 ? "no answer from the server" : strerror(errno));
 			(void)close(fd);
 			return ASK_FAILED;
@@ -531,7 +521,7 @@ static enum ask_result control_ask(const char *data_dir, const char *cmd, char *
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			qerr("%s: %s", sun.sun_path, strerror(errno));
+			cli_err("%s: %s", sun.sun_path, strerror(errno));
 			(void)close(fd);
 			return ASK_FAILED;
 		}
@@ -545,7 +535,7 @@ static enum ask_result control_ask(const char *data_dir, const char *cmd, char *
 	reply[len] = '\0';
 	reply[strcspn(reply, "\r\n")] = '\0';
 	if (len == 0) {
-		qerr("%s: the server closed the connection without an answer", sun.sun_path);
+		cli_err("%s: the server closed the connection without an answer", sun.sun_path);
 		return ASK_FAILED;
 	}
 	return ASK_REPLIED;
@@ -559,10 +549,10 @@ static int report(const char *reply)
 		return QCLI_OK;
 	}
 	if (strncmp(reply, "ERR", 3) == 0 && (reply[3] == '\0' || reply[3] == ' ')) {
-		qerr("%s", reply[3] == ' ' ? reply + 4 : "the server refused");
+		cli_err("%s", reply[3] == ' ' ? reply + 4 : "the server refused");
 		return QCLI_FAIL;
 	}
-	qerr("unexpected answer from the server: %.200s", reply);
+	cli_err("unexpected answer from the server: %.200s", reply);
 	return QCLI_FAIL;
 }
 
@@ -589,7 +579,7 @@ static int cmd_flush(const struct config *cfg, const char *domain)
 	if (domain != NULL && domain[0] == '@')
 		domain++; /* "@example.org" as ETRN writes it */
 	if (domain != NULL && !is_domain_arg(domain)) {
-		qerr("queue flush: '%.80s' is not a domain name", domain);
+		cli_err("queue flush: '%.80s' is not a domain name", domain);
 		return QCLI_FAIL;
 	}
 	(void)snprintf(cmd, sizeof(cmd), "FLUSH%s%s", domain != NULL ? " " : "",
@@ -617,20 +607,20 @@ static int delete_offline(const struct config *cfg, const char *id)
 		return QCLI_FAIL;
 	queue_store_close(&qs);
 	if (rc == 0 || !env_exists(cfg->data_dir, id)) {
-		qerr("queue delete: no message %s in the queue", id);
+		cli_err("queue delete: no message %s in the queue", id);
 		return QCLI_FAIL;
 	}
 	/* Every directory exists (the read-only open checked), so this open
 	 * creates nothing; it only gives write access for the removal. */
 	qs = queue_store_open(cfg->data_dir, 0, err, sizeof(err));
 	if (qs == NULL) {
-		qerr("%s", err);
+		cli_err("%s", err);
 		return QCLI_FAIL;
 	}
 	rc = queue_store_remove(qs, id, err, sizeof(err));
 	queue_store_close(&qs);
 	if (rc != 0) {
-		qerr("queue delete: %s", err);
+		cli_err("queue delete: %s", err);
 		return QCLI_FAIL;
 	}
 	(void)printf("deleted %s\n", id);
@@ -642,7 +632,7 @@ static int cmd_delete(const struct config *cfg, const char *id)
 	char cmd[64], reply[QUEUE_CONTROL_MSG_MAX + 16];
 
 	if (!queue_env_is_valid_id(id)) {
-		qerr("queue delete: '%.40s' is not a queue id (16 characters of 0-9 A-Z)", id);
+		cli_err("queue delete: '%.40s' is not a queue id (16 characters of 0-9 A-Z)", id);
 		return QCLI_FAIL;
 	}
 	(void)snprintf(cmd, sizeof(cmd), "DELETE %s", id);
@@ -690,20 +680,20 @@ int cli_queue_main(int argc, char **argv, const char *config_path)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			verb = &verbs[i];
 	if (verb == NULL) {
-		qerr("unknown queue command \"%.40s\"", argv[1]);
+		cli_err("unknown queue command \"%.40s\"", argv[1]);
 		usage(stderr);
 		return QCLI_USAGE;
 	}
 	nargs = argc - 2;
 	for (int i = 2; i < argc; i++) {
 		if (argv[i][0] == '-') {
-			qerr("queue %s: unknown option %.40s", verb->name, argv[i]);
+			cli_err("queue %s: unknown option %.40s", verb->name, argv[i]);
 			usage(stderr);
 			return QCLI_USAGE;
 		}
 	}
 	if (nargs < verb->min_args || nargs > verb->max_args) {
-		qerr("queue %s: %s", verb->name,
+		cli_err("queue %s: %s", verb->name,
 		     nargs < verb->min_args ? "ID missing" : "too many arguments");
 		usage(stderr);
 		return QCLI_USAGE;
@@ -719,7 +709,7 @@ int cli_queue_main(int argc, char **argv, const char *config_path)
 	else
 		rc = cmd_delete(cfg, argv[2]);
 	if (fflush(stdout) != 0 && rc == QCLI_OK) {
-		qerr("standard output: %s", strerror(errno));
+		cli_err("standard output: %s", strerror(errno));
 		rc = QCLI_FAIL;
 	}
 	cfg_free(&cfg);

@@ -20,6 +20,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli/cli_common.h"
 #include "proto/scram.h"
 #include "auth/userdb.h"
 #include "config/config.h"
@@ -44,16 +45,6 @@ struct user_verb {
 	bool mutates; /* takes the data_dir lock and saves */
 	bool creates_dir; /* creates data_dir when missing */
 };
-
-__attribute__((format(printf, 1, 2))) static void user_err(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	(void)fputs("konvert: ", stderr);
-	(void)vfprintf(stderr, fmt, ap);
-	(void)fputc('\n', stderr);
-	va_end(ap);
-}
 
 static void usage(FILE *out)
 {
@@ -85,25 +76,25 @@ static char *read_password_stdin(void)
 	char *pw = NULL;
 	if (got < 0) {
 		if (ferror(stdin))
-			user_err("reading the password from standard input: %s",
+			cli_err("reading the password from standard input: %s",
 				 strerror(errno ? errno : EIO));
 		else
-			user_err("no password on standard input");
+			cli_err("no password on standard input");
 		goto out;
 	}
 	size_t len = (size_t)got;
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
 	if (strlen(line) != len) {
-		user_err("the password contains a NUL byte");
+		cli_err("the password contains a NUL byte");
 		goto out;
 	}
 	if (len == 0) {
-		user_err("empty password");
+		cli_err("empty password");
 		goto out;
 	}
 	if (len > USERDB_PASSWORD_MAX) {
-		user_err("password longer than %d bytes", USERDB_PASSWORD_MAX);
+		cli_err("password longer than %d bytes", USERDB_PASSWORD_MAX);
 		goto out;
 	}
 	pw = xstrdup(line);
@@ -130,7 +121,7 @@ static char *tty_read_line(int tty_fd, const char *prompt)
 {
 	struct termios old, quiet;
 	if (tcgetattr(tty_fd, &old) < 0) {
-		user_err("/dev/tty: %s (use --password-stdin)", strerror(errno));
+		cli_err("/dev/tty: %s (use --password-stdin)", strerror(errno));
 		return NULL;
 	}
 	quiet = old;
@@ -186,13 +177,13 @@ restore:
 		(void)w; /* cosmetic only */
 	}
 	if (interrupted)
-		user_err("interrupted");
+		cli_err("interrupted");
 	else if (read_errno != 0)
-		user_err("/dev/tty: %s", strerror(read_errno));
+		cli_err("/dev/tty: %s", strerror(read_errno));
 	else if (eof && len == 0)
-		user_err("no password given");
+		cli_err("no password given");
 	else if (too_long)
-		user_err("password longer than %d bytes", USERDB_PASSWORD_MAX);
+		cli_err("password longer than %d bytes", USERDB_PASSWORD_MAX);
 	else {
 		if (len > 0 && buf[len - 1] == '\r') /* a terminal in raw-ish CRLF mode */
 			buf[--len] = '\0';
@@ -206,7 +197,7 @@ static char *read_password_tty(const char *address)
 {
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		user_err("/dev/tty: %s (use --password-stdin)", strerror(errno));
+		cli_err("/dev/tty: %s (use --password-stdin)", strerror(errno));
 		return NULL;
 	}
 	char prompt[SMTP_PATH_MAX + 32];
@@ -218,7 +209,7 @@ static char *read_password_tty(const char *address)
 	char *pw = tty_read_line(fd, prompt);
 	char *again = NULL;
 	if (pw != NULL && pw[0] == '\0') {
-		user_err("empty password");
+		cli_err("empty password");
 		secret_free(&pw);
 	}
 	if (pw != NULL) {
@@ -226,7 +217,7 @@ static char *read_password_tty(const char *address)
 		if (again == NULL) {
 			secret_free(&pw);
 		} else if (strcmp(pw, again) != 0) {
-			user_err("passwords do not match");
+			cli_err("passwords do not match");
 			secret_free(&pw);
 		}
 	}
@@ -263,7 +254,7 @@ static int make_credentials(const struct user_run *r, char hash[USERDB_HASH_MAX]
 		return -1;
 	int rc = userdb_hash_password(pw, hash, USERDB_HASH_MAX);
 	if (rc < 0)
-		user_err("cannot hash the password (crypt_r failed)");
+		cli_err("cannot hash the password (crypt_r failed)");
 	else
 		*extra_out = user_extra_from_password(r->address, pw);
 	secret_free(&pw);
@@ -276,7 +267,7 @@ static int make_credentials(const struct user_run *r, char hash[USERDB_HASH_MAX]
 static int make_dirs(const char *path)
 {
 	if (path[0] == '\0') {
-		user_err("data_dir is empty");
+		cli_err("data_dir is empty");
 		return -1;
 	}
 	char *p = xstrdup(path);
@@ -288,7 +279,7 @@ static int make_dirs(const char *path)
 		char saved = *s;
 		*s = '\0';
 		if (mkdir(p, 0750) < 0 && errno != EEXIST) {
-			user_err("%s: %s", p, strerror(errno));
+			cli_err("%s: %s", p, strerror(errno));
 			rc = -1;
 		}
 		*s = saved;
@@ -298,10 +289,10 @@ static int make_dirs(const char *path)
 	struct stat st;
 	if (rc == 0) {
 		if (stat(path, &st) < 0) {
-			user_err("%s: %s", path, strerror(errno));
+			cli_err("%s: %s", path, strerror(errno));
 			rc = -1;
 		} else if (!S_ISDIR(st.st_mode)) {
-			user_err("%s: not a directory", path);
+			cli_err("%s: not a directory", path);
 			rc = -1;
 		}
 	}
@@ -320,13 +311,13 @@ static int lock_data_dir(const char *dir, bool create)
 	if (fd < 0) {
 		if (errno == ENOENT && !create)
 			return -2;
-		user_err("%s: %s", dir, strerror(errno));
+		cli_err("%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;
-		user_err("%s: lock: %s", dir, strerror(errno));
+		cli_err("%s: lock: %s", dir, strerror(errno));
 		(void)close(fd);
 		return -1;
 	}
@@ -337,7 +328,7 @@ static int save(struct user_run *r)
 {
 	char err[1024];
 	if (userdb_save(r->db, r->users_path, err, sizeof(err)) < 0) {
-		user_err("%s", err);
+		cli_err("%s", err);
 		return CLI_USER_FAIL;
 	}
 	return CLI_USER_OK;
@@ -348,7 +339,7 @@ static int save(struct user_run *r)
 static int verb_add(struct user_run *r)
 {
 	if (userdb_find(r->db, r->address, strlen(r->address)) != NULL) {
-		user_err("user %s already exists", r->address);
+		cli_err("user %s already exists", r->address);
 		return CLI_USER_FAIL;
 	}
 	char hash[USERDB_HASH_MAX];
@@ -357,7 +348,7 @@ static int verb_add(struct user_run *r)
 		return CLI_USER_FAIL;
 	int rc = CLI_USER_FAIL;
 	if (userdb_add(r->db, r->address, hash, extra) < 0)
-		user_err("cannot add %s", r->address);
+		cli_err("cannot add %s", r->address);
 	else
 		rc = save(r);
 	secret_free(&extra);
@@ -367,7 +358,7 @@ static int verb_add(struct user_run *r)
 static int verb_passwd(struct user_run *r)
 {
 	if (userdb_find(r->db, r->address, strlen(r->address)) == NULL) {
-		user_err("no such user %s", r->address);
+		cli_err("no such user %s", r->address);
 		return CLI_USER_FAIL;
 	}
 	char hash[USERDB_HASH_MAX];
@@ -379,7 +370,7 @@ static int verb_passwd(struct user_run *r)
 	const struct user_entry *e = userdb_find(r->db, r->address, strlen(r->address));
 	int rc = CLI_USER_FAIL;
 	if (userdb_set_hash(r->db, r->address, hash, extra != NULL ? extra : e->extra) < 0)
-		user_err("cannot change the password of %s", r->address);
+		cli_err("cannot change the password of %s", r->address);
 	else
 		rc = save(r);
 	secret_free(&extra);
@@ -389,7 +380,7 @@ static int verb_passwd(struct user_run *r)
 static int verb_del(struct user_run *r)
 {
 	if (userdb_remove(r->db, r->address) < 0) {
-		user_err("no such user %s", r->address);
+		cli_err("no such user %s", r->address);
 		return CLI_USER_FAIL;
 	}
 	int rc = save(r);
@@ -432,7 +423,7 @@ static int set_address(struct user_run *r, const char *arg)
 {
 	size_t len = strlen(arg);
 	if (len >= sizeof(r->address) || !userdb_is_valid_address(arg, len)) {
-		user_err("invalid address \"%.*s\" (want local@domain)", len > 80 ? 80 : (int)len,
+		cli_err("invalid address \"%.*s\" (want local@domain)", len > 80 ? 80 : (int)len,
 			 arg);
 		return -1;
 	}
@@ -442,7 +433,7 @@ static int set_address(struct user_run *r, const char *arg)
 	}
 	const char *domain = strchr(r->address, '@') + 1;
 	if (!cfg_is_local_domain(r->cfg, domain, strlen(domain))) {
-		user_err("unknown domain %s (not in domains of the configuration)", domain);
+		cli_err("unknown domain %s (not in domains of the configuration)", domain);
 		return -1;
 	}
 	return 0;
@@ -454,13 +445,13 @@ static int load_config(const char *config_path, struct config **cfg_out)
 	if (cfg_load(cfg_default_path(config_path), cfg_out, &errors) == 0)
 		return 0;
 	if (errors == NULL || errors[0] == '\0') {
-		user_err("cannot load the configuration");
+		cli_err("cannot load the configuration");
 	} else {
 		for (char *line = errors; *line != '\0';) {
 			char *nl = strchr(line, '\n');
 			size_t len = nl ? (size_t)(nl - line) : strlen(line);
 			if (len > 0)
-				user_err("%.*s", (int)len, line);
+				cli_err("%.*s", (int)len, line);
 			line += len + (nl ? 1 : 0);
 		}
 	}
@@ -481,7 +472,7 @@ int cli_user_main(int argc, char **argv, const char *config_path)
 	}
 	const struct user_verb *verb = find_verb(argv[1]);
 	if (verb == NULL) {
-		user_err("unknown user command \"%s\"", argv[1]);
+		cli_err("unknown user command \"%s\"", argv[1]);
 		usage(stderr);
 		return CLI_USER_USAGE;
 	}
@@ -492,19 +483,19 @@ int cli_user_main(int argc, char **argv, const char *config_path)
 		if (verb->takes_password && strcmp(a, "--password-stdin") == 0) {
 			password_stdin = true;
 		} else if (a[0] == '-') {
-			user_err("user %s: unknown option %s", verb->name, a);
+			cli_err("user %s: unknown option %s", verb->name, a);
 			usage(stderr);
 			return CLI_USER_USAGE;
 		} else if (verb->needs_address && address == NULL) {
 			address = a;
 		} else {
-			user_err("user %s: unexpected argument %s", verb->name, a);
+			cli_err("user %s: unexpected argument %s", verb->name, a);
 			usage(stderr);
 			return CLI_USER_USAGE;
 		}
 	}
 	if (verb->needs_address && address == NULL) {
-		user_err("user %s: ADDRESS missing", verb->name);
+		cli_err("user %s: ADDRESS missing", verb->name);
 		usage(stderr);
 		return CLI_USER_USAGE;
 	}
@@ -529,12 +520,12 @@ int cli_user_main(int argc, char **argv, const char *config_path)
 	}
 	char err[1024];
 	if (userdb_load(r.users_path, &r.db, err, sizeof(err)) < 0) {
-		user_err("%s", err);
+		cli_err("%s", err);
 		goto out;
 	}
 	rc = verb->run(&r);
 	if (fflush(stdout) != 0 && rc == CLI_USER_OK) {
-		user_err("standard output: %s", strerror(errno));
+		cli_err("standard output: %s", strerror(errno));
 		rc = CLI_USER_FAIL;
 	}
 out:

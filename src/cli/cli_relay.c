@@ -352,6 +352,11 @@ void relay_stop(struct relay *r)
 	remote_free(&r->remote);
 }
 
+struct dns *relay_dns(struct relay *r)
+{
+	return r->dns;
+}
+
 struct queue_store *relay_store(struct relay *r)
 {
 	return r->qs;

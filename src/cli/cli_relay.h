@@ -17,6 +17,7 @@ struct worker_pool;
 struct queue_env;
 struct queue_store;
 struct relay;
+struct dns;
 
 /* Opens data_dir/queue, scans it (corrupt files are moved aside and
  * logged) and starts the scheduler. cfg, users and aliases are read
@@ -37,6 +38,9 @@ void relay_stop(struct relay *r);
 struct queue_store *relay_store(struct relay *r);
 void relay_queued(void *arg, struct queue_env *env);
 size_t relay_flush(void *arg, const char *domain);
+
+/* The resolver (for the inbound checks too). */
+struct dns *relay_dns(struct relay *r);
 
 /* Work in flight that must finish before exit (writes, removals). */
 unsigned relay_pending(const struct relay *r);

@@ -33,12 +33,16 @@
 #include "core/worker.h"
 #include "delivery/intake.h"
 #include "delivery/signing.h"
+#include "trust/authcheck_dns.h"
+#include "trust/psl.h"
 #include "net/listener.h"
 #include "net/tls.h"
 #include "pop2/pop2_session.h"
 #include "pop3/pop3_session.h"
 #include "smtp/smtp_session.h"
 
+/* Debian's publicsuffix package. */
+#define KONVERT_PSL_PATH "/usr/share/publicsuffix/public_suffix_list.dat"
 /* fsync-bound work: threads mostly wait on the disk, not the CPU. */
 #define SERVE_WORKER_THREADS 8
 /* yescrypt is CPU-bound: about one thread per core. */
@@ -72,6 +76,8 @@ struct serve {
 	struct authn *authn; /* owned */
 	struct relay *relay; /* owned: queue, scheduler, remote delivery */
 	struct signing *signing; /* owned: DKIM keys, NULL when dkim_sign = no */
+	struct psl *psl; /* owned: the public suffix list for DMARC */
+	struct authcheck_dns_ops authdns; /* over relay's resolver */
 	struct smtp_env smtp;
 	struct pop3_env pop3;
 	struct pop2_env pop2;
@@ -605,6 +611,17 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		}
 		sv.smtp.signing = sv.signing;
 	}
+	/* Inbound checks: Debian's public suffix list (package publicsuffix);
+	 * without it every name is its own organisational domain, which
+	 * only makes relaxed DMARC alignment stricter. */
+	if (psl_load(KONVERT_PSL_PATH, &sv.psl, err, sizeof(err)) != 0) {
+		log_warn(NULL, "event=start warning=\"public suffix list: %s\"", err);
+		if (psl_load_buf("", 0, &sv.psl, err, sizeof(err)) != 0)
+			sv.psl = NULL;
+	}
+	authcheck_dns_ops_init(&sv.authdns, relay_dns(sv.relay));
+	sv.smtp.authdns = &sv.authdns;
+	sv.smtp.psl = sv.psl;
 	sv.smtp.queue = relay_store(sv.relay);
 	sv.smtp.queued = relay_queued;
 	sv.smtp.etrn = relay_flush;
@@ -639,14 +656,16 @@ out:
 	if (sv.relay != NULL)
 		relay_stop(sv.relay);
 	worker_pool_free(&sv.workers);
-	relay_free(&sv.relay);
-	signing_free(&sv.signing);
 	worker_pool_free(&sv.auth_workers);
 	/* Sessions still open after the drain (clients that never read
-	 * their goodbye) are freed now that no worker job refers to them. */
+	 * their goodbye, checks still waiting for DNS) are freed now that no
+	 * worker job refers to them, and before the resolver goes. */
 	smtp_free_all(&sv.smtp);
 	pop3_free_all(&sv.pop3);
 	pop2_free_all(&sv.pop2);
+	relay_free(&sv.relay);
+	signing_free(&sv.signing);
+	psl_free(&sv.psl);
 	userdb_free(&sv.users);
 	aliases_free(&sv.aliases);
 	authn_free(&sv.authn);

@@ -176,6 +176,10 @@ static const struct cfg_key cfg_keys[] = {
 	/* Keys are made at start; a change needs a restart. */
 	{ .name = "dkim_sign", .type = CFG_T_ENUM, .def = "yes",
 	  .names = cfg_bool_names, .off = F(dkim_sign), .flags = CFG_F_RESTART },
+	{ .name = "auth_checks", .type = CFG_T_ENUM, .def = "yes",
+	  .names = cfg_bool_names, .off = F(auth_checks) },
+	{ .name = "dmarc_enforce", .type = CFG_T_ENUM, .def = "yes",
+	  .names = cfg_bool_names, .off = F(dmarc_enforce) },
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])

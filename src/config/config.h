@@ -83,6 +83,8 @@ struct config {
 	unsigned tls_handshake_timeout_ms; /* each TLS handshake, from its start */
 	unsigned data_timeout_ms; /* one whole DATA/BDAT message transfer */
 	enum cfg_bool dkim_sign; /* sign mail from local domains (submission, smtps, sendmail) */
+	enum cfg_bool auth_checks; /* SPF, DKIM, DMARC of mail received on the smtp listener */
+	enum cfg_bool dmarc_enforce; /* act on a failing sender's DMARC p=reject */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out

@@ -220,7 +220,9 @@ static const char defaults_dump[] =
 	"run_as = konvert\n"
 	"tls_handshake_timeout = 30s\n"
 	"data_timeout = 10m\n"
-	"dkim_sign = yes\n";
+	"dkim_sign = yes\n"
+	"auth_checks = yes\n"
+	"dmarc_enforce = yes\n";
 
 static void test_dump_defaults(void **state)
 {

@@ -40,6 +40,9 @@ struct intake {
 	/* DKIM: the keys to sign with (borrowed), and why signing failed */
 	const struct signing_domain *dkim;
 	const char *dkim_err; /* static text, logged when the commit ends */
+	char *ar_fields; /* owned: Authentication-Results to add, or NULL */
+	struct intake_range *drop; /* owned: forged fields to drop */
+	size_t ndrop;
 	/* remote recipients */
 	struct queue_store *qs; /* borrowed */
 	struct queue_env *qenv; /* owned until handed to queued() */
@@ -155,12 +158,29 @@ void intake_set_dkim(struct intake *in, const struct signing_domain *keys)
 	in->dkim = keys;
 }
 
-/* Worker thread: rewrites the incoming file with the DKIM-Signature
- * fields below the Return-Path line (which only final delivery needs and
- * relaying skips) and our Received:, through a temporary file and a
- * rename. The signature is over what follows the Return-Path line. On failure the
- * message goes out unsigned and dkim_err says why. */
-static void sign_file(struct intake *in)
+/* Where the sender's message starts in a stored file: after the
+ * Return-Path line and our Received: field (with its continuation
+ * lines). rp_out gets the end of the Return-Path line. */
+static size_t trace_end(const char *buf, size_t len, size_t *rp_out)
+{
+	*rp_out = 0;
+	const char *nl = memchr(buf, '\n', len);
+	if (nl == NULL || len < 12 || strncmp(buf, "Return-Path:", 12) != 0)
+		return 0;
+	size_t rp = (size_t)(nl - buf) + 1;
+	*rp_out = rp;
+	size_t ins = rp;
+	if (len - rp >= 9 && strncmp(buf + rp, "Received:", 9) == 0) {
+		const char *p = memchr(buf + rp, '\n', len - rp);
+		while (p != NULL && (size_t)(p - buf) + 1 < len && (p[1] == ' ' || p[1] == '\t'))
+			p = memchr(p + 1, '\n', len - (size_t)(p + 1 - buf));
+		if (p != NULL)
+			ins = (size_t)(p - buf) + 1;
+	}
+	return ins;
+}
+
+static int read_file(struct intake *in, char **buf_out)
 {
 	size_t len = (size_t)in->size;
 	char *buf = xmalloc(len + 1);
@@ -170,46 +190,108 @@ static void sign_file(struct intake *in)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
-			in->dkim_err = "cannot read the message back";
 			free(buf);
-			return;
+			return -1;
 		}
 		off += (size_t)got;
 	}
-	const char *nl = memchr(buf, '\n', len);
-	if (nl == NULL || strncmp(buf, "Return-Path:", 12) != 0) {
+	buf[len] = '\0';
+	*buf_out = buf;
+	return 0;
+}
+
+int intake_read_message(struct intake *in, char **buf_out, size_t *len_out)
+{
+	if (in->failed || intake_flush(in) != 0)
+		return -1;
+	char *buf;
+	if (read_file(in, &buf) != 0)
+		return -1;
+	size_t rp, ins = trace_end(buf, (size_t)in->size, &rp);
+	size_t n = (size_t)in->size - ins;
+	memmove(buf, buf + ins, n);
+	buf[n] = '\0';
+	*buf_out = buf;
+	*len_out = n;
+	return 0;
+}
+
+void intake_set_header(struct intake *in, char *fields, const struct intake_range *drop,
+		       size_t ndrop)
+{
+	free(in->ar_fields);
+	in->ar_fields = fields;
+	free(in->drop);
+	in->drop = NULL;
+	in->ndrop = 0;
+	if (ndrop > 0) {
+		in->drop = xcalloc(ndrop, sizeof(*drop));
+		memcpy(in->drop, drop, ndrop * sizeof(*drop));
+		in->ndrop = ndrop;
+	}
+}
+
+/* Worker thread: rewrites the incoming file through a temporary file and
+ * a rename: the checks' Authentication-Results field goes above our
+ * Received: (RFC 8601 5), forged ones are dropped, and the DKIM-Signature
+ * fields go below our Received:, at the head of the sender's header block
+ * (the signature is over what follows our trace). On a failure the
+ * message stays as it was (a signing failure: unsigned) and dkim_err says
+ * why. */
+static void rewrite_file(struct intake *in)
+{
+	char *buf;
+	if (read_file(in, &buf) != 0) {
+		in->dkim_err = "cannot read the message back";
+		return;
+	}
+	size_t len = (size_t)in->size;
+	size_t rp, ins = trace_end(buf, len, &rp);
+	if (rp == 0) {
 		in->dkim_err = "no Return-Path line";
 		free(buf);
 		return;
 	}
-	size_t rp = (size_t)(nl - buf) + 1;
 	char *fields = NULL;
 	size_t flen = 0;
-	const char *why = NULL;
-	if (signing_sign(in->dkim, buf + rp, len - rp, (int64_t)time(NULL), &fields, &flen, &why) !=
-	    0) {
-		in->dkim_err = why ? why : "signing failed";
-		free(buf);
-		return;
-	}
-	/* The fields go below our own Received: (the trace of this hop
-	 * stays on top), at the head of the sender's header block. */
-	size_t ins = rp;
-	if (len - rp >= 9 && strncmp(buf + rp, "Received:", 9) == 0) {
-		const char *p = memchr(buf + rp, '\n', len - rp);
-		while (p != NULL && (size_t)(p - buf) + 1 < len &&
-		       (p[1] == ' ' || p[1] == '\t'))
-			p = memchr(p + 1, '\n', len - (size_t)(p + 1 - buf));
-		if (p != NULL)
-			ins = (size_t)(p - buf) + 1;
+	if (in->dkim != NULL) {
+		const char *why = NULL;
+		if (signing_sign(in->dkim, buf + rp, len - rp, (int64_t)time(NULL), &fields, &flen,
+				 &why) != 0) {
+			in->dkim_err = why ? why : "signing failed";
+			fields = NULL;
+			flen = 0;
+		}
 	}
 	char tmp[4200];
-	(void)snprintf(tmp, sizeof(tmp), "%s.dkim", in->path);
+	(void)snprintf(tmp, sizeof(tmp), "%s.new", in->path);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	bool ok = fd >= 0;
-	const char *parts[3] = {buf, fields, buf + ins};
-	size_t lens[3] = {ins, flen, len - ins};
-	for (int i = 0; ok && i < 3; i++) {
+	/* The pieces in order; the sender's part minus the dropped fields. */
+	size_t cap = 6 + 2 * in->ndrop;
+	const char **parts = xcalloc(cap, sizeof(char *));
+	size_t *lens = xcalloc(cap, sizeof(size_t));
+	size_t np = 0;
+	parts[np] = buf, lens[np++] = rp;
+	if (in->ar_fields != NULL)
+		parts[np] = in->ar_fields, lens[np++] = strlen(in->ar_fields);
+	parts[np] = buf + rp, lens[np++] = ins - rp;
+	if (fields != NULL)
+		parts[np] = fields, lens[np++] = flen;
+	size_t at = ins;
+	for (size_t i = 0; i < in->ndrop; i++) {
+		size_t a = ins + in->drop[i].start, b = ins + in->drop[i].end;
+		if (a < at || b < a || b > len)
+			continue; /* not sorted or out of range: keep it */
+		parts[np] = buf + at, lens[np++] = a - at;
+		at = b;
+	}
+	parts[np] = buf + at, lens[np++] = len - at;
+	uint64_t newsize = 0, newlfs = 0;
+	for (size_t i = 0; ok && i < np; i++) {
+		for (size_t k = 0; k < lens[i]; k++)
+			newlfs += parts[i][k] == '\n';
+		newsize += lens[i];
 		size_t w = 0;
 		while (ok && w < lens[i]) {
 			ssize_t n = write(fd, parts[i] + w, lens[i] - w);
@@ -223,7 +305,7 @@ static void sign_file(struct intake *in)
 	if (ok && rename(tmp, in->path) != 0)
 		ok = false;
 	if (!ok) {
-		in->dkim_err = "cannot write the signed message";
+		in->dkim_err = "cannot rewrite the message";
 		if (fd >= 0) {
 			(void)close(fd);
 			(void)unlink(tmp);
@@ -231,10 +313,11 @@ static void sign_file(struct intake *in)
 	} else {
 		(void)close(in->fd);
 		in->fd = fd;
-		in->size += flen;
-		for (size_t i = 0; i < flen; i++)
-			in->lfs += fields[i] == '\n';
+		in->size = newsize;
+		in->lfs = newlfs;
 	}
+	free(parts);
+	free(lens);
 	free(fields);
 	free(buf);
 }
@@ -268,6 +351,8 @@ static void intake_destroy(struct intake *in)
 		queue_env_fini(in->qenv);
 		free(in->qenv);
 	}
+	free(in->ar_fields);
+	free(in->drop);
 	free(in->buf);
 	free(in->data_dir);
 	free(in->hostname);
@@ -289,8 +374,8 @@ static void commit_work(void *arg)
 	in->result = -1;
 	if (in->failed || intake_flush(in) != 0)
 		return;
-	if (in->dkim != NULL)
-		sign_file(in);
+	if (in->dkim != NULL || in->ar_fields != NULL)
+		rewrite_file(in);
 	/* Remote recipients first: the file becomes the queued message (a
 	 * hard link, so the bytes are written once). If the local links fail
 	 * afterwards, the queue entry is taken back and nothing was accepted. */
@@ -345,7 +430,7 @@ static void commit_done(void *arg)
 	int result = in->result;
 	if (in->dkim_err != NULL) {
 		const char *id = strrchr(in->path, '/');
-		log_warn(NULL, "event=dkim-sign result=unsigned id=%s reason=\"%s\"",
+		log_warn(NULL, "event=rewrite result=unchanged id=%s reason=\"%s\"",
 			 id ? id + 1 : in->path, in->dkim_err);
 	}
 	if (result == 0 && in->qenv != NULL) {

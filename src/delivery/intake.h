@@ -54,6 +54,23 @@ struct signing_domain;
  * goes out unsigned, with a warning in the log (event=dkim-sign). */
 void intake_set_dkim(struct intake *in, const struct signing_domain *keys);
 
+/* The sender's message as written so far (after our Return-Path and
+ * Received: lines), into an owned buffer. Flushes the write buffer and
+ * reads the file back (page cache): blocking, bounded by
+ * max_message_size; called once per message for the inbound checks. */
+int intake_read_message(struct intake *in, char **buf_out, size_t *len_out);
+
+/* A byte range of the message returned by intake_read_message. */
+struct intake_range {
+	size_t start, end;
+};
+
+/* At commit, fields (owned, "Authentication-Results: ...\n") go above our
+ * Received: line and the ranges of drop (sorted, relative to the message
+ * of intake_read_message: forged Authentication-Results) are removed. */
+void intake_set_header(struct intake *in, char *fields, const struct intake_range *drop,
+		       size_t ndrop);
+
 /* Receives the envelope of a message that is now durable in the queue
  * (loop thread, before the done callback); it may move *env out. */
 typedef void (*intake_queued_fn)(void *arg, struct queue_env *env);

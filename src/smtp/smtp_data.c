@@ -4,6 +4,8 @@
  * sends the final reply. The 250 is sent only from the commit callback,
  * i.e. after the message and its directory entries are fsynced. */
 #include <event2/buffer.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 #include "core/log.h"
 #include "delivery/intake.h"
 #include "delivery/signing.h"
+#include "trust/authcheck.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "queue/queue_env.h"
@@ -206,6 +209,110 @@ static void commit_done(void *arg, int result, const char *err)
 	smtp_process_input(s);
 }
 
+static void commit(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct intake *in = t->intake;
+	t->intake = NULL;
+	intake_commit(in, s->env->workers, commit_done, s);
+}
+
+/* The inbound checks are over (the session waited in COMMIT): add the
+ * Authentication-Results field, drop forged ones, and commit; or refuse
+ * the message for its sender's DMARC p=reject (RFC 7489 6.7: at the end
+ * of DATA, so the sending server keeps it and tells its user). */
+static void checks_done(struct authcheck *ac, const struct authcheck_result *res, void *arg)
+{
+	(void)ac;
+	struct smtp_session *s = arg;
+	if (s->dead) {
+		smtp_session_end_after_commit(s); /* frees the txn and the check */
+		return;
+	}
+	struct smtp_txn *t = s->txn;
+	const struct config *cfg = s->env->cfg;
+	char dkim_txt[64] = "none";
+	if (res->dkim_count > 0)
+		(void)snprintf(dkim_txt, sizeof(dkim_txt), "%s", dkim_result_name(res->dkim[0].result));
+	log_info(s->sid, "proto=smtp event=auth-checks id=%s spf=%s dkim=%s signatures=%zu dmarc=%s from_domain=%s",
+		 t->id, spf_result_name(res->spf), dkim_txt, res->dkim_count,
+		 authcheck_dmarc_result_name(res->dmarc), res->from_domain[0] ? res->from_domain : "-");
+	if (cfg->dmarc_enforce == CFG_YES && res->dmarc == AUTHCHECK_DMARC_FAIL &&
+	    res->dmarc_disposition == DMARC_POLICY_REJECT) {
+		smtp_reply(s, 550, "5.7.1", "Message rejected: it fails the DMARC policy of %s",
+			   res->from_domain);
+		end_txn(s); /* frees the check: we return right away */
+		smtp_process_input(s);
+		return;
+	}
+	char *hdr = NULL;
+	if (authcheck_format_header(res, cfg->hostname, &hdr) == 0) {
+		struct authcheck_range r[AUTHCHECK_STRIP_MAX];
+		size_t n = authcheck_strip_forged(t->check_msg, t->check_len, cfg->hostname, r,
+						  AUTHCHECK_STRIP_MAX);
+		if (n > AUTHCHECK_STRIP_MAX)
+			n = AUTHCHECK_STRIP_MAX;
+		struct intake_range drop[AUTHCHECK_STRIP_MAX];
+		for (size_t i = 0; i < n; i++)
+			drop[i] = (struct intake_range){r[i].start, r[i].end};
+		intake_set_header(t->intake, hdr, drop, n);
+	}
+	/* The check is done: its memory can go before the commit. */
+	t->check = NULL; /* authcheck frees itself? no: freed below */
+	authcheck_free(&ac);
+	free(t->check_msg);
+	t->check_msg = NULL;
+	commit(s);
+}
+
+/* SPF, DKIM and DMARC of mail arriving on the smtp listener (auth_checks):
+ * all DNS asynchronous; true when started (the session waits). */
+static bool start_checks(struct smtp_session *s)
+{
+	const struct smtp_env *env = s->env;
+	struct smtp_txn *t = s->txn;
+	if (s->kind != SMTP_LISTENER_MTA || env->cfg->auth_checks != CFG_YES ||
+	    env->authdns == NULL || env->psl == NULL)
+		return false;
+	if (intake_read_message(t->intake, &t->check_msg, &t->check_len) != 0)
+		return false; /* the commit reports the write error */
+	struct authcheck_input in;
+	memset(&in, 0, sizeof(in));
+	const struct sockaddr *peer = conn_peer(s->conn);
+	if (peer->sa_family == AF_INET) {
+		in.family = AF_INET;
+		memcpy(in.ip, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	} else if (peer->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			in.family = AF_INET;
+			memcpy(in.ip, a6->s6_addr + 12, 4);
+		} else {
+			in.family = AF_INET6;
+			memcpy(in.ip, a6->s6_addr, 16);
+		}
+	} else {
+		free(t->check_msg);
+		t->check_msg = NULL;
+		return false;
+	}
+	in.helo = s->helo[0] ? s->helo : "unknown";
+	char local[SMTP_LOCAL_MAX + 1];
+	(void)snprintf(local, sizeof(local), "%.*s", (int)t->sender.local_len, t->sender.local);
+	in.mailfrom_local = t->sender.is_null ? NULL : local;
+	in.mailfrom_domain = t->sender.is_null ? NULL : t->sender.domain;
+	in.hostname = env->cfg->hostname;
+	in.msg = t->check_msg;
+	in.msg_len = t->check_len;
+	in.now = (int64_t)time(NULL);
+	unsigned char rnd = 0;
+	(void)RAND_bytes(&rnd, 1);
+	in.random_0_99 = rnd % 100;
+	t->check = authcheck_new(&in, env->authdns, env->psl, checks_done, s);
+	authcheck_start(t->check);
+	return true;
+}
+
 /* The whole message has been read: judge it, then commit it. */
 static void message_end(struct smtp_session *s)
 {
@@ -233,9 +340,9 @@ static void message_end(struct smtp_session *s)
 	if (!intake_ends_with_newline(t->intake))
 		(void)intake_write(t->intake, "\n", 1);
 	smtp_set_state(s, SMTP_STATE_COMMIT);
-	struct intake *in = t->intake;
-	t->intake = NULL;
-	intake_commit(in, s->env->workers, commit_done, s);
+	if (start_checks(s))
+		return; /* checks_done commits (or refuses) */
+	commit(s);
 }
 
 static void account(struct smtp_session *s, size_t wire, const char *out, size_t out_len)

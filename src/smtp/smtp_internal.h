@@ -66,6 +66,10 @@ struct smtp_txn {
 	size_t rcpt_accepted;
 	char **mailboxes; /* owned: deduplicated local mailboxes */
 	size_t mailbox_count;
+	/* Inbound checks (SPF, DKIM, DMARC) in flight after the data */
+	struct authcheck *check; /* owned */
+	char *check_msg; /* owned: the message the checks read */
+	size_t check_len;
 	/* Remote recipients for the queue, with their RFC 3461 parameters. */
 	struct smtp_remote_rcpt *remote; /* owned array */
 	size_t remote_count;

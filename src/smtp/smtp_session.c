@@ -26,6 +26,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "smtp/smtp_internal.h"
+#include "trust/authcheck.h"
 
 
 static const char *const state_names[SMTP_STATE_COUNT] = {
@@ -146,6 +147,8 @@ void smtp_txn_free(struct smtp_txn **pp)
 		free(t->remote[i].orcpt);
 	}
 	free(t->remote);
+	authcheck_free(&t->check);
+	free(t->check_msg);
 	intake_free(&t->intake);
 	free(t);
 	*pp = NULL;

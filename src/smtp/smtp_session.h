@@ -18,6 +18,8 @@ struct tls_server;
 struct queue_store;
 struct queue_env;
 struct signing;
+struct authcheck_dns_ops;
+struct psl;
 
 enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
@@ -54,6 +56,9 @@ struct smtp_env {
 	void *queue_arg;
 	/* DKIM keys of the local domains; NULL: no signing (dkim_sign = no). */
 	const struct signing *signing;
+	/* Inbound checks on the smtp listener (auth_checks): NULL when off. */
+	const struct authcheck_dns_ops *authdns;
+	const struct psl *psl;
 	unsigned live_sessions; /* maintained by the sessions */
 	struct smtp_session *sessions; /* live sessions, maintained by them */
 };

@@ -222,6 +222,7 @@ class KonvertServer:
             "pop3s_listen": "",
             "pop2_listen": "",
             "max_sessions_per_ip": str(sessions_per_ip),
+            "dns_servers": "127.0.0.1:9",  # loopback only, nothing is looked up
         }
         if os.getuid() == 0:
             cfg["run_as"] = "root"

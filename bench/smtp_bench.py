@@ -276,6 +276,10 @@ class KonvertServer:
             "pop3s_listen": "",
             "pop2_listen": "",
             "max_sessions_per_ip": str(sessions_per_ip),
+            # Plain intake, like the Postfix peer (no SPF/DKIM/DMARC), and
+            # never a query to a real resolver: loopback only.
+            "auth_checks": "no",
+            "dns_servers": "127.0.0.1:9",
         }
         if os.getuid() == 0:
             cfg["run_as"] = "root"

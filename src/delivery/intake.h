@@ -56,8 +56,8 @@ void intake_set_dkim(struct intake *in, const struct signing_domain *keys);
 
 /* The sender's message as written so far (after our Return-Path and
  * Received: lines), into an owned buffer. Flushes the write buffer and
- * reads the file back (page cache): blocking, bounded by
- * max_message_size; called once per message for the inbound checks. */
+ * reads the file back: blocking, bounded by max_message_size; call it on
+ * a worker while the owner leaves the intake alone (the inbound checks). */
 int intake_read_message(struct intake *in, char **buf_out, size_t *len_out);
 
 /* A byte range of the message returned by intake_read_message. */

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "delivery/intake.h"
 #include "delivery/signing.h"
 #include "trust/authcheck.h"
@@ -265,6 +266,10 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 	commit(s);
 }
 
+static void check_read_work(void *arg);
+static void check_read_done(void *arg);
+static bool run_checks(struct smtp_session *s);
+
 /* SPF, DKIM and DMARC of mail arriving on the smtp listener (auth_checks):
  * all DNS asynchronous; true when started (the session waits). */
 static bool start_checks(struct smtp_session *s)
@@ -274,8 +279,37 @@ static bool start_checks(struct smtp_session *s)
 	if (s->kind != SMTP_LISTENER_MTA || env->cfg->auth_checks != CFG_YES ||
 	    env->authdns == NULL || env->psl == NULL)
 		return false;
-	if (intake_read_message(t->intake, &t->check_msg, &t->check_len) != 0)
-		return false; /* the commit reports the write error */
+	/* The message is read back on a worker (it may be 25 MB), then the
+	 * checks start on the loop. */
+	t->check_rc = -1;
+	worker_submit(env->workers, check_read_work, check_read_done, s);
+	return true;
+}
+
+/* Worker thread: the session waits in COMMIT and touches nothing. */
+static void check_read_work(void *arg)
+{
+	struct smtp_session *s = arg;
+	struct smtp_txn *t = s->txn;
+	t->check_rc = intake_read_message(t->intake, &t->check_msg, &t->check_len);
+}
+
+static void check_read_done(void *arg)
+{
+	struct smtp_session *s = arg;
+	if (s->dead) {
+		smtp_session_end_after_commit(s);
+		return;
+	}
+	if (s->txn->check_rc != 0 || !run_checks(s))
+		commit(s); /* the commit reports a write error */
+}
+
+/* Starts the checks over the message read back; false when it cannot. */
+static bool run_checks(struct smtp_session *s)
+{
+	const struct smtp_env *env = s->env;
+	struct smtp_txn *t = s->txn;
 	struct authcheck_input in;
 	memset(&in, 0, sizeof(in));
 	const struct sockaddr *peer = conn_peer(s->conn);

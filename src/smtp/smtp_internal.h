@@ -70,6 +70,7 @@ struct smtp_txn {
 	struct authcheck *check; /* owned */
 	char *check_msg; /* owned: the message the checks read */
 	size_t check_len;
+	int check_rc; /* reading it back (worker): 0 or -1 */
 	/* Remote recipients for the queue, with their RFC 3461 parameters. */
 	struct smtp_remote_rcpt *remote; /* owned array */
 	size_t remote_count;

@@ -176,8 +176,10 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 		const struct queue_rcpt *rc = &b->env->rcpts[b->rcpt[i]];
 		static const char *const names[] = {"sent", "sent", "sent", "deferred", "bounced",
 						    "deferred"};
+		char eto[QUEUE_ADDR_MAX + 64];
 		log_info(NULL, "event=relay id=%s to=<%s> result=%s relay=%s attempts=%u reply=\"%s\"",
-			 d->id, rc->addr, names[d->res[i].outcome],
+			 d->id, log_escape(eto, sizeof(eto), rc->addr, strlen(rc->addr)),
+			 names[d->res[i].outcome],
 			 d->res[i].remote_mta ? d->res[i].remote_mta : "none", d->attempts,
 			 log_escape(esc, sizeof(esc), d->reply[i], strlen(d->reply[i])));
 	}
@@ -412,8 +414,9 @@ static void on_job_done(void *arg, struct mta_job *job)
 		const struct mta_rcpt_result *mr = &job->results[k];
 		(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", mr->reply);
 		d->res[i].reply = d->reply[i];
+		/* Remote-MTA only for the server's own reply, not our reasons. */
 		(void)snprintf(d->mta[i], sizeof(d->mta[i]), "%s", d->host);
-		d->res[i].remote_mta = d->mta[i];
+		d->res[i].remote_mta = mr->code != 0 ? d->mta[i] : NULL;
 		const struct queue_rcpt *rc = &d->b->env->rcpts[d->b->rcpt[i]];
 		switch (mr->outcome) {
 		case MTA_RCPT_DELIVERED:
@@ -429,6 +432,18 @@ static void on_job_done(void *arg, struct mta_job *job)
 			break;
 		case MTA_RCPT_TEMPFAIL:
 		case MTA_RCPT_UNTRIED:
+			if (job->maybe_delivered) {
+				/* RFC 1047: the reply to the final dot was lost;
+				 * the server may have the message. Another MX now
+				 * would make a duplicate: wait and retry later. */
+				(void)snprintf(d->reply[i], MTA_REPLY_MAX,
+					       "4.4.2 connection lost after the end of data (%s); it "
+					       "may have been delivered",
+					       d->host);
+				d->res[i].remote_mta = NULL;
+				d->res[i].outcome = QUEUE_OUT_TEMPFAIL;
+				d->open[i] = false;
+			}
 			break;
 		}
 	}
@@ -676,7 +691,13 @@ static void on_route(struct dns_result *res, void *arg)
 		for (size_t i = 0; i < res->host_count; i++) {
 			if (!is_self(d->r->cfg, &res->hosts[i]))
 				continue;
-			if (i == 0) {
+			/* RFC 5321 5.1: drop this host and every MX of the same
+			 * or a worse preference; nothing left is a loop. */
+			unsigned pref = res->hosts[i].preference;
+			size_t keep = i;
+			while (keep > 0 && res->hosts[keep - 1].preference >= pref)
+				keep--;
+			if (keep == 0) {
 				(void)snprintf(text, sizeof(text),
 					       "554 5.4.6 mail for %s loops back to myself: its best MX %s "
 					       "is this host (check the MX records or add %s to domains)",
@@ -685,11 +706,11 @@ static void on_route(struct dns_result *res, void *arg)
 				finish(d);
 				return;
 			}
-			unsigned pref = res->hosts[i].preference;
-			size_t keep = i;
-			while (keep > 0 && res->hosts[keep - 1].preference >= pref)
-				keep--;
-			res->host_count = keep; /* the rest stay owned by res */
+			for (size_t k = keep; k < res->host_count; k++) {
+				free(res->hosts[k].name);
+				free(res->hosts[k].addrs);
+			}
+			res->host_count = keep;
 			break;
 		}
 	}

@@ -175,11 +175,32 @@ static void fail_politely(struct mta_session *s, bool temp, const char *reason)
 
 static void next_job(struct mta_session *s);
 
+/* Every command line of the job fits MTA_CMD_MAX (queue files may hold
+ * longer values than SMTP ever accepted: never abort on them). */
+static bool job_lines_fit(const struct mta_job *job)
+{
+	const size_t room = MTA_CMD_MAX - 128; /* verbs, SIZE=, BODY=, SMTPUTF8 */
+	size_t mail = strlen(job->sender) +
+		      (job->dsn_mail_params != NULL ? strlen(job->dsn_mail_params) : 0);
+	if (mail > room)
+		return false;
+	for (size_t i = 0; i < job->rcpt_count; i++) {
+		size_t n = strlen(job->rcpts[i]);
+		if (job->rcpt_dsn_params != NULL && job->rcpt_dsn_params[i] != NULL)
+			n += strlen(job->rcpt_dsn_params[i]);
+		if (n > room)
+			return false;
+	}
+	return true;
+}
+
 static bool job_fits(struct mta_session *s, struct mta_job *job)
 {
 	const char *why = NULL;
 	char buf[MTA_REPLY_MAX];
-	if (s->caps.size_max > 0 && job->size > s->caps.size_max) {
+	if (!job_lines_fit(job)) {
+		why = "501 5.5.4 an address or DSN parameter is too long for an SMTP command";
+	} else if (s->caps.size_max > 0 && job->size > s->caps.size_max) {
 		/* RFC 1870 6: do not send what the server said it refuses. */
 		(void)snprintf(buf, sizeof(buf),
 			       "552 5.3.4 message size %llu exceeds the limit the server announced (%llu)",

@@ -350,6 +350,31 @@ static void test_downgrade_hook(void **state)
 	assert_non_null(strstr(take(&f->peer), "MAIL FROM:<s@here.test>\r\n"));
 }
 
+/* A queue value longer than any SMTP command may carry fails the job; it
+ * never aborts the server. */
+static void test_overlong_address_fails_the_job(void **state)
+{
+	struct fixture *f = *state;
+	start(f);
+	char big[2100];
+	memset(big, 'a', 2000);
+	(void)snprintf(big + 2000, sizeof(big) - 2000, "@far.test");
+	const char *rc[1] = {big};
+	struct mta_rcpt_result res[1];
+	struct mta_job job = f->job;
+	job.rcpt_count = 1;
+	job.rcpts = rc;
+	job.results = res;
+	mta_session_add_job(f->s, &job);
+	mta_session_finish(f->s);
+	reply(f->s, 220, "220 hi");
+	(void)take(&f->peer);
+	reply_ehlo(f->s, &(struct mta_caps){.pipelining = true});
+	assert_int_equal(res[0].outcome, MTA_RCPT_PERMFAIL);
+	assert_non_null(strstr(res[0].reply, "5.5.4"));
+	assert_string_equal(take(&f->peer), "QUIT\r\n");
+}
+
 static void test_lost_after_dot(void **state)
 {
 	struct fixture *f = *state;
@@ -445,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_smtputf8_8bit_refused_locally, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_after_dot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overlong_address_fails_the_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_downgrade_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failures_at_each_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_greeting_and_auth, setup, teardown),

@@ -34,6 +34,9 @@ struct queue_entry {
 struct batch_node {
 	struct queue_batch b; /* first: the public part */
 	struct batch_node *prev, *next;
+	/* The batch's own copy: the destination table may move (realloc)
+	 * while the batch is out. */
+	char domain[QUEUE_SCHED_DOMAIN_MAX];
 };
 
 struct queue_dest {
@@ -216,6 +219,7 @@ static void expire(struct queue_sched *s, struct queue_entry *e, int64_t now)
 		(void)snprintf(text, sizeof(text), "message expired in the queue; last reply: %s",
 			       r->last_reply ? r->last_reply : "none");
 		set_text(&r->last_reply, text);
+		set_text(&r->remote_mta, NULL); /* the text is ours now */
 		r->state = QUEUE_RCPT_FAILED;
 		e->dirty = true;
 	}
@@ -308,7 +312,8 @@ static void start_batches(struct queue_sched *s, struct queue_entry *e, int64_t 
 		struct queue_batch *b = &node->b;
 		b->entry = e;
 		b->env = env;
-		b->domain = d->name;
+		(void)snprintf(node->domain, sizeof(node->domain), "%s", d->name);
+		b->domain = node->domain;
 		b->rcpt = xcalloc(env->rcpt_count, sizeof(size_t));
 		for (size_t k = i; k < env->rcpt_count; k++) {
 			struct queue_rcpt *rk = &env->rcpts[k];
@@ -445,8 +450,10 @@ void queue_sched_batch_done(struct queue_sched *s, struct queue_batch *b,
 		const struct queue_result *res = &results[k];
 		e->in_batch[i] = false;
 		set_text(&r->last_reply, res->reply);
-		if (res->remote_mta != NULL)
-			set_text(&r->remote_mta, res->remote_mta);
+		/* Remote-MTA goes with the reply it names: none for our own
+		 * reasons (a later connect failure must not borrow the host of
+		 * an earlier answer, RFC 3464 2.3.5). */
+		set_text(&r->remote_mta, res->remote_mta);
 		if (r->attempts < QUEUE_ATTEMPTS_MAX)
 			r->attempts++;
 		switch (res->outcome) {

@@ -302,6 +302,38 @@ static void test_limits(void **state)
 	assert_int_equal(f->rec.nbatch, 3); /* a slot came free */
 }
 
+/* Many destinations in flight at once: the destination table grows while
+ * batches are out, and every batch keeps its own domain. */
+static void test_many_destinations(void **state)
+{
+	struct fx *f = *state;
+	char addr[40];
+	const char *r[1] = {addr};
+	struct queue_sched_limits lim = {.total = 64, .per_dest = 2};
+	struct queue_sched_ops ops = {op_deliver, op_write, op_remove, op_notice, op_now, &f->rec};
+	queue_sched_free(&f->s);
+	f->s = queue_sched_new(&ops, &f->policy, &lim);
+	for (int i = 0; i < 40; i++) {
+		char id[8];
+		(void)snprintf(addr, sizeof(addr), "x@d%02d.test", i);
+		(void)snprintf(id, sizeof(id), "N%02d", i);
+		add_msg(f, id, "s@here.test", r, 1);
+	}
+	queue_sched_tick(f->s);
+	assert_int_equal(f->rec.nbatch, 40);
+	for (size_t i = 0; i < 40; i++) {
+		char want[16];
+		(void)snprintf(want, sizeof(want), "d%02zu.test", i);
+		bool seen = false;
+		for (size_t k = 0; k < 40; k++)
+			seen = seen || strcmp(f->rec.batches[k]->domain, want) == 0;
+		assert_true(seen);
+	}
+	for (size_t i = 0; i < 40; i++)
+		finish_batch(f, i, QUEUE_OUT_DELIVERED, "250 ok", false);
+	assert_int_equal(queue_sched_in_flight(f->s), 0);
+}
+
 static void test_forget(void **state)
 {
 	struct fx *f = *state;
@@ -327,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destination_hold_and_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_destinations, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,3 +134,22 @@ def test_submission_is_not_checked(make_server, dns):
         c.expect("RCPT TO:<bob@example.test>", "250")
         assert c.data(dot_stuff(make_msg("sub", sender="alice@example.test"))).code == 250
     assert "Authentication-Results" not in stored_headers(srv)
+
+
+def test_every_forged_result_is_removed_however_many(checked, dns):
+    dns.add_txt("good.test", "v=spf1 ip4:127.0.0.1 -all")
+    srv = checked()
+    forged = ["Authentication-Results: mx.test; dkim=pass header.d=bank%d.test" % i for i in range(40)]
+    assert send_raw(srv, "a@good.test", make_msg("many", sender="a@good.test", extra=forged)).code == 250
+    head = stored_headers(srv)
+    assert "bank" not in head
+    assert head.count("Authentication-Results:") == 1
+
+
+def test_auth_checks_no_adds_nothing(make_server, dns):
+    dns.add_txt("good.test", "v=spf1 ip4:127.0.0.1 -all")
+    srv = make_server(config={"dns_servers": dns.dns_servers, "auth_checks": "no"})
+    srv.start()
+    assert send_raw(srv, "a@good.test", make_msg("off", sender="a@good.test")).code == 250
+    assert "Authentication-Results" not in stored_headers(srv)
+    assert ("good.test", "TXT") not in dns.asked()

@@ -61,12 +61,10 @@ static int write_trace_headers(struct smtp_session *s)
 		/* The local command line (sendmail): who, not where from. */
 		int n = snprintf(hdr, sizeof(hdr),
 				 "Return-Path: <%s>\n"
-				 "Received: by %s (konvert, from userid %ld%s%s%s)\n"
+				 "Received: by %s (konvert, from userid %ld)\n"
 				 "\tid %s%s%s%s;\n"
 				 "\t%s\n",
-				 t->sender_text, cfg->hostname, s->local_uid,
-				 s->local_user[0] ? " (" : "", s->local_user,
-				 s->local_user[0] ? ")" : "", t->id,
+				 t->sender_text, cfg->hostname, s->local_uid, t->id,
 				 t->rcpt_count == 1 ? "\n\tfor <" : "",
 				 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "",
 				 date);
@@ -248,18 +246,21 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 	}
 	char *hdr = NULL;
 	if (authcheck_format_header(res, cfg->hostname, &hdr) == 0) {
-		struct authcheck_range r[AUTHCHECK_STRIP_MAX];
-		size_t n = authcheck_strip_forged(t->check_msg, t->check_len, cfg->hostname, r,
-						  AUTHCHECK_STRIP_MAX);
-		if (n > AUTHCHECK_STRIP_MAX)
-			n = AUTHCHECK_STRIP_MAX;
-		struct intake_range drop[AUTHCHECK_STRIP_MAX];
+		/* Every forged field goes (RFC 8601 5), however many: the
+		 * count bounds itself by the header size. */
+		size_t n = authcheck_strip_forged(t->check_msg, t->check_len, cfg->hostname, NULL, 0);
+		struct authcheck_range *r = xcalloc(n ? n : 1, sizeof(*r));
+		struct intake_range *drop = xcalloc(n ? n : 1, sizeof(*drop));
+		n = authcheck_strip_forged(t->check_msg, t->check_len, cfg->hostname, r, n);
 		for (size_t i = 0; i < n; i++)
 			drop[i] = (struct intake_range){r[i].start, r[i].end};
 		intake_set_header(t->intake, hdr, drop, n);
+		free(r);
+		free(drop);
 	}
-	/* The check is done: its memory can go before the commit. */
-	t->check = NULL; /* authcheck frees itself? no: freed below */
+	/* The check is done: its memory can go before the commit (freeing
+	 * it from its own done callback is allowed). */
+	t->check = NULL;
 	authcheck_free(&ac);
 	free(t->check_msg);
 	t->check_msg = NULL;
@@ -339,8 +340,10 @@ static bool run_checks(struct smtp_session *s)
 	in.msg = t->check_msg;
 	in.msg_len = t->check_len;
 	in.now = (int64_t)time(NULL);
-	unsigned char rnd = 0;
-	(void)RAND_bytes(&rnd, 1);
+	/* DMARC pct= sampling: a 32-bit draw keeps % 100 unbiased enough. */
+	uint32_t rnd = 0;
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (uint32_t)time(NULL);
 	in.random_0_99 = rnd % 100;
 	t->check = authcheck_new(&in, env->authdns, env->psl, checks_done, s);
 	authcheck_start(t->check);

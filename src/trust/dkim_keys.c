@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "net/dns.h"
 #include "core/kassert.h"
 #include "core/safefile.h"
 #include "core/textfile.h"
@@ -48,16 +49,14 @@ const char *dkim_keys_alg_name(enum dkim_keys_alg alg)
 
 bool dkim_keys_is_valid_domain(const char *domain)
 {
+	/* The one host-name check (labels 1..63, total 253), and lower case
+	 * because the name is also a directory name here. */
 	size_t n = strlen(domain);
-	if (n == 0 || n > 253 || domain[0] == '.' || domain[n - 1] == '.')
+	if (!dns_is_hostname(domain, n))
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = domain[i];
-		if (c == '.' && domain[i + 1] == '.')
+	for (size_t i = 0; i < n; i++)
+		if ((domain[i] >= 'A' && domain[i] <= 'Z') || domain[i] == '_')
 			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-			return false;
-	}
 	return true;
 }
 

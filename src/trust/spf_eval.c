@@ -303,6 +303,11 @@ static void push_frame(struct spf_eval *ev, enum frame_kind kind, const char *do
 	if (kind == FRAME_REDIRECT) {
 		f = top(ev);
 		spf_record_free(&f->rec);
+		/* 6.1: a redirect replaces the record it is in; inside an
+		 * include it still answers that include, never the whole
+		 * evaluation. */
+		if (f->kind == FRAME_INCLUDE)
+			kind = FRAME_INCLUDE;
 	} else {
 		KASSERT(ev->depth < SPF_DEPTH_MAX);
 		f = &ev->frames[ev->depth++];
@@ -582,6 +587,12 @@ static void on_answer(struct spf_eval *ev, enum spf_dns_status st, const struct 
 	}
 	default:
 		break;
+	}
+	/* 5.5: a DNS error in the ptr mechanism (or %{p}) means no match /
+	 * skip that name, never temperror. */
+	if (st == SPF_DNS_TEMPFAIL && (w == WAIT_PTR || w == WAIT_PTR_ADDR)) {
+		st = SPF_DNS_NXDOMAIN;
+		n = 0;
 	}
 	if (st == SPF_DNS_TEMPFAIL) {
 		finish(ev, SPF_RESULT_TEMPERROR, "DNS failure looking up %s", ev->pending.name);

@@ -39,6 +39,16 @@ struct scenario {
 #define D "example.com"
 
 static const struct scenario scenarios[] = {
+	/* 6.1: a redirect inside an included record answers the include */
+	{.name = "include of a record that redirects", .ip = "192.0.2.9",
+	 .want = SPF_RESULT_PASS, .cross = true,
+	 .zone = {R("TXT", D, "v=spf1 include:a.example.com ip4:192.0.2.9 -all"),
+		  R("TXT", "a.example.com", "v=spf1 redirect=b.example.com"),
+		  R("TXT", "b.example.com", "v=spf1 ip4:192.0.2.1 -all")}},
+	/* 5.5: a DNS error on the PTR lookup is no match, not temperror */
+	{.name = "ptr lookup failure is no match", .ip = "192.0.2.9", .want = SPF_RESULT_PASS,
+	 .zone = {R("TXT", D, "v=spf1 ptr ip4:192.0.2.9 -all"),
+		  R("FAIL", "9.2.0.192.in-addr.arpa", "")}},
 	{.name = "pass via ip4", .ip = "192.0.2.10", .want = SPF_RESULT_PASS, .cross = true,
 	 .zone = {R("TXT", D, "v=spf1 ip4:192.0.2.0/24 -all")}},
 	{.name = "fail -all", .ip = "198.51.100.1", .want = SPF_RESULT_FAIL, .cross = true,

@@ -162,7 +162,8 @@ bool spf_macro_uses_p(const char *spec, size_t len)
 	return false;
 }
 
-/* The raw value of a macro letter into buf (buf_size >= 80). */
+/* The raw value of a macro letter into buf (buf_size >= 80; %{s} needs
+ * room for local@domain). */
 static const char *letter_value(char letter, const struct spf_macro_vars *v, char *buf,
 				size_t buf_size)
 {
@@ -225,13 +226,19 @@ static void put_escaped(struct sink *s, char c, bool url)
 static int expand_one(struct sink *s, const struct macro *m, const struct spf_macro_vars *v,
 		      const char **err_out)
 {
-	char buf[80];
+	/* %{s} is local@domain: 64 + 1 + 253 and more for hostile input; a
+	 * value that does not fit is an error, never silently empty. */
+	char buf[SPF_MACRO_VALUE_MAX + 1];
 	struct {
 		uint16_t off, len;
 	} parts[SPF_MACRO_VALUE_MAX + 1];
 	size_t nparts = 0, start = 0;
 
 	const char *val = letter_value(m->letter, v, buf, sizeof(buf));
+	if (val == NULL && (m->letter | 0x20) == 's') {
+		*err_out = "macro value too long";
+		return -1;
+	}
 	if (val == NULL)
 		val = "";
 	size_t vlen = strlen(val);

@@ -151,6 +151,23 @@ static void test_hostile_truncation(void **state)
 	assert_int_equal(strlen(expl), SPF_EXPLAIN_MAX);
 }
 
+/* %{s} of a 64-byte local part: the whole local@domain, never empty. */
+static void test_long_sender(void **state)
+{
+	(void)state;
+	char local[65];
+	memset(local, 'a', 64);
+	local[64] = '\0';
+	struct spf_macro_vars v = {.local = local, .sender_domain = "mail.example-company.com",
+				   .domain = "example-company.com", .family = AF_INET};
+	char out[600];
+	assert_int_equal(spf_macro_expand("%{s}", 4, &v, SPF_MACRO_EXPLAIN, out, sizeof(out), NULL),
+			 0);
+	char want[200];
+	(void)snprintf(want, sizeof(want), "%s@mail.example-company.com", local);
+	assert_string_equal(out, want);
+}
+
 static void test_uses_p(void **state)
 {
 	(void)state;
@@ -166,6 +183,7 @@ int main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_hostile_truncation),
 		cmocka_unit_test(test_uses_p),
+		cmocka_unit_test(test_long_sender),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -741,6 +741,11 @@ void pop2_shutdown(struct pop2_env *env)
 	for (struct pop2_session *s = env->sessions; s != NULL; s = s->next) {
 		if (s->dead || s->job != NULL || s->auth_job || s->state == POP2_STATE_DONE)
 			continue;
+		/* A delayed login-failure reply must not follow the goodbye. */
+		if (s->delay != NULL) {
+			event_free(s->delay);
+			s->delay = NULL;
+		}
 		log_info(s->sid, "proto=pop2 event=disconnect reason=shutdown state=%s",
 			 pop2_state_name(s->state));
 		/* A '-' reply ends the session (RFC 937); nothing is deleted. */

@@ -52,7 +52,8 @@ static bool state_pauses_reading(enum pop3_state state)
 
 void pop3_set_state(struct pop3_session *s, enum pop3_state state)
 {
-	if (s->state == state)
+	/* Closing is final (a late timer must not reopen a session). */
+	if (s->state == state || s->state == POP3_STATE_CLOSED)
 		return;
 	log_debug(s->sid, "proto=pop3 event=state from=%s to=%s", pop3_state_name(s->state),
 		  pop3_state_name(state));
@@ -360,6 +361,8 @@ void pop3_shutdown(struct pop3_env *env)
 	for (struct pop3_session *s = env->sessions; s != NULL; s = s->next) {
 		if (s->dead || s->job != NULL || s->auth_job || conn_is_closing(s->conn))
 			continue;
+		/* A delayed login-failure reply must not follow the goodbye. */
+		pop3_auth_fini(s);
 		/* RFC 2449 8.1.2 [SYS/TEMP]: try again later. No plaintext in
 		 * the middle of a TLS handshake. */
 		if (s->state != POP3_STATE_TLS_HANDSHAKE)

@@ -94,7 +94,6 @@ struct smtp_session {
 	enum smtp_listener_kind kind;
 	/* SMTP_LISTENER_LOCAL: who is on the other end of the socket */
 	long local_uid;
-	char local_user[64];
 	struct conn *conn; /* owned */
 	struct linereader lr;
 	enum smtp_state state;

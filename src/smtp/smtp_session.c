@@ -10,7 +10,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -375,14 +374,9 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		s->relay_ok = true;
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		/* Only the uid: a name lookup (NSS: LDAP, sssd) may block. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
 			s->local_uid = (long)cred.uid;
-			struct passwd pwd, *pw = NULL;
-			char buf[1024];
-			if (getpwuid_r(cred.uid, &pwd, buf, sizeof(buf), &pw) == 0 && pw != NULL)
-				(void)snprintf(s->local_user, sizeof(s->local_user), "%s",
-					       pw->pw_name);
-		}
 	}
 	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
 		 kind == SMTP_LISTENER_LOCAL ? "local" : conn_peer_text(s->conn),

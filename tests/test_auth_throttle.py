@@ -211,6 +211,11 @@ def test_one_throttle_for_every_protocol(srv):
     jobs += [(pop2_helo, (srv, src(20 + i), "bob", "q%d" % i)) for i in range(3)]
     replies = parallel(lambda f, a: f(*a), jobs)
     assert len(replies) == LOCK
+    # Each guess got its protocol's failure (or, once locked, temporary)
+    # reply: none got in.
+    text = lambda x: x.decode() if isinstance(x, bytes) else x
+    ok = [text(o) for o in (SMTP_FAIL, SMTP_TEMP, POP3_FAIL, POP3_TEMP, POP2_FAIL, POP2_TEMP)]
+    assert all(any(text(r).startswith(o) for o in ok) for r in replies), replies
     assert smtp_auth(srv, src(30), BOB, BOB_PW) == SMTP_TEMP
     assert pop3_login(srv, src(31), "bob", BOB_PW) == POP3_TEMP
     assert pop2_helo(srv, src(32), "bob", BOB_PW) == POP2_TEMP

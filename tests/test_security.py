@@ -197,7 +197,11 @@ def test_generated_key_made_readable_is_refused(make_server):
 def test_reload_refuses_writable_users(make_server):
     srv = make_server()
     srv.start()
-    os.chmod(srv.data_dir / "users", 0o666)
+    # A writable file that would also remove alice: refused as a whole.
+    users = srv.data_dir / "users"
+    users.write_text("".join(l + "\n" for l in users.read_text().splitlines()
+                             if not l.startswith("alice@")))
+    os.chmod(users, 0o666)
     srv.hup()
     assert wait_for(lambda: "event=reload result=failed" in srv.log())
     assert "chmod go-w" in srv.log()
@@ -352,6 +356,19 @@ def test_sigterm_frees_sessions_of_clients_that_do_not_read(make_pop_server):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             assert s.recv(200).startswith(greet)
             socks.append(s)
+    # Clients that pipeline without ever reading: their sessions cannot
+    # flush the goodbye and are still open when the drain ends.
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.recv(200)
+        s.setblocking(False)
+        try:
+            s.send(b"NOOP\r\n" * 50000)
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    time.sleep(0.5)
     # A logged-in POP3 session too.
     s = socket.create_connection(("127.0.0.1", srv.pop3_port), timeout=5)
     s.recv(200)

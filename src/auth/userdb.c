@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/safefile.h"
 #include "core/textfile.h"
 #include "core/limits.h"
 #include "proto/scram.h"
@@ -400,21 +401,6 @@ out:
 
 /* ---- saving ---- */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static char *format_db(const struct userdb *db, size_t *len_out)
 {
 	size_t total = 0;
@@ -498,7 +484,7 @@ int userdb_save(const struct userdb *db, const char *path, char *err, size_t err
 		set_err(err, err_size, "%s: directory too large", path);
 		goto out;
 	}
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	if (safefile_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
 		set_err(err, err_size, "%s/%s: %s", dir, tmp, strerror(errno));
 		goto out;
 	}

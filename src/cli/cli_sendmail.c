@@ -21,6 +21,7 @@
 #include "cli/cli_queue.h"
 #include "config/config.h"
 #include "core/alloc.h"
+#include "core/safefile.h"
 #include "core/id.h"
 #include "proto/dot.h"
 #include "proto/rfc5322.h"
@@ -248,21 +249,6 @@ static int connect_server(struct sendmail *sm)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_cmd(struct sendmail *sm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int send_cmd(struct sendmail *sm, const char *fmt, ...)
@@ -276,7 +262,7 @@ static int send_cmd(struct sendmail *sm, const char *fmt, ...)
 		return -1;
 	buf[n++] = '\r';
 	buf[n++] = '\n';
-	return write_all(sm->fd, buf, (size_t)n);
+	return safefile_write_all(sm->fd, buf, (size_t)n);
 }
 
 /* Reads one (possibly multi-line) reply; returns its code (or -1) and the
@@ -384,12 +370,12 @@ static int submit(struct sendmail *sm, const char *sender)
 	for (size_t off = 0; off < sm->msg_len && wrc == 0;) {
 		size_t chunk = sm->msg_len - off < 65536 ? sm->msg_len - off : 65536;
 		size_t n = dot_encoder_feed(&enc, sm->msg + off, chunk, wire);
-		wrc = write_all(sm->fd, wire, n);
+		wrc = safefile_write_all(sm->fd, wire, n);
 		off += chunk;
 	}
 	size_t n = dot_encoder_finish(&enc, wire);
 	if (wrc == 0)
-		wrc = write_all(sm->fd, wire, n);
+		wrc = safefile_write_all(sm->fd, wire, n);
 	free(wire);
 	if (wrc != 0)
 		return lost();
@@ -423,7 +409,7 @@ static int relay_stdio(struct sendmail *sm)
 				stdin_open = false;
 				p[0].fd = -1;
 				(void)shutdown(sm->fd, SHUT_WR);
-			} else if (write_all(sm->fd, buf, (size_t)r) != 0) {
+			} else if (safefile_write_all(sm->fd, buf, (size_t)r) != 0) {
 				return EX_IOERR;
 			}
 		}
@@ -431,7 +417,7 @@ static int relay_stdio(struct sendmail *sm)
 			ssize_t r = read(sm->fd, buf, sizeof(buf));
 			if (r <= 0)
 				return EX_OK;
-			if (write_all(1, buf, (size_t)r) != 0)
+			if (safefile_write_all(1, buf, (size_t)r) != 0)
 				return EX_IOERR;
 		}
 	}

@@ -88,3 +88,23 @@ int safefile_check_mode(const struct stat *st, const char *shown, unsigned polic
 	}
 	return 0;
 }
+
+int safefile_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) { /* no progress: never spin */
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}

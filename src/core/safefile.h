@@ -47,4 +47,8 @@ int safefile_open(int dirfd, const char *name, const char *shown, unsigned flags
 int safefile_check_mode(const struct stat *st, const char *shown, unsigned policy, char *err,
 			size_t err_size);
 
+/* Writes all len bytes to fd (retrying short writes and EINTR). 0, or -1
+ * with errno set. */
+int safefile_write_all(int fd, const void *data, size_t len);
+
 #endif

@@ -161,25 +161,6 @@ void queue_store_close(struct queue_store **pp)
 
 /* ---- envelope files ---- */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes env/ID through a temporary file: create it (O_EXCL|O_NOFOLLOW:
  * never through a planted name), write, fsync, then put it in place and
  * fsync env/. exclusive: link() the name in, failing with EEXIST when it
@@ -205,7 +186,7 @@ static int write_env(struct queue_store *qs, const struct queue_env *env, bool e
 		free(buf);
 		return errf(err, err_size, "%s: %s", shown(qs, QDIR_ENV, tmp, path), strerror(e));
 	}
-	if (write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
+	if (safefile_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
 		e = errno;
 		(void)close(fd);
 		goto fail_tmp;

@@ -172,21 +172,6 @@ int dkim_keys_load(const char *data_dir, const char *domain, struct dkim_keys_li
 
 /* ---- atomic writes ---- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes data as dfd/name (shown as dir/name): a temporary created with
  * O_EXCL|O_NOFOLLOW, mode 0600, owned by uid/gid, fsync, rename over name,
  * directory fsync. */
@@ -211,7 +196,7 @@ static int write_atomic(int dfd, const char *dir, const char *name, const char *
 		what = "chown";
 	else if (fchmod(fd, 0600) < 0) /* the umask may have cut the mode */
 		what = "chmod";
-	else if (write_all(fd, data, len) < 0)
+	else if (safefile_write_all(fd, data, len) < 0)
 		what = "write";
 	else if (fsync(fd) < 0)
 		what = "fsync";

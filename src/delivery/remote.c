@@ -180,7 +180,8 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 		log_info(NULL, "event=relay id=%s to=<%s> result=%s relay=%s attempts=%u reply=\"%s\"",
 			 d->id, log_escape(eto, sizeof(eto), rc->addr, strlen(rc->addr)),
 			 names[d->res[i].outcome],
-			 d->res[i].remote_mta ? d->res[i].remote_mta : "none", d->attempts,
+			 /* the host last tried, whether or not it answered */
+			 d->mta[i][0] ? d->mta[i] : "none", d->attempts,
 			 log_escape(esc, sizeof(esc), d->reply[i], strlen(d->reply[i])));
 	}
 	remote_done_fn done = r->done;
@@ -437,9 +438,9 @@ static void on_job_done(void *arg, struct mta_job *job)
 				 * the server may have the message. Another MX now
 				 * would make a duplicate: wait and retry later. */
 				(void)snprintf(d->reply[i], MTA_REPLY_MAX,
-					       "4.4.2 connection lost after the end of data (%s); it "
-					       "may have been delivered",
-					       d->host);
+					       "%.400s (after the end of data: the message may have "
+					       "been delivered)",
+					       mr->reply);
 				d->res[i].remote_mta = NULL;
 				d->res[i].outcome = QUEUE_OUT_TEMPFAIL;
 				d->open[i] = false;

@@ -38,7 +38,12 @@ class PopServer(Server):
         self.pop3_port = fresh()
         self.pop3s_port = fresh()
         self.pop2_port = fresh()
-        super().pick_ports()
+        # The SMTP ports must differ from the POP ones too (the OS may hand
+        # out a just-closed port again).
+        while True:
+            super().pick_ports()
+            if self.smtp_port not in taken and self.submission_port not in taken:
+                break
 
     def config_values(self):
         cfg = super().config_values()

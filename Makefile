@@ -6,11 +6,12 @@
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
 
 CC ?= cc
-PKGS := libevent libevent_openssl libevent_pthreads openssl libcares libxcrypt
+PKGS := libevent libevent_openssl libevent_pthreads openssl libcares libxcrypt zlib
 DEB_PKGS := build-essential pkg-config libevent-dev libssl-dev libc-ares-dev \
 	libcrypt-dev libcmocka-dev python3 python3-pytest swaks curl openssl \
 	python3-aiosmtpd python3-dnslib libnet-ssleay-perl libio-socket-ssl-perl \
-	fetchmail python3-dkim python3-spf python3-authres publicsuffix
+	fetchmail python3-dkim python3-spf python3-authres publicsuffix \
+	zlib1g-dev
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -99,6 +99,32 @@ def test_dmarc_reject_and_enforce_off(checked, dns):
     assert result_of(ar_of(stored_headers(srv2)), "dmarc") == ["fail"]
 
 
+def test_dmarc_quarantine_goes_to_junk(checked, dns):
+    dns.add_txt("shady.test", "v=spf1 ip4:192.0.2.1 -all")
+    dns.add_txt("_dmarc.shady.test", "v=DMARC1; p=quarantine")
+    dns.add_txt("fine.test", "v=spf1 ip4:127.0.0.1 -all")
+    dns.add_txt("_dmarc.fine.test", "v=DMARC1; p=quarantine")
+    srv = checked()
+    r = send_raw(srv, "a@shady.test", make_msg("q", sender="a@shady.test"))
+    assert r.code == 250, r.lines
+    # Not in the INBOX: in the Maildir++ folder .Junk, marked as a folder.
+    assert srv.delivered("bob@example.test") == []
+    junk = srv.maildir("bob@example.test") / ".Junk"
+    assert (junk / "maildirfolder").is_file()
+    files = list((junk / "new").iterdir())
+    assert len(files) == 1
+    head = files[0].read_bytes().split(b"\n\n", 1)[0].decode()
+    assert "dmarc=fail" in head
+    # An aligned sender with the same policy lands in the INBOX.
+    assert send_raw(srv, "a@fine.test", make_msg("ok", sender="a@fine.test")).code == 250
+    assert len(srv.delivered("bob@example.test")) == 1
+    assert len(list((junk / "new").iterdir())) == 1
+    # dmarc_enforce = no: the INBOX, with the failure reported.
+    srv2 = checked({"dmarc_enforce": "no"})
+    assert send_raw(srv2, "a@shady.test", make_msg("q2", sender="a@shady.test")).code == 250
+    assert result_of(ar_of(stored_headers(srv2)), "dmarc") == ["fail"]
+
+
 def test_dns_failure_is_temperror_never_rejection(checked, dns):
     dns.set_behaviour("flaky.test", "servfail")
     dns.set_behaviour("_dmarc.flaky.test", "servfail")

@@ -43,6 +43,7 @@ struct intake {
 	char *ar_fields; /* owned: Authentication-Results to add, or NULL */
 	struct intake_range *drop; /* owned: forged fields to drop */
 	size_t ndrop;
+	const char *folder; /* borrowed: local copies go there, not INBOX */
 	/* remote recipients */
 	struct queue_store *qs; /* borrowed */
 	struct queue_env *qenv; /* owned until handed to queued() */
@@ -322,6 +323,11 @@ static void rewrite_file(struct intake *in)
 	free(buf);
 }
 
+void intake_set_folder(struct intake *in, const char *name)
+{
+	in->folder = name;
+}
+
 void intake_set_queue(struct intake *in, struct queue_store *qs, struct queue_env *env,
 		      intake_queued_fn queued, void *arg)
 {
@@ -400,6 +406,15 @@ static void commit_work(void *arg)
 		}
 		if (maildir_ensure(dirs[i], in->err, sizeof(in->err)) != 0)
 			goto out;
+		if (in->folder != NULL) {
+			char *f = xmalloc(4096);
+			int rc = maildir_ensure_folder(dirs[i], in->folder, f, 4096, in->err,
+						       sizeof(in->err));
+			free(dirs[i]);
+			dirs[i] = f;
+			if (rc != 0)
+				goto out;
+		}
 	}
 	char name[512];
 	maildir_unique_name(name, sizeof(name), in->hostname, intake_size(in), intake_vsize(in));

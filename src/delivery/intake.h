@@ -71,6 +71,12 @@ struct intake_range {
 void intake_set_header(struct intake *in, char *fields, const struct intake_range *drop,
 		       size_t ndrop);
 
+/* Local copies go into the Maildir++ folder name (static or borrowed
+ * until the commit ends; e.g. "Junk" for DMARC p=quarantine) of every
+ * local mailbox instead of its INBOX; the folder is made when missing.
+ * Remote recipients are not affected. */
+void intake_set_folder(struct intake *in, const char *name);
+
 /* Receives the envelope of a message that is now durable in the queue
  * (loop thread, before the done callback); it may move *env out. */
 typedef void (*intake_queued_fn)(void *arg, struct queue_env *env);

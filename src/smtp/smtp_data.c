@@ -195,9 +195,10 @@ static void commit_done(void *arg, int result, const char *err)
 	if (result == 0) {
 		s->messages++;
 		char esc[600];
-		log_info(s->sid, "proto=smtp event=delivered id=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu",
+		log_info(s->sid, "proto=smtp event=delivered id=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu%s",
 			 t->id, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
-			 t->rcpt_count, t->mailbox_count, (unsigned long long)t->wire_bytes);
+			 t->rcpt_count, t->mailbox_count, (unsigned long long)t->wire_bytes,
+			 t->quarantined ? " folder=Junk" : "");
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	} else {
 		log_error(s->sid, "proto=smtp event=delivery-failed id=%s error=\"%s\"", t->id,
@@ -243,6 +244,12 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 		end_txn(s); /* frees the check: we return right away */
 		smtp_process_input(s);
 		return;
+	}
+	if (cfg->dmarc_enforce == CFG_YES && res->dmarc == AUTHCHECK_DMARC_FAIL &&
+	    res->dmarc_disposition == DMARC_POLICY_QUARANTINE) {
+		/* RFC 7489 6.6.2: "quarantine" is the recipient's Junk folder. */
+		intake_set_folder(t->intake, "Junk");
+		t->quarantined = true;
 	}
 	char *hdr = NULL;
 	if (authcheck_format_header(res, cfg->hostname, &hdr) == 0) {

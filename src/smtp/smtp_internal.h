@@ -79,6 +79,7 @@ struct smtp_txn {
 	struct dot_decoder dec;
 	uint64_t wire_bytes; /* message bytes received on the wire */
 	bool too_big;
+	bool quarantined; /* DMARC p=quarantine: local copies went to Junk */
 	/* BDAT */
 	uint64_t chunk_left; /* bytes of the current chunk still to read */
 	bool chunk_last;

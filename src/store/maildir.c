@@ -124,6 +124,50 @@ int maildir_ensure(const char *path, char *err, size_t err_size)
 	return 0;
 }
 
+int maildir_ensure_folder(const char *maildir, const char *name, char *out, size_t out_size,
+			  char *err, size_t err_size)
+{
+	size_t nl = strlen(name);
+	if (nl == 0 || nl > 200 || name[0] == '.' || name[0] == '/' || name[nl - 1] == '/' ||
+	    strstr(name, "..") != NULL || strstr(name, "//") != NULL) {
+		(void)snprintf(err, err_size, "bad folder name");
+		return -1;
+	}
+	char folder[256];
+	for (size_t i = 0; i <= nl; i++)
+		folder[i] = name[i] == '/' ? '.' : name[i];
+	if (!is_safe_component(folder, nl)) {
+		(void)snprintf(err, err_size, "bad folder name");
+		return -1;
+	}
+	int n = snprintf(out, out_size, "%s/.%s", maildir, folder);
+	if (n < 0 || (size_t)n >= out_size) {
+		(void)snprintf(err, err_size, "folder path too long");
+		return -1;
+	}
+	if (maildir_ensure(out, err, err_size) != 0)
+		return -1;
+	char marker[4096];
+	n = snprintf(marker, sizeof(marker), "%s/maildirfolder", out);
+	if (n < 0 || (size_t)n >= sizeof(marker)) {
+		(void)snprintf(err, err_size, "folder path too long");
+		return -1;
+	}
+	if (access(marker, F_OK) == 0)
+		return 0;
+	int fd = open(marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		(void)snprintf(err, err_size, "create %s: %s", marker, strerror(errno));
+		return -1;
+	}
+	(void)close(fd);
+	if (maildir_fsync_dir(out) != 0) {
+		(void)snprintf(err, err_size, "fsync %s: %s", out, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint64_t size,
 			 uint64_t vsize)
 {

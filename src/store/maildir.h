@@ -22,6 +22,15 @@ int maildir_path(const char *data_dir, const char *address, char *out, size_t ou
  * parent directory that gained an entry, so a new mailbox survives a crash. */
 int maildir_ensure(const char *path, char *err, size_t err_size);
 
+/* The Maildir++ folder NAME of the account maildir (SPEC: "Junk" is
+ * MAILDIR/.Junk, "Lists/konvert" is MAILDIR/.Lists.konvert): its path into
+ * out, the folder made with maildir_ensure, and the "maildirfolder" marker
+ * file that Maildir++ readers (Dovecot, Courier) expect in a subfolder.
+ * NAME is a single safe component ('/' becomes '.'; no leading '.',
+ * no control bytes). Returns 0, or -1 with err. */
+int maildir_ensure_folder(const char *maildir, const char *name, char *out, size_t out_size,
+			  char *err, size_t err_size);
+
 /* A fresh unique base name (see above) for a message of the given sizes. */
 void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint64_t size,
 			 uint64_t vsize);

@@ -326,8 +326,8 @@ static void show_envelope(FILE *out, const struct queue_env *env, int64_t now)
 	put_str(out, env->sender);
 	(void)fputs(">\n", out);
 	show_field(out, "", "envid", env->envid);
-	(void)fprintf(out, "ret: %s\nbody: %s\nsmtputf8: %s\n", ret[env->ret], body[env->body],
-		      yes_no(env->smtputf8));
+	(void)fprintf(out, "ret: %s\nbody: %s\nsmtputf8: %s\nrequiretls: %s\n", ret[env->ret], body[env->body],
+		      yes_no(env->smtputf8), yes_no(env->requiretls));
 	fmt_time(env->created, when, sizeof(when));
 	fmt_duration(now - env->created, rel, sizeof(rel));
 	(void)fprintf(out, "created: %s (%s ago)\n", when, rel);

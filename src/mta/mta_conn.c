@@ -314,6 +314,7 @@ static void caps_from_ehlo(const struct smtp_ehlo *e, struct mta_caps *caps)
 	caps->starttls = e->starttls;
 	caps->chunking = e->chunking;
 	caps->enhanced = e->enhancedstatuscodes;
+	caps->requiretls = e->requiretls;
 	caps->auth_plain = (e->auth & SMTP_EHLO_AUTH_PLAIN) != 0;
 	caps->auth_login = (e->auth & SMTP_EHLO_AUTH_LOGIN) != 0;
 	caps->size = e->has_size;

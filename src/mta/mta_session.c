@@ -206,6 +206,13 @@ static bool job_fits(struct mta_session *s, struct mta_job *job)
 			       "552 5.3.4 message size %llu exceeds the limit the server announced (%llu)",
 			       (unsigned long long)job->size, (unsigned long long)s->caps.size_max);
 		why = buf;
+	} else if (job->requiretls && (!s->caps.requiretls || !mta_session_is_tls(s))) {
+		/* RFC 8689 4.2.1: try another MX; the owner bounces when none
+		 * offers it. */
+		settle_open(job, MTA_RCPT_TEMPFAIL, 0,
+			    "550 5.7.30 REQUIRETLS support required: the server does not offer "
+			    "REQUIRETLS");
+		return false;
 	} else if (job->smtputf8 && !s->caps.smtputf8) {
 		/* RFC 6531 3.4: no downgrade of UTF-8 addresses. */
 		why = "553 5.6.7 the message needs SMTPUTF8, which the server does not offer";
@@ -241,6 +248,8 @@ static void send_mail(struct mta_session *s, struct mta_job *job)
 		ADD(" BODY=8BITMIME");
 	if (job->smtputf8)
 		ADD(" SMTPUTF8");
+	if (job->requiretls)
+		ADD(" REQUIRETLS");
 	if (s->caps.dsn && job->dsn_mail_params != NULL && job->dsn_mail_params[0] != '\0')
 		ADD(" %s", job->dsn_mail_params);
 #undef ADD

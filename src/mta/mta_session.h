@@ -49,6 +49,7 @@ struct mta_caps {
 	bool esmtp; /* EHLO accepted */
 	bool pipelining, eightbitmime, smtputf8, dsn, starttls, chunking, enhanced;
 	bool auth_plain, auth_login;
+	bool requiretls; /* RFC 8689 */
 	bool size; /* SIZE announced (RFC 1870: only then is SIZE= sent) */
 	uint64_t size_max; /* SIZE n; 0: no limit given */
 };
@@ -102,6 +103,11 @@ struct mta_job {
 	uint64_t size; /* bytes the body read callback gives */
 	bool body_8bit; /* needs 8BITMIME (else the owner converts first) */
 	bool smtputf8; /* needs SMTPUTF8 */
+	/* RFC 8689: sent with MAIL FROM ... REQUIRETLS, only over TLS to a
+	 * server that offers REQUIRETLS; else every recipient gets the
+	 * temporary "5.7.30" reason (another MX may offer it). Verifying the
+	 * server (DANE, MTA-STS) is the owner's job. */
+	bool requiretls;
 	const char *dsn_mail_params; /* "RET=HDRS ENVID=x" or NULL; sent only to a DSN server */
 	size_t rcpt_count;
 	const char *const *rcpts; /* addresses without brackets */

@@ -282,6 +282,60 @@ static void test_require_tls_not_offered(void **state)
 	assert_non_null(strstr(f->results[0].reply, "STARTTLS"));
 }
 
+/* RFC 8689: REQUIRETLS only over TLS to a server that offers it. */
+static void test_requiretls(void **state)
+{
+	struct fixture *f = *state;
+	f->opt.tls = MTA_TLS_REQUIRE;
+	start(f);
+	struct mta_job a = f->job, b = f->job;
+	struct mta_rcpt_result ra[2], rb[2];
+	a.results = ra;
+	b.results = rb;
+	a.requiretls = true;
+	b.requiretls = true;
+	mta_session_add_job(f->s, &a);
+	mta_session_add_job(f->s, &b);
+	mta_session_finish(f->s);
+	reply(f->s, 220, "220 hi");
+	(void)take(&f->peer);
+	struct mta_caps caps = {.starttls = true};
+	reply_ehlo(f->s, &caps);
+	assert_string_equal(take(&f->peer), "STARTTLS\r\n");
+	reply(f->s, 220, "220 ready");
+	mta_session_tls_ready(f->s);
+	assert_string_equal(take(&f->peer), "EHLO me.test\r\n");
+	/* TLS, but the server does not offer REQUIRETLS: no MAIL, and a
+	 * temporary 5.7.30 so the owner tries another MX. */
+	struct mta_caps after = {.starttls = true};
+	reply_ehlo(f->s, &after);
+	assert_string_equal(take(&f->peer), "QUIT\r\n");
+	assert_int_equal(f->peer.jobs_done, 2);
+	assert_int_equal(ra[0].outcome, MTA_RCPT_TEMPFAIL);
+	assert_non_null(strstr(ra[0].reply, "5.7.30"));
+	assert_int_equal(rb[1].outcome, MTA_RCPT_TEMPFAIL);
+}
+
+static void test_requiretls_offered(void **state)
+{
+	struct fixture *f = *state;
+	f->opt.tls = MTA_TLS_REQUIRE;
+	start(f);
+	f->job.requiretls = true;
+	mta_session_add_job(f->s, &f->job);
+	reply(f->s, 220, "220 hi");
+	(void)take(&f->peer);
+	struct mta_caps caps = {.starttls = true};
+	reply_ehlo(f->s, &caps);
+	(void)take(&f->peer);
+	reply(f->s, 220, "220 ready");
+	mta_session_tls_ready(f->s);
+	(void)take(&f->peer);
+	struct mta_caps after = {.requiretls = true};
+	reply_ehlo(f->s, &after);
+	assert_string_equal(take(&f->peer), "MAIL FROM:<s@here.test> REQUIRETLS\r\n");
+}
+
 static void test_size_smtputf8_8bit_refused_locally(void **state)
 {
 	struct fixture *f = *state;
@@ -467,6 +521,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_then_ehlo_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_require_tls_not_offered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requiretls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_requiretls_offered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_smtputf8_8bit_refused_locally, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lost_after_dot, setup, teardown),

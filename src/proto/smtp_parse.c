@@ -610,6 +610,10 @@ static enum smtp_parse_err mail_param(const struct esmtp_param *p, struct smtp_m
 		if (mp->smtputf8 || v != NULL)
 			return SMTP_PERR_PARAM_VALUE;
 		mp->smtputf8 = true;
+	} else if (eq_nocase(p->kw, p->kw_len, "REQUIRETLS")) {
+		if (mp->requiretls || v != NULL)
+			return SMTP_PERR_PARAM_VALUE;
+		mp->requiretls = true;
 	} else if (eq_nocase(p->kw, p->kw_len, "RET")) {
 		if (mp->ret != SMTP_RET_NONE || v == NULL)
 			return SMTP_PERR_PARAM_VALUE;

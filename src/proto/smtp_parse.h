@@ -77,6 +77,7 @@ struct smtp_mail_params {
 	uint64_t size; /* SIZE=n (RFC 1870) */
 	enum smtp_body body; /* BODY= (RFC 6152, 3030) */
 	bool smtputf8; /* SMTPUTF8 (RFC 6531) */
+	bool requiretls; /* REQUIRETLS (RFC 8689) */
 	enum smtp_ret ret; /* RET= (RFC 3461) */
 	char envid[101]; /* ENVID= xtext as sent (RFC 3461), "" if absent */
 	char auth[SMTP_PATH_MAX + 3]; /* AUTH= xtext as sent (RFC 4954), "" if absent */

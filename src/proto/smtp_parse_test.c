@@ -375,6 +375,7 @@ struct mail_case {
 	uint64_t size;
 	enum smtp_body body;
 	bool smtputf8;
+	bool requiretls;
 	enum smtp_ret ret;
 	const char *envid;
 	const char *auth;
@@ -405,6 +406,11 @@ static const struct mail_case mail_cases[] = {
 	{ S("FROM:<a@b> body=BinaryMIME"), .local = "a", .domain = "b",
 	  .body = SMTP_BODY_BINARYMIME },
 	{ S("FROM:<a@b> SMTPUTF8"), .local = "a", .domain = "b", .smtputf8 = true },
+	{ S("FROM:<a@b> REQUIRETLS"), .local = "a", .domain = "b", .requiretls = true },
+	{ S("FROM:<a@b> requiretls SIZE=1"), .local = "a", .domain = "b", .requiretls = true,
+	  .has_size = true, .size = 1 },
+	{ S("FROM:<a@b> REQUIRETLS=1"), .err = SMTP_PERR_PARAM_VALUE },
+	{ S("FROM:<a@b> REQUIRETLS REQUIRETLS"), .err = SMTP_PERR_PARAM_VALUE },
 	{ S("FROM:<" GREEK_LOCAL "@" GREEK_DOMAIN "> SMTPUTF8 BODY=8BITMIME"),
 	  .local = GREEK_LOCAL, .domain = GREEK_DOMAIN, .smtputf8 = true,
 	  .body = SMTP_BODY_8BITMIME },
@@ -514,7 +520,7 @@ static void check_mail(size_t idx, const struct mail_case *c)
 			fail_msg("mail case %zu: addr \"%s\"@\"%s\" null=%d", idx, a.local, a.domain,
 				 a.is_null);
 		if (p.has_size != c->has_size || p.size != c->size || p.body != c->body ||
-		    p.smtputf8 != c->smtputf8 || p.ret != c->ret)
+		    p.smtputf8 != c->smtputf8 || p.ret != c->ret || p.requiretls != c->requiretls)
 			fail_msg("mail case %zu: params size=%d/%llu body=%d utf8=%d ret=%d", idx,
 				 p.has_size, (unsigned long long)p.size, p.body, p.smtputf8, p.ret);
 		if (strcmp(p.envid, c->envid ? c->envid : "") != 0 ||

@@ -288,6 +288,8 @@ int smtp_reply_parse_ehlo(const struct smtp_reply *r, struct smtp_ehlo *out)
 			out->chunking = true;
 		} else if (words_equal_nocase(s, kw, "BINARYMIME")) {
 			out->binarymime = true;
+		} else if (words_equal_nocase(s, kw, "REQUIRETLS")) {
+			out->requiretls = true;
 		} else if (words_equal_nocase(s, kw, "ENHANCEDSTATUSCODES")) {
 			out->enhancedstatuscodes = true;
 		} else if (words_equal_nocase(s, kw, "SIZE")) {

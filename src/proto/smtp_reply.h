@@ -117,6 +117,7 @@ struct smtp_ehlo {
 	bool chunking; /* RFC 3030 */
 	bool binarymime; /* RFC 3030 */
 	bool enhancedstatuscodes; /* RFC 2034 */
+	bool requiretls; /* RFC 8689 */
 	bool has_auth; /* AUTH (or old "AUTH=") seen */
 	unsigned auth; /* SMTP_EHLO_AUTH_* of all AUTH lines together */
 };

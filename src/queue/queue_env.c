@@ -25,7 +25,7 @@
 
 /* Every key of the format, in file order; a key not listed is "unknown". */
 static const char *const known_keys[] = {
-	MAGIC, "id", "sender", "envid", "ret", "body", "smtputf8", "created", "size",
+	MAGIC, "id", "sender", "envid", "ret", "body", "smtputf8", "requiretls", "created", "size",
 	"skip", "bounce", "bounce-depth", "rcpts", "rcpt", "orcpt", "notify", "state",
 	"attempts", "next-try", "reply", "mta", "delay-notified", "dsn-sent", "sha256",
 };
@@ -344,6 +344,8 @@ int queue_env_encode(const struct queue_env *env, char **out, size_t *len_out,
 	ob_field(&b, "ret", ret_names[env->ret]);
 	ob_field(&b, "body", body_names[env->body]);
 	ob_bool(&b, "smtputf8", env->smtputf8);
+	if (env->requiretls) /* optional: files of older versions lack it */
+		ob_bool(&b, "requiretls", true);
 	ob_u64(&b, "created", (uint64_t)env->created);
 	ob_u64(&b, "size", env->size);
 	ob_u64(&b, "skip", env->skip);
@@ -675,6 +677,8 @@ static void parse_body(struct parser *ps, struct queue_env *env)
 	env->body = (enum queue_body)take_word(ps, "body", body_names, NELEM(body_names),
 					       "bad body");
 	env->smtputf8 = take_bool(ps, "smtputf8");
+	if (ps->err == NULL && key_is(ps, "requiretls"))
+		env->requiretls = take_bool(ps, "requiretls");
 	env->created = (int64_t)take_num(ps, "created", INT64_MAX);
 	env->size = take_num(ps, "size", UINT64_MAX);
 	env->skip = take_num(ps, "skip", UINT64_MAX);

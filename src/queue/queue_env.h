@@ -80,6 +80,9 @@ struct queue_env {
 	enum queue_ret ret;
 	enum queue_body body;
 	bool smtputf8;
+	/* RFC 8689 REQUIRETLS: relayed only over verified TLS (DANE or
+	 * MTA-STS) to servers that offer REQUIRETLS, else bounced. */
+	bool requiretls;
 	int64_t created; /* unix seconds */
 	uint64_t size; /* bytes of the message file */
 	uint64_t skip; /* leading bytes not relayed (the Return-Path line) */

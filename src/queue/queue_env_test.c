@@ -75,6 +75,7 @@ static void assert_env_equal(const struct queue_env *a, const struct queue_env *
 	assert_int_equal(a->ret, b->ret);
 	assert_int_equal(a->body, b->body);
 	assert_int_equal(a->smtputf8, b->smtputf8);
+	assert_int_equal(a->requiretls, b->requiretls);
 	assert_int_equal(a->created, b->created);
 	assert_int_equal(a->size, b->size);
 	assert_int_equal(a->skip, b->skip);
@@ -323,6 +324,7 @@ static void test_round_trip_enums(void **state)
 	env.ret = QUEUE_RET_HDRS;
 	env.body = QUEUE_BODY_BINARYMIME;
 	env.smtputf8 = true;
+	env.requiretls = true;
 	env.is_bounce = true;
 	env.bounce_depth = 2;
 	for (size_t i = 0; i < sizeof(notifies) / sizeof(notifies[0]); i++) {

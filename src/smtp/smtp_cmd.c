@@ -84,6 +84,9 @@ static void cmd_helo(struct smtp_session *s, const char *args, size_t len, bool 
 	}
 	if (s->env->tls != NULL && !conn_is_tls(s->conn) && s->kind != SMTP_LISTENER_LOCAL)
 		smtp_reply_cont(s, 250, "STARTTLS");
+	/* RFC 8689 4.1: only in a session that is itself TLS. */
+	if (conn_is_tls(s->conn) && s->env->queue != NULL)
+		smtp_reply_cont(s, 250, "REQUIRETLS");
 	if (smtp_auth_offered(s) && !s->authenticated) {
 		/* Plaintext mechanisms only where the password is safe. */
 		if (smtp_plaintext_allowed(s))
@@ -195,6 +198,12 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		free(t);
 		return;
 	}
+	if (t->params.requiretls && (!conn_is_tls(s->conn) || !dsn)) {
+		/* RFC 8689 4.1: REQUIRETLS is for sessions that are TLS. */
+		smtp_reply(s, 530, "5.7.10", "Error: REQUIRETLS needs a TLS session");
+		free(t);
+		return;
+	}
 	if (t->params.has_size && t->params.size > cfg->max_message_size) {
 		/* RFC 1870 6.1: refuse at MAIL when the declared size is too big. */
 		smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
@@ -219,9 +228,10 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	s->txn = t;
 	smtp_set_state(s, SMTP_STATE_MAIL);
 	char esc[600];
-	log_info(s->sid, "proto=smtp event=mail id=%s from=<%s> size=%llu body=%d smtputf8=%d",
+	log_info(s->sid, "proto=smtp event=mail id=%s from=<%s> size=%llu body=%d smtputf8=%d%s",
 		 t->id, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
-		 (unsigned long long)t->params.size, (int)t->params.body, (int)t->params.smtputf8);
+		 (unsigned long long)t->params.size, (int)t->params.body, (int)t->params.smtputf8,
+		 t->params.requiretls ? " requiretls=1" : "");
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 

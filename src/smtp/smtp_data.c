@@ -106,6 +106,7 @@ static void queue_remote(struct smtp_session *s)
 		   : t->params.body == SMTP_BODY_BINARYMIME ? QUEUE_BODY_BINARYMIME
 							    : QUEUE_BODY_7BIT;
 	env.smtputf8 = t->params.smtputf8;
+	env.requiretls = t->params.requiretls;
 	env.created = (int64_t)time(NULL);
 	env.skip = strlen("Return-Path: <>\n") + strlen(t->sender_text);
 	for (size_t i = 0; i < t->remote_count; i++) {

@@ -7,9 +7,10 @@
  *   implicit MX (the domain itself) when it has no MX record, or a final
  *   verdict (no such domain, null MX, temporary failure).
  * - dns_resolve_host(name): the addresses of one host (a smarthost).
- * - dns_query(type, name): one raw question (TXT, A, AAAA, MX, PTR) for
- *   mail authentication (SPF, DKIM keys, DMARC), answered with every
- *   record as the server gave it, unfiltered; see "Raw queries" below.
+ * - dns_query(type, name): one raw question (TXT, A, AAAA, MX, PTR, TLSA)
+ *   for mail authentication (SPF, DKIM keys, DMARC) and DANE, answered
+ *   with every record as the server gave it, unfiltered; see "Raw
+ *   queries" below.
  *
  * Addresses of a host: the AAAA answer first, then the A answer, each in
  * the order the server gave. At most DNS_ADDRS_MAX in all; when both
@@ -150,12 +151,12 @@ typedef struct dns_result *(*dns_fake_fn)(enum dns_kind kind, const char *name, 
  * TEMPFAIL "no fake answer". */
 struct dns *dns_new_fake(struct event_base *base, dns_fake_fn fn, void *arg);
 
-/* ---- Raw queries for mail authentication (SPF, DKIM, DMARC) ---- */
+/* ---- Raw queries for mail authentication (SPF, DKIM, DMARC) and DANE ---- */
 
 #define DNS_ANSWER_RECS_MAX 256 /* arecs kept per answer */
 #define DNS_ANSWER_DATA_MAX 65536 /* bytes of data kept per answer */
 
-enum dns_qtype { DNS_Q_TXT, DNS_Q_A, DNS_Q_AAAA, DNS_Q_MX, DNS_Q_PTR };
+enum dns_qtype { DNS_Q_TXT, DNS_Q_A, DNS_Q_AAAA, DNS_Q_MX, DNS_Q_PTR, DNS_Q_TLSA };
 
 /* The verdict of one query, mapped from c-ares as dns_answer_class does:
  * NXDOMAIN, NODATA (ENODATA, or a NOERROR answer without a record of the
@@ -182,6 +183,15 @@ enum dns_astatus {
  * - MX: data the exchange (lower case, no trailing dot; "" for the root,
  *   i.e. a null MX) and preference; no address lookups, no implicit MX.
  * - PTR: data the target name (lower case, no trailing dot).
+ * - TLSA (RFC 6698 2.1): usage, selector and mtype (matching type) as
+ *   published, none judged (unknown values are the caller's "unusable"
+ *   records, RFC 7671); data/len the certificate association data,
+ *   binary, possibly empty, never NULL. Every record of type TLSA and
+ *   class IN in the answer section, whatever its owner name (the records
+ *   at the end of a CNAME chain, RFC 7671, carry the target's name); a
+ *   record too short to hold the three bytes is dropped and the answer
+ *   marked malformed. Parsed by dns_parse_tlsa (c-ares 1.18 has no TLSA
+ *   parser).
  * data is owned by the answer and NUL-terminated after len bytes (NULL
  * for A/AAAA). record_start is true on every non-TXT arec. */
 struct dns_arec {
@@ -191,6 +201,7 @@ struct dns_arec {
 	unsigned char addr[16];
 	int family;
 	unsigned preference;
+	unsigned char usage, selector, mtype; /* TLSA */
 };
 
 /* The answer to one dns_query. Bounds: at most DNS_ANSWER_RECS_MAX arecs
@@ -211,6 +222,14 @@ struct dns_answer {
 	 * without a query. */
 	bool ad;
 	bool truncated; /* records were dropped at the bounds above */
+	/* TLSA only: the answer held TLSA records with RDATA under 3 bytes,
+	 * which were dropped (RFC 7672 2.2: malformed records are unusable
+	 * and ignored). With DNS_A_OK the others were kept. When every TLSA
+	 * record was malformed the status is DNS_A_TEMPFAIL (a published but
+	 * unreadable RRset must not read as NODATA, which would let DANE fall
+	 * back to opportunistic TLS), with malformed still set and the
+	 * reason saying so. The fake sets it only if it wants to. */
+	bool malformed;
 	size_t count; /* entries in recs; 0 unless DNS_A_OK */
 	struct dns_arec *recs; /* owned; count entries */
 	/* Plain words for logs ("" for DNS_A_OK), naming the query. */
@@ -223,7 +242,8 @@ typedef void (*dns_query_fn)(struct dns_answer *ans, void *arg);
 
 /* Starts one query of type for name (borrowed, copied; any case, a
  * trailing dot is allowed). For PTR, name is the reverse name itself
- * (dns_reverse_name builds it). ares_search is not used: the name is
+ * (dns_reverse_name builds it); for TLSA the "_25._tcp.host" name of RFC
+ * 7672, built by the caller. ares_search is not used: the name is
  * absolute. Truncated UDP answers are retried over TCP (c-ares). The
  * request is bounded by the resolver's timeout_ms (then TEMPFAIL "timed
  * out"). Same callback rules as dns_resolve_*: never from inside this
@@ -260,7 +280,7 @@ void dns_answer_free(struct dns_answer **pp);
 
 /* "ok", "nxdomain", "nodata", "tempfail" */
 const char *dns_astatus_name(enum dns_astatus status);
-/* "TXT", "A", "AAAA", "MX", "PTR" */
+/* "TXT", "A", "AAAA", "MX", "PTR", "TLSA" */
 const char *dns_qtype_name(enum dns_qtype type);
 
 /* Returns an owned answer (dns_answer_new, dns_answer_add) for a query
@@ -289,6 +309,30 @@ enum dns_answer_class {
 	DNS_ANSWER_TEMP, /* SERVFAIL, REFUSED, timeout, malformed... */
 };
 enum dns_answer_class dns_answer_class(int ares_status);
+
+/* Parses the raw DNS answer abuf (alen bytes, as it came off the wire) of
+ * a TLSA query into ans (dns_query's parser; public for tests and
+ * fuzzing). Checks the header, skips the question section, reads every
+ * record of the answer section (compressed names followed with bounds:
+ * no loops, at most 255 octets and 128 pointer jumps per name) and adds
+ * each TLSA record of class IN to ans as struct dns_arec describes,
+ * within ans's bounds (then truncated is set). The authority and
+ * additional sections are not read. Returns a c-ares status, read like
+ * the other types' (dns_answer_class):
+ * - ARES_SUCCESS: at least one record added; malformed is set when
+ *   records too short were dropped beside them.
+ * - ARES_ENODATA: NOERROR without a TLSA record (none at all, or e.g. a
+ *   bare CNAME).
+ * - ARES_ENOTFOUND, ARES_ESERVFAIL, ARES_EREFUSED, ARES_EFORMERR,
+ *   ARES_ENOTIMP: the rcode said so.
+ * - ARES_EBADRESP: shorter than a header, an unknown rcode, TC set, a
+ *   name or record running off the message (an answer count larger than
+ *   the records present included), a bad name, or every TLSA record too
+ *   short (then malformed is set).
+ * Only recs, count, truncated and malformed of ans are touched, and no
+ * record is added unless ARES_SUCCESS is returned. status, reason and ad
+ * are left to the caller (dns_query reads AD from the header). */
+int dns_parse_tlsa(const unsigned char *abuf, size_t alen, struct dns_answer *ans);
 
 /* True when name (len bytes, an optional trailing dot) is a host name we
  * will look up: 1..DNS_NAME_MAX bytes of labels of 1..63 letters, digits,

@@ -1,9 +1,10 @@
 /* dns_plan: the pure half of net/dns: the answer classes of c-ares
  * statuses, the routing plan of a domain's MX records (RFC 5321 5.1
  * order, implicit MX, RFC 7505 null MX, bounds), the settling of each
- * host's addresses, and the raw answers of dns_query with their bounds.
+ * host's addresses, the raw answers of dns_query with their bounds, and
+ * the one wire parser of our own (TLSA, which c-ares 1.18 cannot parse).
  * No sockets and no event loop: the resolver in dns.c feeds it, and the
- * tests call it directly. */
+ * tests and fuzz/fuzz_dns_tlsa.c call it directly. */
 #include "net/dns.h"
 
 #include <ares.h>
@@ -112,6 +113,8 @@ void dns_name_show(char *out, size_t out_size, const char *name)
 	log_escape(out, out_size, tmp, len);
 }
 
+static void dns_vformat(char *dst, size_t size, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 static void dns_vformat(char *dst, size_t size, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(dst, size, fmt, ap);
@@ -531,6 +534,8 @@ const char *dns_qtype_name(enum dns_qtype type)
 		return "MX";
 	case DNS_Q_PTR:
 		return "PTR";
+	case DNS_Q_TLSA:
+		return "TLSA";
 	}
 	return "?";
 }
@@ -590,6 +595,175 @@ bool dns_is_qname(const char *name, size_t len)
 			return false;
 	}
 	return label > 0;
+}
+
+/* ---- The raw answer itself (RFC 1035 4.1) ---- */
+
+/* We call ares_send (to set AD in the question), so the rcode is ours to
+ * map; an rcode c-ares does not know is a bad answer, not a success. */
+int dns_rcode_status(const unsigned char *abuf)
+{
+	unsigned ancount = (unsigned)abuf[6] << 8 | abuf[7];
+	switch (abuf[3] & 0x0f) {
+	case 0:
+		return ancount > 0 ? ARES_SUCCESS : ARES_ENODATA;
+	case 1:
+		return ARES_EFORMERR;
+	case 2:
+		return ARES_ESERVFAIL;
+	case 3:
+		return ARES_ENOTFOUND;
+	case 4:
+		return ARES_ENOTIMP;
+	case 5:
+		return ARES_EREFUSED;
+	default:
+		return ARES_EBADRESP;
+	}
+}
+
+/* RFC 1035 2.3.4: a name is at most 255 octets on the wire, length bytes
+ * and the root included, so at most 127 labels. Compression pointers
+ * (4.1.4) are followed at most this many times per name: a pointer chain
+ * or loop costs bounded work and is refused past it. */
+#define DNS_WIRE_NAME_MAX 255
+#define DNS_WIRE_JUMPS_MAX 128
+
+static unsigned dns_get16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+/* Checks the name at off in m (len bytes): labels of 0..63 bytes inside
+ * the message, pointers inside it and followed at most
+ * DNS_WIRE_JUMPS_MAX times, DNS_WIRE_NAME_MAX octets in all. Pointers may
+ * point anywhere in the message (forward ones too): the bounds, not the
+ * direction, stop loops. Stores in *end_out the offset just past the name
+ * where it sits (after its first pointer, if any). Returns 0, or -1 for a
+ * name that runs off the message, loops, is too long, or uses the label
+ * types 0x40/0x80 (RFC 6891 5 retired them). */
+static int dns_wire_name(const unsigned char *m, size_t len, size_t off, size_t *end_out)
+{
+	size_t total = 0;
+	unsigned jumps = 0;
+	bool jumped = false;
+	for (;;) {
+		if (off >= len)
+			return -1;
+		unsigned c = m[off];
+		if ((c & 0xc0) == 0xc0) {
+			if (off + 1 >= len || ++jumps > DNS_WIRE_JUMPS_MAX)
+				return -1;
+			if (!jumped)
+				*end_out = off + 2;
+			jumped = true;
+			off = (size_t)(c & 0x3f) << 8 | m[off + 1];
+			continue;
+		}
+		if ((c & 0xc0) != 0)
+			return -1;
+		total += c + 1;
+		if (total > DNS_WIRE_NAME_MAX)
+			return -1;
+		if (c == 0) {
+			if (!jumped)
+				*end_out = off + 1;
+			return 0;
+		}
+		off += 1 + c; /* the label's bytes are checked by the next read */
+	}
+}
+
+/* TLSA RDATA (RFC 6698 2.1): usage, selector, matching type, then the
+ * certificate association data. */
+#define DNS_TLSA_FIXED 3
+
+/* One pass over the answer: when ans is NULL, only checks the message
+ * and counts; otherwise adds every TLSA record to ans. *good_out counts the
+ * TLSA records kept, *short_out those with RDATA under DNS_TLSA_FIXED
+ * bytes. Returns 0, or -1 when the message is malformed or cut. */
+static int dns_tlsa_walk(const unsigned char *m, size_t len, struct dns_answer *ans,
+			 size_t *good_out, size_t *short_out)
+{
+	unsigned qdcount = dns_get16(m + 4), ancount = dns_get16(m + 6);
+	size_t off = DNS_HDR_LEN;
+	*good_out = *short_out = 0;
+	/* Each question and record takes at least 5 and 11 bytes, so the
+	 * counts cannot make us loop longer than the message allows. */
+	for (unsigned i = 0; i < qdcount; i++) {
+		if (dns_wire_name(m, len, off, &off) < 0 || len - off < 4)
+			return -1;
+		off += 4; /* QTYPE, QCLASS */
+	}
+	for (unsigned i = 0; i < ancount; i++) {
+		/* The owner is checked, not compared: a validating resolver
+		 * answers with the records at the end of the CNAME chain
+		 * (RFC 7671 asks clients to follow it; the resolver already
+		 * did), and c-ares matched the question to ours. */
+		if (dns_wire_name(m, len, off, &off) < 0 || len - off < 10)
+			return -1;
+		unsigned type = dns_get16(m + off), class = dns_get16(m + off + 2);
+		size_t rdlen = dns_get16(m + off + 8);
+		off += 10; /* TYPE, CLASS, TTL, RDLENGTH */
+		if (len - off < rdlen)
+			return -1;
+		const unsigned char *rd = m + off;
+		off += rdlen;
+		if (type != DNS_TYPE_TLSA || class != DNS_CLASS_IN)
+			continue; /* CNAME, DNAME, RRSIG, ... */
+		if (rdlen < DNS_TLSA_FIXED) {
+			/* RFC 7672 2.2: a malformed TLSA record is
+			 * "unusable" and ignored; the caller learns of it. */
+			(*short_out)++;
+			continue;
+		}
+		(*good_out)++;
+		if (ans == NULL)
+			continue;
+		/* NULL once a bound is reached (truncated is set); the walk
+		 * goes on so the message is checked to its end regardless. */
+		struct dns_arec *r = dns_answer_add(ans, rd + DNS_TLSA_FIXED,
+						    rdlen - DNS_TLSA_FIXED, true);
+		if (r != NULL) {
+			r->usage = rd[0];
+			r->selector = rd[1];
+			r->mtype = rd[2];
+		}
+	}
+	/* The authority and additional sections are not read. */
+	return 0;
+}
+
+int dns_parse_tlsa(const unsigned char *abuf, size_t alen, struct dns_answer *ans)
+{
+	if (abuf == NULL || alen < DNS_HDR_LEN)
+		return ARES_EBADRESP;
+	int st = dns_rcode_status(abuf);
+	if (st != ARES_SUCCESS)
+		return st;
+	/* A cut answer may lack records of the RRset, and DANE must see all
+	 * of it. c-ares 1.18 retries such answers over TCP (failing the
+	 * query when it cannot), so TC only gets here from a channel set to
+	 * ignore it (ARES_FLAG_IGNTC) or a hand-made message. */
+	if (abuf[2] & DNS_HDR_TC)
+		return ARES_EBADRESP;
+	size_t good, bad;
+	/* Checked whole before anything is added: a broken message leaves
+	 * ans untouched. */
+	if (dns_tlsa_walk(abuf, alen, NULL, &good, &bad) < 0)
+		return ARES_EBADRESP;
+	if (good == 0 && bad > 0) {
+		/* A TLSA RRset exists but none of it can be read. NODATA would
+		 * let a DANE client fall back to opportunistic TLS, which the
+		 * published RRset forbids: defer instead. */
+		ans->malformed = true;
+		return ARES_EBADRESP;
+	}
+	if (good == 0)
+		return ARES_ENODATA;
+	ans->malformed = bad > 0;
+	(void)dns_tlsa_walk(abuf, alen, ans, &good, &bad);
+	return ARES_SUCCESS;
 }
 
 /* Copies a name from c-ares: lower case, one trailing dot dropped. */

@@ -4,7 +4,9 @@
  * functions from tables. Then the resolver runs for real against a tiny
  * UDP DNS responder inside this process on 127.0.0.1 (hand-built answers,
  * one canned answer per name and type), covering the loop integration,
- * timeouts, cancellation and freeing with requests open; and the fake. */
+ * timeouts, cancellation and freeing with requests open; and the fake.
+ * The TLSA parser (ours: c-ares 1.18 has none) runs on hand-built
+ * messages, each also cut at every length. */
 #include "net/dns.h"
 
 #include <ares.h>
@@ -525,13 +527,13 @@ static void test_result_settle(void **state)
 
 /* ---- A tiny DNS responder on 127.0.0.1 for the real resolver ---- */
 
-enum { T_A = 1, T_PTR = 12, T_MX = 15, T_TXT = 16, T_AAAA = 28 };
+enum { T_A = 1, T_CNAME = 5, T_PTR = 12, T_MX = 15, T_TXT = 16, T_AAAA = 28, T_TLSA = 52 };
 
 struct canned_rr {
 	int type;
 	unsigned pref; /* MX */
-	/* MX exchange ("" = root), PTR target, address text, or TXT
-	 * character-strings separated by '|' */
+	/* MX exchange ("" = root), PTR or CNAME target, address text, TXT
+	 * character-strings separated by '|', or the whole TLSA RDATA in hex */
 	const char *data;
 };
 
@@ -599,6 +601,19 @@ static const struct canned canned[] = {
 	{ "ad.test", T_TXT, 0, M_AD, { { T_TXT, 0, "v=DMARC1; p=reject" } } },
 	{ "tc.test", T_TXT, 0, M_TC, { { 0 } } },
 	{ "silent.test", T_TXT, 0, M_SILENT, { { 0 } } },
+	/* TLSA (dns_parse_tlsa behind dns_query). */
+	{ "_25._tcp.mx.tlsa.test", T_TLSA, 0, M_AD,
+	  { { T_TLSA, 0,
+	      "030101"
+	      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
+	    { T_TLSA, 0, "02000100ff" } } },
+	{ "cname.tlsa.test", T_TLSA, 0, M_ANSWER,
+	  { { T_CNAME, 0, "_25._tcp.mx.tlsa.test" }, { T_TLSA, 0, "030102beef" } } },
+	{ "short.tlsa.test", T_TLSA, 0, M_ANSWER, { { T_TLSA, 0, "0301" } } },
+	{ "mixed.tlsa.test", T_TLSA, 0, M_ANSWER,
+	  { { T_TLSA, 0, "0301" }, { T_TLSA, 0, "030101aa" } } },
+	{ "nodata.tlsa.test", T_TLSA, 0, M_ANSWER, { { 0 } } },
+	{ "fail.tlsa.test", T_TLSA, 2, M_ANSWER, { { 0 } } },
 };
 
 struct responder {
@@ -622,6 +637,17 @@ static size_t put_name(unsigned char *p, const char *name)
 			name++;
 	}
 	p[n++] = 0;
+	return n;
+}
+
+/* Hex text to bytes; the canned data is ours, so no error handling. */
+static size_t put_hex(unsigned char *p, const char *hex)
+{
+	size_t n = 0;
+	for (; hex[0] != '\0' && hex[1] != '\0'; hex += 2) {
+		char two[3] = { hex[0], hex[1], '\0' };
+		p[n++] = (unsigned char)strtoul(two, NULL, 16);
+	}
 	return n;
 }
 
@@ -688,8 +714,10 @@ static void responder_cb(evutil_socket_t fd, short what, void *arg)
 			a[n++] = (unsigned char)(rr->pref >> 8);
 			a[n++] = (unsigned char)rr->pref;
 			n += put_name(a + n, rr->data);
-		} else if (rr->type == T_PTR) {
+		} else if (rr->type == T_PTR || rr->type == T_CNAME) {
 			n += put_name(a + n, rr->data);
+		} else if (rr->type == T_TLSA) {
+			n += put_hex(a + n, rr->data);
 		} else if (rr->type == T_TXT) {
 			for (const char *d = rr->data;;) {
 				const char *bar = strchr(d, '|');
@@ -1377,6 +1405,641 @@ static void test_fake_query(void **state)
 	event_base_free(fx.base);
 }
 
+/* ---- TLSA: the wire parser (dns_parse_tlsa) ---- */
+
+/* A DNS message under construction, built the way servers lay them out.
+ * Offsets are kept so tests can aim compression pointers. */
+struct msg {
+	unsigned char b[8192];
+	size_t n;
+};
+
+static void m_u8(struct msg *m, unsigned v)
+{
+	assert_true(m->n < sizeof(m->b));
+	m->b[m->n++] = (unsigned char)v;
+}
+
+static void m_u16(struct msg *m, unsigned v)
+{
+	m_u8(m, v >> 8);
+	m_u8(m, v & 0xff);
+}
+
+static void m_bytes(struct msg *m, const void *p, size_t len)
+{
+	assert_true(len <= sizeof(m->b) - m->n);
+	memcpy(m->b + m->n, p, len);
+	m->n += len;
+}
+
+/* Labels of name, then the root byte (none when ptr >= 0: a compression
+ * pointer to offset ptr ends the name instead). Returns the name's
+ * offset. */
+static size_t m_name(struct msg *m, const char *name, int ptr)
+{
+	size_t at = m->n;
+	while (*name != '\0') {
+		const char *dot = strchr(name, '.');
+		size_t len = dot != NULL ? (size_t)(dot - name) : strlen(name);
+		m_u8(m, (unsigned)len);
+		m_bytes(m, name, len);
+		name += len + (dot != NULL);
+	}
+	if (ptr >= 0)
+		m_u16(m, 0xc000 | (unsigned)ptr);
+	else
+		m_u8(m, 0);
+	return at;
+}
+
+#define F_NOERROR 0x8180 /* QR, RD, RA */
+#define Q_NAME "_25._tcp.mx.example.test"
+#define Q_OFF 12 /* where the question's name starts */
+#define Q_MX_OFF (Q_OFF + 9) /* "mx.example.test" inside it */
+
+/* Header and the usual one question (TLSA IN for Q_NAME). */
+static void m_start(struct msg *m, unsigned flags, unsigned ancount)
+{
+	m->n = 0;
+	m_u16(m, 0x1234);
+	m_u16(m, flags);
+	m_u16(m, 1);
+	m_u16(m, ancount);
+	m_u16(m, 0);
+	m_u16(m, 0);
+	assert_int_equal(m_name(m, Q_NAME, -1), Q_OFF);
+	m_u16(m, T_TLSA);
+	m_u16(m, 1);
+}
+
+/* TYPE, CLASS, TTL and RDLENGTH after an owner name already written. */
+static void m_rr_fixed(struct msg *m, unsigned type, unsigned class, unsigned rdlen)
+{
+	m_u16(m, type);
+	m_u16(m, class);
+	m_u16(m, 0);
+	m_u16(m, 300);
+	m_u16(m, rdlen);
+}
+
+/* One TLSA record owned by a pointer to owner_off. */
+static void m_tlsa(struct msg *m, size_t owner_off, unsigned u, unsigned s, unsigned t,
+		   const void *data, size_t len)
+{
+	m_u16(m, 0xc000 | (unsigned)owner_off);
+	m_rr_fixed(m, T_TLSA, 1, (unsigned)(3 + len));
+	m_u8(m, u);
+	m_u8(m, s);
+	m_u8(m, t);
+	m_bytes(m, data, len);
+}
+
+static const unsigned char sha256[32] = { 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03,
+					  0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+					  0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13,
+					  0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0xff };
+
+static void b_one(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	m_tlsa(m, Q_OFF, 3, 1, 1, sha256, sizeof(sha256));
+}
+
+/* Two records; the second owner is written as labels plus a pointer
+ * into the question ("_25._tcp" + -> "mx.example.test"). */
+static void b_two(struct msg *m)
+{
+	m_start(m, F_NOERROR, 2);
+	m_tlsa(m, Q_OFF, 3, 1, 1, sha256, sizeof(sha256));
+	m_name(m, "_25._tcp", Q_MX_OFF);
+	m_rr_fixed(m, T_TLSA, 1, 3 + 4);
+	m_bytes(m, "\x02\x00\x02" "a\0b\n", 7); /* binary data, NUL inside */
+}
+
+/* The owner of a pointer that leads to a pointer that leads to labels
+ * ending in a pointer into the question: three jumps, all fine. */
+static void b_chain(struct msg *m)
+{
+	m_start(m, F_NOERROR, 3);
+	/* A CNAME first, its target written with a pointer at the end. */
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_CNAME, 1, 0);
+	size_t rdlen_at = m->n - 2, rd = m->n;
+	size_t target = m_name(m, "_25._tcp.mx.hoster", Q_MX_OFF + 3); /* + "example.test" */
+	m->b[rdlen_at + 1] = (unsigned char)(m->n - rd);
+	/* A pointer to the CNAME target, itself as an RR owner. */
+	size_t p1 = m->n;
+	m_u16(m, 0xc000 | (unsigned)target);
+	m_rr_fixed(m, 46, 1, 2); /* an RRSIG-typed record: skipped */
+	m_u16(m, 0);
+	/* Owner: pointer to p1's pointer (-> target -> question). */
+	m_tlsa(m, p1, 2, 0, 1, "\xaa\xbb", 2);
+}
+
+/* CNAME before the TLSA: the owner of the TLSA is the CNAME's target. */
+static void b_cname(struct msg *m)
+{
+	m_start(m, F_NOERROR, 2);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_CNAME, 1, 0);
+	size_t rdlen_at = m->n - 2, rd = m->n;
+	size_t target = m_name(m, "_25._tcp.mail.hoster.test", -1);
+	m->b[rdlen_at + 1] = (unsigned char)(m->n - rd);
+	m_tlsa(m, target, 3, 1, 1, sha256, sizeof(sha256));
+}
+
+static void b_cname_only(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_CNAME, 1, 0);
+	size_t rdlen_at = m->n - 2, rd = m->n;
+	m_name(m, "elsewhere.test", -1);
+	m->b[rdlen_at + 1] = (unsigned char)(m->n - rd);
+}
+
+static void b_zero(struct msg *m)
+{
+	m_start(m, F_NOERROR, 0);
+}
+
+/* RDATA of 2 bytes (no matching type) among a good record. */
+static void b_short_mixed(struct msg *m)
+{
+	m_start(m, F_NOERROR, 3);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_TLSA, 1, 2);
+	m_u16(m, 0x0301);
+	m_tlsa(m, Q_OFF, 3, 1, 1, sha256, sizeof(sha256));
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_TLSA, 1, 0); /* empty RDATA */
+}
+
+static void b_short_only(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_TLSA, 1, 2);
+	m_u16(m, 0x0301);
+}
+
+/* Exactly the three fixed bytes: a record with empty data. */
+static void b_empty_data(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	m_tlsa(m, Q_OFF, 1, 0, 0, "", 0);
+}
+
+/* RDLENGTH promises more than the message holds. */
+static void b_rdata_cut(struct msg *m)
+{
+	b_one(m);
+	m->b[m->n - 32 - 3 - 1] += 1; /* RDLENGTH low byte: 35 -> 36 */
+}
+
+/* The owner pointer points at itself. */
+static void b_loop_self(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	size_t at = m->n;
+	m_u16(m, 0xc000 | (unsigned)at);
+	m_rr_fixed(m, T_TLSA, 1, 3);
+	m_bytes(m, "\x03\x01\x01", 3);
+}
+
+/* Two pointers pointing at each other, reached after a label. */
+static void b_loop_pair(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	size_t at = m->n;
+	m_u8(m, 1);
+	m_u8(m, 'x');
+	m_u16(m, 0xc000 | (unsigned)(at + 4)); /* -> the next pointer */
+	m_u16(m, 0xc000 | (unsigned)(at + 2)); /* -> the previous one */
+	m_rr_fixed(m, T_TLSA, 1, 3);
+	m_bytes(m, "\x03\x01\x01", 3);
+}
+
+/* The question's own name loops. */
+static void b_loop_question(struct msg *m)
+{
+	m->n = 0;
+	m_bytes(m, "\x12\x34\x81\x80\0\x01\0\x01\0\0\0\0", 12);
+	m_u16(m, 0xc000 | 12);
+	m_u16(m, T_TLSA);
+	m_u16(m, 1);
+	m_tlsa(m, 12, 3, 1, 1, "x", 1);
+}
+
+/* Five labels of 63: 320 octets, over RFC 1035's 255. */
+static void b_name_long(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	char label[64];
+	memset(label, 'l', 63);
+	label[63] = '\0';
+	for (int i = 0; i < 5; i++) {
+		m_u8(m, 63);
+		m_bytes(m, label, 63);
+	}
+	m_u8(m, 0);
+	m_rr_fixed(m, T_TLSA, 1, 3);
+	m_bytes(m, "\x03\x01\x01", 3);
+}
+
+/* A 0x40 label type (RFC 6891 5: retired), followed by enough bytes to
+ * pass for a 65-byte label: refused for its type, not its length. */
+static void b_label_type(struct msg *m)
+{
+	m_start(m, F_NOERROR, 1);
+	m_u8(m, 0x41);
+	for (int i = 0; i < 65; i++)
+		m_u8(m, 'x');
+	m_u8(m, 0);
+	m_rr_fixed(m, T_TLSA, 1, 3);
+	m_bytes(m, "\x03\x01\x01", 3);
+}
+
+/* ANCOUNT says 3, two records follow. */
+static void b_count_high(struct msg *m)
+{
+	b_two(m);
+	m->b[7] = 3;
+}
+
+/* ANCOUNT says 1, two records follow: the second is not an answer. */
+static void b_count_low(struct msg *m)
+{
+	b_two(m);
+	m->b[7] = 1;
+}
+
+/* A huge ANCOUNT with one record: runs off the message, no long loop. */
+static void b_count_huge(struct msg *m)
+{
+	b_one(m);
+	m->b[6] = 0xff;
+	m->b[7] = 0xff;
+}
+
+static void b_nxdomain(struct msg *m)
+{
+	m_start(m, F_NOERROR | 3, 0);
+}
+
+/* SERVFAIL with a record anyway: the rcode wins. */
+static void b_servfail(struct msg *m)
+{
+	b_one(m);
+	m->b[3] |= 2;
+}
+
+static void b_refused(struct msg *m)
+{
+	m_start(m, F_NOERROR | 5, 0);
+}
+
+static void b_rcode_unknown(struct msg *m)
+{
+	b_one(m);
+	m->b[3] |= 9;
+}
+
+static void b_tc(struct msg *m)
+{
+	b_one(m);
+	m->b[2] |= 0x02;
+}
+
+static void b_short_header(struct msg *m)
+{
+	b_one(m);
+	m->n = 11;
+}
+
+/* TLSA records of class CH, and of another type: not ours. */
+static void b_other_class(struct msg *m)
+{
+	m_start(m, F_NOERROR, 2);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_TLSA, 3, 4);
+	m_bytes(m, "\x03\x01\x01\x00", 4);
+	m_u16(m, 0xc000 | Q_OFF);
+	m_rr_fixed(m, T_TXT, 1, 4);
+	m_bytes(m, "\x03" "abc", 4);
+}
+
+/* AD set by a validating resolver: the parser leaves ad to the caller. */
+static void b_ad(struct msg *m)
+{
+	b_one(m);
+	m->b[3] |= 0x20;
+}
+
+/* 300 small records: DNS_ANSWER_RECS_MAX kept, truncated. */
+static void b_many(struct msg *m)
+{
+	m_start(m, F_NOERROR, 300);
+	for (unsigned i = 0; i < 300; i++) {
+		unsigned char d = (unsigned char)i;
+		m_tlsa(m, Q_OFF, 3, 1, 1, &d, 1);
+	}
+}
+
+struct tlsa_want {
+	unsigned char usage, selector, mtype;
+	const char *data;
+	size_t len;
+};
+
+struct tlsa_case {
+	const char *name;
+	void (*build)(struct msg *m);
+	int want; /* c-ares status */
+	size_t count;
+	bool malformed;
+	bool truncated;
+	struct tlsa_want recs[3];
+	/* Every shorter cut of the message must fail as EBADRESP (true when
+	 * the message ends with its last counted record). */
+	bool cuts;
+};
+
+#define SHA256_REC { 3, 1, 1, (const char *)sha256, sizeof(sha256) }
+
+static const struct tlsa_case tlsa_cases[] = {
+	{ .name = "one record", .build = b_one, .want = ARES_SUCCESS, .count = 1,
+	  .recs = { SHA256_REC }, .cuts = true },
+	{ .name = "two records, owner labels + pointer", .build = b_two,
+	  .want = ARES_SUCCESS, .count = 2,
+	  .recs = { SHA256_REC, { 2, 0, 2, "a\0b\n", 4 } }, .cuts = true },
+	{ .name = "pointer chains, RRSIG skipped", .build = b_chain, .want = ARES_SUCCESS,
+	  .count = 1, .recs = { { 2, 0, 1, "\xaa\xbb", 2 } }, .cuts = true },
+	{ .name = "CNAME then TLSA of the target", .build = b_cname, .want = ARES_SUCCESS,
+	  .count = 1, .recs = { SHA256_REC }, .cuts = true },
+	{ .name = "bare CNAME: NODATA", .build = b_cname_only, .want = ARES_ENODATA,
+	  .cuts = true },
+	{ .name = "zero answers: NODATA", .build = b_zero, .want = ARES_ENODATA },
+	{ .name = "short RDATA beside a good one", .build = b_short_mixed,
+	  .want = ARES_SUCCESS, .count = 1, .malformed = true, .recs = { SHA256_REC },
+	  .cuts = true },
+	{ .name = "only short RDATA: malformed, EBADRESP", .build = b_short_only,
+	  .want = ARES_EBADRESP, .malformed = true, .cuts = true },
+	{ .name = "three bytes: empty data", .build = b_empty_data, .want = ARES_SUCCESS,
+	  .count = 1, .recs = { { 1, 0, 0, "", 0 } }, .cuts = true },
+	{ .name = "RDLENGTH past the end", .build = b_rdata_cut, .want = ARES_EBADRESP },
+	{ .name = "owner pointer loops on itself", .build = b_loop_self,
+	  .want = ARES_EBADRESP },
+	{ .name = "two pointers in a loop", .build = b_loop_pair, .want = ARES_EBADRESP },
+	{ .name = "question name loops", .build = b_loop_question, .want = ARES_EBADRESP },
+	{ .name = "owner over 255 octets", .build = b_name_long, .want = ARES_EBADRESP },
+	{ .name = "0x40 label type", .build = b_label_type, .want = ARES_EBADRESP },
+	{ .name = "ANCOUNT above the records", .build = b_count_high,
+	  .want = ARES_EBADRESP },
+	{ .name = "ANCOUNT below the records", .build = b_count_low, .want = ARES_SUCCESS,
+	  .count = 1, .recs = { SHA256_REC } },
+	{ .name = "ANCOUNT 65535", .build = b_count_huge, .want = ARES_EBADRESP },
+	{ .name = "NXDOMAIN", .build = b_nxdomain, .want = ARES_ENOTFOUND },
+	{ .name = "SERVFAIL", .build = b_servfail, .want = ARES_ESERVFAIL },
+	{ .name = "REFUSED", .build = b_refused, .want = ARES_EREFUSED },
+	{ .name = "unknown rcode", .build = b_rcode_unknown, .want = ARES_EBADRESP },
+	{ .name = "TC bit", .build = b_tc, .want = ARES_EBADRESP },
+	{ .name = "11-byte header", .build = b_short_header, .want = ARES_EBADRESP },
+	{ .name = "class CH and type TXT skipped: NODATA", .build = b_other_class,
+	  .want = ARES_ENODATA, .cuts = true },
+	{ .name = "AD set", .build = b_ad, .want = ARES_SUCCESS, .count = 1,
+	  .recs = { SHA256_REC } },
+	{ .name = "300 records", .build = b_many, .want = ARES_SUCCESS,
+	  .count = DNS_ANSWER_RECS_MAX, .truncated = true,
+	  .recs = { { 3, 1, 1, "\x00", 1 }, { 3, 1, 1, "\x01", 1 }, { 3, 1, 1, "\x02", 1 } } },
+};
+
+/* Parses len bytes of m from an exactly sized heap copy (so ASan sees any
+ * read past the end). */
+static int tlsa_parse(const unsigned char *m, size_t len, struct dns_answer *ans)
+{
+	unsigned char *copy = malloc(len > 0 ? len : 1);
+	assert_non_null(copy);
+	memcpy(copy, m, len);
+	int st = dns_parse_tlsa(copy, len, ans);
+	free(copy);
+	return st;
+}
+
+static void check_tlsa_case(const struct tlsa_case *c)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	c->build(m);
+	struct dns_answer *ans = dns_answer_new(DNS_A_TEMPFAIL);
+	int st = tlsa_parse(m->b, m->n, ans);
+	if (st != c->want)
+		fail_msg("%s: status %d (%s), want %d", c->name, st, ares_strerror(st), c->want);
+	if (ans->count != c->count)
+		fail_msg("%s: %zu records, want %zu", c->name, ans->count, c->count);
+	if (ans->malformed != c->malformed || ans->truncated != c->truncated)
+		fail_msg("%s: malformed %d truncated %d", c->name, ans->malformed,
+			 ans->truncated);
+	/* Status, reason and AD are the caller's. */
+	assert_int_equal(ans->status, DNS_A_TEMPFAIL);
+	assert_false(ans->ad);
+	for (size_t i = 0; i < c->count && i < 3; i++) {
+		const struct dns_arec *r = &ans->recs[i];
+		const struct tlsa_want *w = &c->recs[i];
+		if (w->data == NULL)
+			break;
+		if (r->usage != w->usage || r->selector != w->selector || r->mtype != w->mtype)
+			fail_msg("%s: record %zu is %u %u %u", c->name, i, r->usage, r->selector,
+				 r->mtype);
+		assert_non_null(r->data);
+		if (r->len != w->len || memcmp(r->data, w->data, w->len) != 0 ||
+		    r->data[r->len] != '\0')
+			fail_msg("%s: record %zu data differs (%zu bytes)", c->name, i, r->len);
+		assert_true(r->record_start);
+		assert_int_equal(r->family, 0);
+	}
+	dns_answer_free(&ans);
+
+	/* Cut anywhere, the message is malformed: EBADRESP, nothing kept. */
+	for (size_t len = 0; c->cuts && len < m->n; len++) {
+		ans = dns_answer_new(DNS_A_TEMPFAIL);
+		st = tlsa_parse(m->b, len, ans);
+		if (st != ARES_EBADRESP || ans->count != 0)
+			fail_msg("%s: cut at %zu of %zu: status %d, %zu records", c->name, len,
+				 m->n, st, ans->count);
+		dns_answer_free(&ans);
+	}
+	free(m);
+}
+
+static void test_tlsa_parse_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(tlsa_cases) / sizeof(tlsa_cases[0]); i++)
+		check_tlsa_case(&tlsa_cases[i]);
+	/* What dns_query makes of each status, as for the other types. */
+	assert_int_equal(dns_answer_class(ARES_ENOTFOUND), DNS_ANSWER_NXDOMAIN);
+	assert_int_equal(dns_answer_class(ARES_ENODATA), DNS_ANSWER_NODATA);
+	assert_int_equal(dns_answer_class(ARES_EBADRESP), DNS_ANSWER_TEMP);
+	assert_int_equal(dns_answer_class(ARES_ESERVFAIL), DNS_ANSWER_TEMP);
+	assert_string_equal(dns_qtype_name(DNS_Q_TLSA), "TLSA");
+	/* NULL and empty input. */
+	struct dns_answer *ans = dns_answer_new(DNS_A_TEMPFAIL);
+	assert_int_equal(dns_parse_tlsa(NULL, 0, ans), ARES_EBADRESP);
+	assert_int_equal(ans->count, 0);
+	dns_answer_free(&ans);
+}
+
+/* A pointer chain right at the jump limit is accepted, one more jump is
+ * refused: the bound is exact, not just "some". The chain sits in the
+ * RDATA of a record of another type (skipped), the TLSA owner points
+ * into it. */
+static void test_tlsa_parse_jumps(void **state)
+{
+	(void)state;
+	struct msg *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	for (unsigned k = 0; k <= 1; k++) {
+		m_start(m, F_NOERROR, 2);
+		m_u16(m, 0xc000 | Q_OFF);
+		m_rr_fixed(m, 0xff00, 1, 256); /* private type: skipped */
+		size_t first = m->n;
+		/* 128 names that are each one pointer: P0 -> P1 -> ... ->
+		 * P127 -> the question's name. */
+		for (unsigned i = 0; i < 127; i++)
+			m_u16(m, 0xc000 | (unsigned)(first + 2 * (i + 1)));
+		m_u16(m, 0xc000 | Q_OFF);
+		/* Owner -> P(k): 1 + (128 - k) jumps. */
+		m_tlsa(m, first + 2 * k, 3, 1, 1, "z", 1);
+		struct dns_answer *ans = dns_answer_new(DNS_A_TEMPFAIL);
+		int st = tlsa_parse(m->b, m->n, ans);
+		if (k == 0) {
+			assert_int_equal(st, ARES_EBADRESP); /* 129 jumps */
+			assert_int_equal(ans->count, 0);
+		} else {
+			assert_int_equal(st, ARES_SUCCESS); /* 128 */
+			assert_int_equal(ans->count, 1);
+			assert_int_equal(ans->recs[0].data[0], 'z');
+		}
+		dns_answer_free(&ans);
+	}
+	free(m);
+}
+
+/* ---- TLSA through dns_query: the real resolver and the fake ---- */
+
+static void check_tlsa_rec(const struct dns_answer *ans, size_t i, unsigned u, unsigned s,
+			   unsigned t, const void *data, size_t len)
+{
+	if (i >= ans->count)
+		fail_msg("TLSA record %zu missing (%zu)", i, ans->count);
+	const struct dns_arec *r = &ans->recs[i];
+	if (r->usage != u || r->selector != s || r->mtype != t)
+		fail_msg("TLSA record %zu is %u %u %u", i, r->usage, r->selector, r->mtype);
+	assert_non_null(r->data);
+	assert_int_equal(r->len, len);
+	assert_memory_equal(r->data, data, len);
+	assert_int_equal(r->data[len], '\0');
+	assert_true(r->record_start);
+}
+
+static void test_query_tlsa_real(void **state)
+{
+	struct fixture *fx = *state;
+	struct dns *d = fx->dns;
+	struct qoutcome *two = qask(fx, d, DNS_Q_TLSA, "_25._tcp.MX.tlsa.test.");
+	struct qoutcome *cname = qask(fx, d, DNS_Q_TLSA, "cname.tlsa.test");
+	struct qoutcome *shortr = qask(fx, d, DNS_Q_TLSA, "short.tlsa.test");
+	struct qoutcome *mixed = qask(fx, d, DNS_Q_TLSA, "mixed.tlsa.test");
+	struct qoutcome *nodata = qask(fx, d, DNS_Q_TLSA, "nodata.tlsa.test");
+	struct qoutcome *nx = qask(fx, d, DNS_Q_TLSA, "nx.tlsa.test");
+	struct qoutcome *fail = qask(fx, d, DNS_Q_TLSA, "fail.tlsa.test");
+	fx_run(fx);
+
+	/* Both records as published, and AD from the "validator". */
+	assert_int_equal(two->ans->status, DNS_A_OK);
+	assert_string_equal(two->ans->reason, "");
+	assert_true(two->ans->ad);
+	assert_false(two->ans->malformed);
+	assert_int_equal(two->ans->count, 2);
+	static const unsigned char h[32] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+					     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+					     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+					     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+	check_tlsa_rec(two->ans, 0, 3, 1, 1, h, sizeof(h));
+	check_tlsa_rec(two->ans, 1, 2, 0, 1, "\x00\xff", 2);
+
+	assert_int_equal(cname->ans->status, DNS_A_OK);
+	assert_false(cname->ans->ad);
+	assert_int_equal(cname->ans->count, 1);
+	check_tlsa_rec(cname->ans, 0, 3, 1, 2, "\xbe\xef", 2);
+
+	/* Only a malformed record: not NODATA (that would be a downgrade). */
+	assert_int_equal(shortr->ans->status, DNS_A_TEMPFAIL);
+	assert_true(shortr->ans->malformed);
+	assert_int_equal(shortr->ans->count, 0);
+	assert_non_null(strstr(shortr->ans->reason, "TLSA lookup for short.tlsa.test failed"));
+	assert_non_null(strstr(shortr->ans->reason, "malformed TLSA record"));
+
+	assert_int_equal(mixed->ans->status, DNS_A_OK);
+	assert_true(mixed->ans->malformed);
+	assert_int_equal(mixed->ans->count, 1);
+	check_tlsa_rec(mixed->ans, 0, 3, 1, 1, "\xaa", 1);
+
+	assert_int_equal(nodata->ans->status, DNS_A_NODATA);
+	assert_string_equal(nodata->ans->reason, "nodata.tlsa.test has no TLSA record");
+	assert_int_equal(nx->ans->status, DNS_A_NXDOMAIN);
+	assert_int_equal(fail->ans->status, DNS_A_TEMPFAIL);
+	assert_false(fail->ans->malformed);
+	assert_non_null(strstr(fail->ans->reason, "TLSA lookup for fail.tlsa.test failed"));
+
+	struct qoutcome *all[] = { two, cname, shortr, mixed, nodata, nx, fail };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		qoutcome_free(all[i]);
+}
+
+static struct dns_answer *fake_tlsa(enum dns_qtype type, const char *name, void *arg)
+{
+	(void)arg;
+	if (type == DNS_Q_TLSA && strcmp(name, "_25._tcp.mx.fake.test") == 0) {
+		struct dns_answer *ans = dns_answer_new(DNS_A_OK);
+		struct dns_arec *r = dns_answer_add(ans, sha256, sizeof(sha256), true);
+		r->usage = 3;
+		r->selector = 1;
+		r->mtype = 1;
+		r = dns_answer_add(ans, "", 0, true);
+		r->usage = 2;
+		ans->ad = true;
+		return ans;
+	}
+	struct dns_answer *ans = dns_answer_new(DNS_A_NODATA);
+	dns_answer_set(ans, DNS_A_NODATA, "fake: no %s for %s", dns_qtype_name(type), name);
+	return ans;
+}
+
+static void test_fake_tlsa(void **state)
+{
+	(void)state;
+	struct fixture fx = { .base = event_base_new() };
+	struct dns *dns = dns_new_fake(fx.base, NULL, NULL);
+	dns_fake_set_query(dns, fake_tlsa, NULL);
+	struct qoutcome *ok = qask(&fx, dns, DNS_Q_TLSA, "_25._tcp.mx.fake.test.");
+	struct qoutcome *none = qask(&fx, dns, DNS_Q_TLSA, "_25._tcp.other.fake.test");
+	fx_run(&fx);
+	assert_int_equal(ok->ans->status, DNS_A_OK);
+	assert_true(ok->ans->ad);
+	assert_int_equal(ok->ans->count, 2);
+	check_tlsa_rec(ok->ans, 0, 3, 1, 1, sha256, sizeof(sha256));
+	check_tlsa_rec(ok->ans, 1, 2, 0, 0, "", 0);
+	assert_int_equal(none->ans->status, DNS_A_NODATA);
+	assert_string_equal(none->ans->reason, "fake: no TLSA for _25._tcp.other.fake.test");
+	qoutcome_free(ok);
+	qoutcome_free(none);
+	dns_free(&dns);
+	event_base_free(fx.base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1398,6 +2061,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_real, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_query_cancel, fx_setup, fx_teardown),
 		cmocka_unit_test(test_fake_query),
+		cmocka_unit_test(test_tlsa_parse_table),
+		cmocka_unit_test(test_tlsa_parse_jumps),
+		cmocka_unit_test_setup_teardown(test_query_tlsa_real, fx_setup, fx_teardown),
+		cmocka_unit_test(test_fake_tlsa),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

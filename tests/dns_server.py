@@ -26,6 +26,10 @@ Behaviours, per name (and optionally per query type), set with
     "wrongid"   a well-formed answer with another id (a spoof; ignored)
     "slow"      the normal answer after ``delay`` seconds
 
+DNSSEC is pretended, not done: ``sign(zone)`` makes every answer for a name
+at or below zone carry the AD bit, as a validating resolver on loopback
+would (konvert's ``dnssec = yes`` trusts that bit and nothing else).
+
 Example fixture (tests/conftest.py wires the real one)::
 
     import pytest
@@ -130,6 +134,7 @@ class DnsServer:
         self._lock = threading.Lock()
         self._records = {}       # name -> list of RR
         self._behaviour = {}     # (name, qtype or None) -> (mode, delay)
+        self._signed = set()     # zones whose answers carry AD
         self._queries = []       # (name, qtype, proto)
         self._stop = threading.Event()
         self._udp = self._tcp = None
@@ -213,6 +218,14 @@ class DnsServer:
         quoted = " ".join('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
                           for s in strings)
         self.add(name, "TXT", quoted)
+
+    def sign(self, zone):
+        """Answers at or below zone carry the AD bit from now on."""
+        with self._lock:
+            self._signed.add(_norm(zone))
+
+    def _is_signed(self, name):
+        return any(name == z or name.endswith("." + z) for z in self._signed)
 
     def add_tlsa(self, name, usage, selector, mtype, data_hex):
         """name like "_25._tcp.mx.example.test"."""
@@ -304,6 +317,9 @@ class DnsServer:
                 reply.header.rcode = getattr(RCODE, mode.upper())
             elif mode not in ("timeout", "garbage"):
                 self._fill(reply, qname, qtype)
+            # dnslib's reply() copies the query's flags, AD included (which
+            # konvert sets, RFC 6840 5.7): AD only where "signed".
+            reply.header.ad = 1 if self._is_signed(qname) else 0
         if mode == "timeout":
             return None, mode
         if mode == "slow" and delay > 0:

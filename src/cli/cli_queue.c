@@ -39,7 +39,8 @@ static void usage(FILE *out)
 	(void)fputs("usage: konvert queue list\n"
 		    "       konvert queue show ID\n"
 		    "       konvert queue flush [DOMAIN]\n"
-		    "       konvert queue delete ID\n",
+		    "       konvert queue delete ID\n"
+		    "       konvert queue tls-report [today]\n",
 		    out);
 }
 
@@ -596,6 +597,28 @@ static int cmd_flush(const struct config *cfg, const char *domain)
 	return QCLI_FAIL;
 }
 
+/* Sends the TLS reports (RFC 8460) of finished days now; "today" adds
+ * today's counts so far. Needs the running server. */
+static int cmd_tls_report(const struct config *cfg, const char *arg)
+{
+	char reply[QUEUE_CONTROL_MSG_MAX + 16];
+	if (arg != NULL && strcmp(arg, "today") != 0) {
+		cli_err("queue tls-report: the only argument is \"today\"");
+		return QCLI_USAGE;
+	}
+	switch (control_ask(cfg->data_dir, arg != NULL ? "TLSREPORT TODAY" : "TLSREPORT", reply,
+			    sizeof(reply))) {
+	case ASK_REPLIED:
+		return report(reply);
+	case ASK_NO_SERVER:
+		cli_err("queue tls-report: konvert is not running");
+		return QCLI_FAIL;
+	case ASK_FAILED:
+		break;
+	}
+	return QCLI_FAIL;
+}
+
 /* No server: remove the files here, but only in a queue that exists. */
 static int delete_offline(const struct config *cfg, const char *id)
 {
@@ -659,6 +682,7 @@ static const struct queue_verb verbs[] = {
 	{ "show", 1, 1 },
 	{ "flush", 0, 1 },
 	{ "delete", 1, 1 },
+	{ "tls-report", 0, 1 },
 };
 
 int cli_queue_main(int argc, char **argv, const char *config_path)
@@ -706,6 +730,8 @@ int cli_queue_main(int argc, char **argv, const char *config_path)
 		rc = cmd_show(cfg, argv[2]);
 	else if (strcmp(verb->name, "flush") == 0)
 		rc = cmd_flush(cfg, nargs == 1 ? argv[2] : NULL);
+	else if (strcmp(verb->name, "tls-report") == 0)
+		rc = cmd_tls_report(cfg, nargs == 1 ? argv[2] : NULL);
 	else
 		rc = cmd_delete(cfg, argv[2]);
 	if (fflush(stdout) != 0 && rc == QCLI_OK) {

@@ -17,6 +17,8 @@
 #include "core/worker.h"
 #include "delivery/notice.h"
 #include "delivery/remote.h"
+#include "delivery/tlspolicy.h"
+#include "delivery/tlsreport.h"
 #include "net/dns.h"
 #include "net/tls_client.h"
 #include "queue/queue_control.h"
@@ -37,6 +39,8 @@ struct relay {
 	struct dns *dns; /* owned */
 	SSL_CTX *tls_ctx; /* owned */
 	struct remote *remote; /* owned */
+	struct tlspolicy *tlspolicy; /* owned: DANE, MTA-STS */
+	struct tlsreport *tlsreport; /* owned: TLS reports (RFC 8460) */
 	struct notice_ctx nc;
 	struct queue_control *control; /* owned: data_dir/control.sock */
 	struct event *tick; /* owned */
@@ -201,6 +205,16 @@ static int control_flush(void *ctx, const char *domain, char *msg, size_t msg_si
 	return 0;
 }
 
+static int control_tls_report(void *ctx, bool today, char *msg, size_t msg_size)
+{
+	struct relay *r = ctx;
+	if (r->tlsreport == NULL) {
+		(void)snprintf(msg, msg_size, "TLS reports are not running");
+		return -1;
+	}
+	return tlsreport_send_now(r->tlsreport, today, msg, msg_size);
+}
+
 static void delete_work(void *arg)
 {
 	struct io_job *j = arg;
@@ -276,12 +290,17 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
 			 cfg->dns_server_count, RELAY_DNS_TIMEOUT_MS, err, err_size);
 	if (r->dns == NULL)
 		goto fail;
-	/* Opportunistic STARTTLS (RFC 7435) verifies nothing; DANE and
-	 * MTA-STS (a later issue) will verify per destination. */
-	r->tls_ctx = tls_client_ctx_new(NULL, err, err_size);
+	/* One client context: opportunistic STARTTLS (RFC 7435) verifies
+	 * nothing; DANE and MTA-STS verify per destination (tlspolicy), the
+	 * MTA-STS policy fetch against tls_trust_file or the system store. */
+	r->tls_ctx = tls_client_ctx_new(cfg->tls_trust_file, err, err_size);
 	if (r->tls_ctx == NULL)
 		goto fail;
 	r->remote = remote_new(base, cfg, r->dns, r->qs, r->tls_ctx, on_remote_done, r);
+	r->tlspolicy = tlspolicy_new(base, r->dns, r->tls_ctx, cfg->data_dir, cfg->dnssec == CFG_YES,
+				     cfg->relay_port, cfg->mta_sts_port);
+	r->tlsreport = tlsreport_new(base, r->dns, cfgp, workers, r->qs, NULL, relay_queued, r);
+	remote_set_tls(r->remote, r->tlspolicy, tlsreport_observe, r->tlsreport);
 	struct queue_retry_policy policy;
 	queue_retry_policy_init(&policy, cfg->queue_retry_s, cfg->queue_retry_count,
 				cfg->queue_lifetime_s, cfg->delay_warning_s);
@@ -304,7 +323,10 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
 		goto fail;
 	log_info(NULL, "event=queue-scan messages=%zu corrupt=%zu removed=%zu", st.envelopes,
 		 st.corrupt, st.removed);
-	struct queue_control_ops cops = {.flush = control_flush, .del = control_delete, .ctx = r};
+	struct queue_control_ops cops = {.flush = control_flush,
+					 .del = control_delete,
+					 .tls_report = control_tls_report,
+					 .ctx = r};
 	r->control = queue_control_new(base, cfg->data_dir, &cops, err, err_size);
 	if (r->control == NULL) {
 		/* Mail still flows; only `konvert queue flush|delete` cannot
@@ -333,6 +355,8 @@ void relay_free(struct relay **pp)
 		event_free(r->tick);
 	queue_control_free(&r->control);
 	remote_free(&r->remote);
+	tlspolicy_free(&r->tlspolicy);
+	tlsreport_free(&r->tlsreport);
 	queue_sched_free(&r->sched);
 	dns_free(&r->dns);
 	if (r->tls_ctx)
@@ -350,6 +374,12 @@ void relay_stop(struct relay *r)
 	 * whose state was not written yet is sent again next time (the one
 	 * duplicate window, INTERNALS.md). */
 	remote_free(&r->remote);
+	tlspolicy_free(&r->tlspolicy);
+}
+
+void relay_set_signing(struct relay *r, const struct signing *signing)
+{
+	tlsreport_set_signing(r->tlsreport, signing);
 }
 
 struct dns *relay_dns(struct relay *r)

@@ -30,6 +30,10 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
  * queued on disk and are tried again at the next start). */
 void relay_free(struct relay **pp);
 
+struct signing;
+/* The DKIM keys TLS reports are signed with (borrowed; NULL: unsigned). */
+void relay_set_signing(struct relay *r, const struct signing *signing);
+
 /* SIGTERM: no new deliveries; the ones in flight are cut. Writes in
  * flight finish (relay_pending counts them). */
 void relay_stop(struct relay *r);

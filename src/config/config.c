@@ -180,6 +180,15 @@ static const struct cfg_key cfg_keys[] = {
 	  .names = cfg_bool_names, .off = F(auth_checks) },
 	{ .name = "dmarc_enforce", .type = CFG_T_ENUM, .def = "yes",
 	  .names = cfg_bool_names, .off = F(dmarc_enforce) },
+	/* DANE (RFC 7672) trusts the resolver's AD bit: only with a
+	 * validating resolver on a trusted path (loopback). */
+	{ .name = "dnssec", .type = CFG_T_ENUM, .def = "no",
+	  .names = cfg_bool_names, .off = F(dnssec) },
+	/* The client TLS context is built at start. */
+	{ .name = "tls_trust_file", .type = CFG_T_STRING, .def = "",
+	  .off = F(tls_trust_file), .flags = CFG_F_OPTIONAL | CFG_F_RESTART },
+	{ .name = "mta_sts_port", .type = CFG_T_PORT, .def = "443",
+	  .min = 1, .max = 65535, .off = F(mta_sts_port) },
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])

@@ -84,7 +84,10 @@ struct config {
 	unsigned data_timeout_ms; /* one whole DATA/BDAT message transfer */
 	enum cfg_bool dkim_sign; /* sign mail from local domains (submission, smtps, sendmail) */
 	enum cfg_bool auth_checks; /* SPF, DKIM, DMARC of mail received on the smtp listener */
-	enum cfg_bool dmarc_enforce; /* act on a failing sender's DMARC p=reject */
+	enum cfg_bool dmarc_enforce; /* act on a failing sender's DMARC p=reject / quarantine */
+	enum cfg_bool dnssec; /* trust the resolver's AD bit: DANE */
+	char *tls_trust_file; /* owned, NULL: the system store (MTA-STS, smarthost) */
+	uint16_t mta_sts_port; /* HTTPS port of MTA-STS policy hosts */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out

@@ -222,7 +222,10 @@ static const char defaults_dump[] =
 	"data_timeout = 10m\n"
 	"dkim_sign = yes\n"
 	"auth_checks = yes\n"
-	"dmarc_enforce = yes\n";
+	"dmarc_enforce = yes\n"
+	"dnssec = no\n"
+	"tls_trust_file = \n"
+	"mta_sts_port = 443\n";
 
 static void test_dump_defaults(void **state)
 {

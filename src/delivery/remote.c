@@ -17,11 +17,13 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/x509_vfy.h>
 
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "delivery/tlspolicy.h"
 #include "mta/mta_conn.h"
 #include "net/dns.h"
 #include "proto/mime8.h"
@@ -56,7 +58,13 @@ struct rdel {
 	bool route_failed_temp;
 	struct mta_conn *conn; /* owned, the attempt in flight */
 	struct sockaddr_storage conn_addr; /* its address, with the port */
-	bool conn_clear; /* it was opened without STARTTLS */
+	int conn_mode; /* conn_mode() of it: cached connections match on it */
+	/* TLS policy (DANE, MTA-STS) of the destination, when looked up */
+	struct tlspolicy_req *pol_req; /* owned while deciding */
+	struct tlspolicy_result *pol; /* owned */
+	bool tls_optional; /* "TLS-Required: No" (RFC 8689 5): no policy */
+	enum tlspolicy_kind conn_kind; /* of the attempt in flight */
+	bool any_verified; /* a host that satisfies REQUIRETLS was tried */
 	struct event *check_ev; /* owned: after job_done, is the conn reusable? */
 	unsigned checks;
 	struct event *finish_ev; /* owned: done is reported from the loop */
@@ -84,7 +92,7 @@ struct idle_conn {
 	struct remote *r;
 	struct mta_conn *c; /* owned */
 	struct sockaddr_storage addr;
-	bool clear;
+	int mode;
 	struct event *timer; /* owned */
 	struct idle_conn *next, *prev;
 };
@@ -104,10 +112,14 @@ struct remote {
 	/* smarthost_auth split once: borrowed by the sessions */
 	char auth_user[256], auth_pass[256];
 	bool has_auth;
+	struct tlspolicy *tp; /* borrowed, may be NULL */
+	remote_tls_fn tls_obs;
+	void *tls_obs_arg;
 };
 
 static void try_next(struct rdel *d);
 static void check_cb(evutil_socket_t fd, short what, void *arg);
+static void report_tls(struct rdel *d, const struct mta_conn_end *end);
 
 /* ---- helpers ---- */
 
@@ -135,6 +147,8 @@ static void rdel_free(struct rdel *d)
 	KASSERT(r->active > 0);
 	r->active--;
 	dns_cancel(&d->dns_req);
+	tlspolicy_cancel(&d->pol_req);
+	tlspolicy_result_free(&d->pol);
 	dns_result_free(&d->route);
 	mta_conn_free(&d->conn);
 	if (d->check_ev)
@@ -167,7 +181,10 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 	struct queue_batch *b = d->b;
 	for (size_t i = 0; i < b->count; i++) {
 		if (d->open[i]) {
-			d->res[i].outcome = QUEUE_OUT_TEMPFAIL;
+			/* RFC 8689 4.2.1: no MX offered REQUIRETLS (or none
+			 * could be verified): the message bounces. */
+			bool rtls = b->env->requiretls && strstr(d->reply[i], " 5.7.30 ") != NULL;
+			d->res[i].outcome = rtls ? QUEUE_OUT_PERMFAIL : QUEUE_OUT_TEMPFAIL;
 			d->res[i].reply = d->reply[i];
 		}
 	}
@@ -350,7 +367,7 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr_storage *addr,
-		     bool clear)
+		     int mode)
 {
 	if (r->idle_count >= REMOTE_IDLE_MAX) {
 		mta_conn_set_owner(c, idle_job_done, NULL, NULL);
@@ -361,7 +378,7 @@ static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr
 	ic->r = r;
 	ic->c = c;
 	ic->addr = *addr;
-	ic->clear = clear;
+	ic->mode = mode;
 	mta_conn_set_owner(c, idle_job_done, idle_conn_done, ic);
 	ic->timer = event_new(r->base, -1, 0, idle_timer_cb, ic);
 	struct timeval tv = {REMOTE_IDLE_MS / 1000, (REMOTE_IDLE_MS % 1000) * 1000};
@@ -375,10 +392,10 @@ static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr
 
 /* An idle connection to addr, taken out of the cache, or NULL. */
 static struct mta_conn *idle_take(struct remote *r, const struct sockaddr_storage *addr,
-				  bool clear)
+				  int mode)
 {
 	for (struct idle_conn *ic = r->idle; ic != NULL; ic = ic->next) {
-		if (!same_addr(&ic->addr, addr) || ic->clear != clear || !mta_conn_is_idle(ic->c))
+		if (!same_addr(&ic->addr, addr) || ic->mode != mode || !mta_conn_is_idle(ic->c))
 			continue;
 		struct mta_conn *c = ic->c;
 		idle_unlink(ic);
@@ -469,7 +486,8 @@ static void after_attempt(struct rdel *d, bool tls_failed, const char *reason)
 	for (size_t i = 0; i < d->b->count; i++)
 		if (d->open[i] && d->reply[i][0] == '\0')
 			(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%s", reason);
-	if (tls_failed && d->r->cfg->relay_tls == CFG_RELAY_TLS_OPPORTUNISTIC && !d->clear_retry) {
+	if (tls_failed && d->r->cfg->relay_tls == CFG_RELAY_TLS_OPPORTUNISTIC && !d->clear_retry &&
+	    d->conn_kind == TLSPOLICY_OPPORTUNISTIC && !d->b->env->requiretls) {
 		/* The handshake failed before any mail data: the same host
 		 * once more in clear (opportunistic TLS, RFC 7435). */
 		d->clear_retry = true;
@@ -510,7 +528,16 @@ static void check_cb(evutil_socket_t fd, short what, void *arg)
 	struct mta_conn *c = d->conn;
 	d->conn = NULL;
 	d->any_connected = true;
-	idle_put(d->r, c, &d->conn_addr, d->conn_clear);
+	struct mta_conn_end ok_end = {.ok = true, .connected = true};
+	ok_end.tls_up = mta_conn_tls_up(c);
+	ok_end.verify_result = mta_conn_verify_result(c);
+	if (!ok_end.tls_up) {
+		ok_end.ok = false;
+		(void)snprintf(ok_end.reason, sizeof(ok_end.reason),
+			       "the server does not offer STARTTLS");
+	}
+	report_tls(d, &ok_end);
+	idle_put(d->r, c, &d->conn_addr, d->conn_mode);
 	after_attempt(d, false, "4.4.2 not accepted at this address");
 }
 
@@ -523,6 +550,7 @@ static void on_conn_done(void *arg, struct mta_conn *c, const struct mta_conn_en
 		(void)event_del(d->check_ev);
 	if (end->connected)
 		d->any_connected = true;
+	report_tls(d, end);
 	after_attempt(d, end->tls_failed, end->reason);
 }
 
@@ -532,6 +560,153 @@ static void fill_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
 	else if (ss->ss_family == AF_INET6)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/* ---- TLS policy (DANE, MTA-STS, REQUIRETLS) ---- */
+
+static const struct tlspolicy_host *host_policy(const struct rdel *d, const struct dns_host *h)
+{
+	if (d->pol == NULL || d->route == NULL)
+		return NULL;
+	size_t i = (size_t)(h - d->route->hosts);
+	return i < d->pol->host_count ? &d->pol->hosts[i] : NULL;
+}
+
+/* True when a REQUIRETLS message may go to this host: its certificate is
+ * checked by DANE or by an MTA-STS policy that lists it (RFC 8689 4.2.1). */
+static bool host_verified(const struct rdel *d, const struct dns_host *h)
+{
+	const struct tlspolicy_host *ph = host_policy(d, h);
+	if (ph == NULL)
+		return false;
+	if (ph->kind == TLSPOLICY_DANE || ph->kind == TLSPOLICY_STS)
+		return true;
+	return ph->kind == TLSPOLICY_OPPORTUNISTIC && d->pol->has_sts &&
+	       d->pol->sts.mode == MTASTS_MODE_TESTING && !ph->sts_mismatch;
+}
+
+/* Why this host must not be used now, or NULL. */
+static const char *host_refused(struct rdel *d, const struct dns_host *h)
+{
+	const struct tlspolicy_host *ph = host_policy(d, h);
+	if (ph != NULL && ph->kind == TLSPOLICY_SKIP)
+		return ph->reason;
+	if (d->b->env->requiretls && !host_verified(d, h))
+		return "550 5.7.30 REQUIRETLS support required: this MX host cannot be verified "
+		       "(no DANE record, not in an MTA-STS policy)";
+	if (d->b->env->requiretls)
+		d->any_verified = true;
+	return NULL;
+}
+
+static void requiretls_refuse(struct rdel *d, const char *why)
+{
+	char text[MTA_REPLY_MAX];
+	(void)snprintf(text, sizeof(text), "550 5.7.30 REQUIRETLS support required: %.400s", why);
+	settle_all(d, QUEUE_OUT_PERMFAIL, text);
+	finish(d);
+}
+
+static void tls_event(struct rdel *d, const char *mx, const struct sockaddr_storage *addr,
+		      bool success, enum tlsrpt_result result, const char *reason)
+{
+	struct remote *r = d->r;
+	if (r->tls_obs == NULL || d->pol == NULL)
+		return;
+	struct remote_tls_event ev = {.domain = d->b->domain,
+				      .policy = d->pol,
+				      .mx = mx,
+				      .addr = addr,
+				      .success = success,
+				      .result = result,
+				      .reason = reason};
+	r->tls_obs(r->tls_obs_arg, &ev);
+}
+
+/* The TLS outcome of one attempt, for TLS reports (RFC 8460 4.3). */
+static void report_tls(struct rdel *d, const struct mta_conn_end *end)
+{
+	if (d->pol == NULL || !end->connected || d->clear_retry)
+		return;
+	const char *mx = d->host;
+	bool verified_mode = d->conn_kind == TLSPOLICY_DANE || d->conn_kind == TLSPOLICY_STS;
+	bool testing = d->pol->has_sts && d->pol->sts.mode == MTASTS_MODE_TESTING;
+	long vr = end->verify_result;
+	if (end->tls_up && !end->tls_failed) {
+		const struct tlspolicy_host *ph = NULL;
+		for (size_t i = 0; d->route && i < d->route->host_count; i++)
+			if (strcmp(d->route->hosts[i].name, mx) == 0)
+				ph = host_policy(d, &d->route->hosts[i]);
+		if (testing && ph != NULL && ph->sts_mismatch) {
+			tls_event(d, mx, &d->conn_addr, false, TLSRPT_RESULT_VALIDATION_FAILURE,
+				  "MX host not listed in the MTA-STS policy");
+		} else if (testing && vr != X509_V_OK) {
+			/* testing mode: delivered, the failure only reported */
+			tls_event(d, mx, &d->conn_addr, false,
+				  vr == X509_V_ERR_HOSTNAME_MISMATCH ? TLSRPT_RESULT_CERTIFICATE_HOST_MISMATCH
+				  : vr == X509_V_ERR_CERT_HAS_EXPIRED ? TLSRPT_RESULT_CERTIFICATE_EXPIRED
+								      : TLSRPT_RESULT_CERTIFICATE_NOT_TRUSTED,
+				  X509_verify_cert_error_string(vr));
+		} else {
+			tls_event(d, mx, &d->conn_addr, true, TLSRPT_RESULT_COUNT, NULL);
+		}
+		return;
+	}
+	if (end->tls_failed) {
+		enum tlsrpt_result res = TLSRPT_RESULT_VALIDATION_FAILURE;
+		if (d->conn_kind == TLSPOLICY_DANE && vr != X509_V_OK)
+			res = TLSRPT_RESULT_TLSA_INVALID;
+		else if (vr == X509_V_ERR_HOSTNAME_MISMATCH)
+			res = TLSRPT_RESULT_CERTIFICATE_HOST_MISMATCH;
+		else if (vr == X509_V_ERR_CERT_HAS_EXPIRED)
+			res = TLSRPT_RESULT_CERTIFICATE_EXPIRED;
+		else if (vr != X509_V_OK)
+			res = TLSRPT_RESULT_CERTIFICATE_NOT_TRUSTED;
+		tls_event(d, mx, &d->conn_addr, false, res, end->reason);
+		return;
+	}
+	/* Connected, no TLS: the server did not offer STARTTLS where it
+	 * had to (or the session broke before; only the first counts). */
+	if ((verified_mode || d->conn_kind == TLSPOLICY_DANE_NOAUTH || !end->ok) &&
+	    strstr(end->reason, "STARTTLS") != NULL)
+		tls_event(d, mx, &d->conn_addr, false, TLSRPT_RESULT_STARTTLS_NOT_SUPPORTED,
+			  end->reason);
+}
+
+static void on_policy(void *arg, struct tlspolicy_result *res)
+{
+	struct rdel *d = arg;
+	d->pol_req = NULL;
+	d->pol = res;
+	size_t dane = 0, sts = 0, skip = 0;
+	for (size_t i = 0; i < res->host_count; i++) {
+		dane += res->hosts[i].kind == TLSPOLICY_DANE || res->hosts[i].kind == TLSPOLICY_DANE_NOAUTH;
+		sts += res->hosts[i].kind == TLSPOLICY_STS;
+		skip += res->hosts[i].kind == TLSPOLICY_SKIP;
+	}
+	if (dane || res->has_sts || res->sts_failed)
+		log_info(NULL, "event=tls-policy id=%s domain=%s dnssec=%s mta-sts=%s dane_hosts=%zu sts_hosts=%zu skipped_hosts=%zu",
+			 d->id, d->b->domain, res->mx_secure ? "signed" : "unsigned",
+			 res->has_sts ? mtasts_mode_name(res->sts.mode) : res->sts_failed ? "failed" : "none",
+			 dane, sts, skip);
+	if (res->sts_failed)
+		tls_event(d, NULL, NULL, false,
+			  res->sts_invalid ? TLSRPT_RESULT_STS_POLICY_INVALID
+					   : TLSRPT_RESULT_STS_POLICY_FETCH_ERROR,
+			  res->sts_reason);
+	if (d->b->env->requiretls) {
+		bool any = false;
+		for (size_t i = 0; i < d->route->host_count && !any; i++)
+			any = host_verified(d, &d->route->hosts[i]);
+		if (!any) {
+			char why[MTA_REPLY_MAX];
+			(void)snprintf(why, sizeof(why),
+				       "%.200s has no MX host verified by DANE or MTA-STS", d->b->domain);
+			requiretls_refuse(d, why);
+			return;
+		}
+	}
+	try_next(d);
 }
 
 static void start_attempt(struct rdel *d, const struct dns_host *h, const struct sockaddr_storage *addr)
@@ -587,6 +762,37 @@ static void start_attempt(struct rdel *d, const struct dns_host *h, const struct
 				? MTA_TLS_OFF
 				: cfg->relay_tls == CFG_RELAY_TLS_REQUIRE ? MTA_TLS_REQUIRE
 									  : MTA_TLS_OPPORTUNISTIC;
+	/* The destination's policy for this host (RFC 7672, RFC 8461). */
+	const struct tlspolicy_host *ph = host_policy(d, h);
+	d->conn_kind = ph != NULL ? ph->kind : TLSPOLICY_OPPORTUNISTIC;
+	switch (d->conn_kind) {
+	case TLSPOLICY_DANE:
+		o.session.tls = MTA_TLS_REQUIRE;
+		o.tls_verify = TLS_CLIENT_VERIFY_DANE;
+		o.tlsa = ph->tlsa;
+		o.tlsa_count = ph->tlsa_count;
+		break;
+	case TLSPOLICY_STS:
+		o.session.tls = MTA_TLS_REQUIRE;
+		o.tls_verify = TLS_CLIENT_VERIFY_HOSTNAME;
+		break;
+	case TLSPOLICY_DANE_NOAUTH:
+		o.session.tls = MTA_TLS_REQUIRE;
+		break;
+	case TLSPOLICY_OPPORTUNISTIC:
+	case TLSPOLICY_SKIP:
+		if (d->pol != NULL && d->pol->has_sts && d->pol->sts.mode == MTASTS_MODE_TESTING &&
+		    o.session.tls != MTA_TLS_OFF)
+			o.tls_verify = TLS_CLIENT_VERIFY_HOSTNAME_REPORT;
+		break;
+	}
+	if (d->b->env->requiretls) {
+		/* RFC 8689 4.2.1: only to a verified server. */
+		o.session.tls = MTA_TLS_REQUIRE;
+		d->job.requiretls = true;
+		if (o.tls_verify == TLS_CLIENT_VERIFY_HOSTNAME_REPORT)
+			o.tls_verify = TLS_CLIENT_VERIFY_HOSTNAME; /* testing policy, matching MX */
+	}
 	if (cfg->has_smarthost && d->r->has_auth) {
 		o.session.auth_user = d->r->auth_user;
 		o.session.auth_pass = d->r->auth_pass;
@@ -594,8 +800,8 @@ static void start_attempt(struct rdel *d, const struct dns_host *h, const struct
 	o.tls_ctx = d->r->tls_ctx;
 	o.implicit_tls = cfg->has_smarthost && cfg->smarthost.port == 465;
 	d->conn_addr = o.addr;
-	d->conn_clear = o.session.tls == MTA_TLS_OFF;
-	struct mta_conn *cached = o.implicit_tls ? NULL : idle_take(d->r, &o.addr, d->conn_clear);
+	d->conn_mode = o.session.tls == MTA_TLS_OFF ? -1 : (int)o.tls_verify * 16 + (int)d->conn_kind;
+	struct mta_conn *cached = o.implicit_tls ? NULL : idle_take(d->r, &o.addr, d->conn_mode);
 	if (cached != NULL) {
 		d->conn = cached;
 		mta_conn_set_owner(cached, on_job_done, on_conn_done, d);
@@ -616,6 +822,15 @@ static void try_next(struct rdel *d)
 		if (d->addr_i >= h->addr_count) {
 			if (h->addr_count == 0 && h->reason[0] != '\0')
 				settle_all(d, QUEUE_OUT_TEMPFAIL, h->reason);
+			d->host_i++;
+			d->addr_i = 0;
+			continue;
+		}
+		const char *why = host_refused(d, h);
+		if (why != NULL) {
+			/* Policy: not this host (now); its reason stays for the
+			 * recipients unless a later host answers. */
+			settle_all(d, QUEUE_OUT_TEMPFAIL, why);
 			d->host_i++;
 			d->addr_i = 0;
 			continue;
@@ -715,10 +930,52 @@ static void on_route(struct dns_result *res, void *arg)
 			break;
 		}
 	}
+	const struct config *cfg = d->r->cfg;
+	if (d->r->tp != NULL && !cfg->has_smarthost && d->b->domain[0] != '[' &&
+	    cfg->relay_tls != CFG_RELAY_TLS_OFF && !d->tls_optional) {
+		d->pol_req = tlspolicy_start(d->r->tp, d->b->domain, res, on_policy, d);
+		return;
+	}
+	if (d->b->env->requiretls) {
+		requiretls_refuse(d, "no DANE or MTA-STS policy is looked up on this route");
+		return;
+	}
 	try_next(d);
 }
 
 /* ---- public ---- */
+
+void remote_set_tls(struct remote *r, struct tlspolicy *tp, remote_tls_fn obs, void *arg)
+{
+	r->tp = tp;
+	r->tls_obs = obs;
+	r->tls_obs_arg = arg;
+}
+
+bool remote_tls_required_no(const char *msg, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t e = i;
+		while (e < len && msg[e] != '\n')
+			e++;
+		if (e == i || (e == i + 1 && msg[i] == '\r'))
+			return false; /* end of the header block */
+		static const char name[] = "TLS-Required:";
+		size_t nl = sizeof(name) - 1;
+		if (e - i >= nl && strncasecmp(msg + i, name, nl) == 0) {
+			size_t v = i + nl;
+			while (v < e && (msg[v] == ' ' || msg[v] == '\t'))
+				v++;
+			size_t ve = e;
+			while (ve > v && (msg[ve - 1] == ' ' || msg[ve - 1] == '\t' || msg[ve - 1] == '\r'))
+				ve--;
+			return ve - v == 2 && strncasecmp(msg + v, "No", 2) == 0;
+		}
+		i = e + 1;
+	}
+	return false;
+}
 
 struct remote *remote_new(struct event_base *base, const struct config *cfg, struct dns *dns,
 			  struct queue_store *qs, SSL_CTX *tls_ctx, remote_done_fn done, void *arg)
@@ -827,6 +1084,9 @@ void remote_deliver(struct remote *r, struct queue_batch *b)
 	char *hdr = xmalloc(hn ? hn : 1);
 	ssize_t got = read_file(d, 0, hdr, hn);
 	unsigned hops = got > 0 ? remote_count_received(hdr, (size_t)got) : 0;
+	/* RFC 8689 5: the sender asks that policies not hold the message
+	 * back (ignored for a REQUIRETLS message). */
+	d->tls_optional = got > 0 && !env->requiretls && remote_tls_required_no(hdr, (size_t)got);
 	free(hdr);
 	if (hops > REMOTE_HOPS_MAX) {
 		char text[128];

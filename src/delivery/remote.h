@@ -19,14 +19,18 @@
 #define KONVERT_DELIVERY_REMOTE_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "queue/queue_sched.h"
+#include "trust/tlsrpt.h"
 
 struct event_base;
 struct config;
 struct dns;
 struct queue_store;
 struct remote;
+struct tlspolicy;
+struct tlspolicy_result;
 typedef struct ssl_ctx_st SSL_CTX;
 
 typedef void (*remote_done_fn)(void *arg, struct queue_batch *b, const struct queue_result *res,
@@ -41,6 +45,27 @@ void remote_set_config(struct remote *r, const struct config *cfg);
 void remote_free(struct remote **pp);
 
 void remote_deliver(struct remote *r, struct queue_batch *b);
+
+/* One outbound TLS outcome at a destination whose policy was looked up,
+ * for TLS reports (RFC 8460). Everything is borrowed for the call. */
+struct remote_tls_event {
+	const char *domain; /* the policy domain (recipient domain) */
+	const struct tlspolicy_result *policy;
+	const char *mx; /* NULL for a policy failure (no session) */
+	const struct sockaddr_storage *addr; /* NULL with mx */
+	bool success;
+	enum tlsrpt_result result; /* when !success */
+	const char *reason; /* when !success */
+};
+typedef void (*remote_tls_fn)(void *arg, const struct remote_tls_event *ev);
+
+/* DANE / MTA-STS decisions per destination come from tp (borrowed; NULL:
+ * opportunistic TLS only, and REQUIRETLS messages bounce); obs (may be
+ * NULL) hears every TLS outcome. */
+void remote_set_tls(struct remote *r, struct tlspolicy *tp, remote_tls_fn obs, void *arg);
+
+/* True when the header block of msg has "TLS-Required: No" (RFC 8689 5). */
+bool remote_tls_required_no(const char *msg, size_t len);
 
 /* Deliveries in flight. */
 unsigned remote_active(const struct remote *r);

@@ -49,6 +49,7 @@ struct mta_conn {
 	struct event_base *base; /* borrowed */
 	struct mta_conn_options opt; /* copy; opt.peer_name points at peer_name */
 	char *peer_name; /* owned copy, may be NULL */
+	struct tls_client_tlsa *tlsa; /* owned copy (opt.tlsa points here) */
 	mta_job_done_fn job_done;
 	mta_conn_done_fn done;
 	void *arg; /* borrowed: the owner */
@@ -77,6 +78,7 @@ struct mta_conn {
 	bool tls_handshaking;
 	bool tls_up;
 	bool tls_failed;
+	long verify_result; /* X509_V_ERR_* of a failed handshake, else 0 */
 	bool ended; /* the session ended: done fired (or was due) */
 	enum mta_state state_before; /* state when the last event came in */
 	struct mta_conn_end end;
@@ -108,6 +110,9 @@ static void conn_destroy(struct mta_conn *c)
 	smtp_reply_fini(&c->reply);
 	free(c->held);
 	free(c->peer_name);
+	for (size_t i = 0; i < c->opt.tlsa_count; i++)
+		free((void *)c->tlsa[i].data);
+	free(c->tlsa);
 	free(c);
 }
 
@@ -204,6 +209,8 @@ static void on_session_done(void *arg, bool ok, bool temp, const char *reason)
 	c->end.temp = temp;
 	c->end.connected = c->connected;
 	c->end.tls_failed = c->tls_failed;
+	c->end.tls_up = c->tls_up;
+	c->end.verify_result = c->verify_result;
 	c->end.state = c->state_before;
 	(void)snprintf(c->end.reason, sizeof(c->end.reason), "%s", reason);
 	/* Jobs that never reached the session end the same way. */
@@ -250,6 +257,8 @@ static size_t io_output_len(void *ctx)
 
 /* The server said 220 to STARTTLS: the TLS layer goes on top of the
  * plain bufferevent, in place. */
+static SSL *new_ssl(struct mta_conn *c, char *err, size_t err_size);
+
 static void io_starttls(void *ctx)
 {
 	struct mta_conn *c = ctx;
@@ -268,8 +277,7 @@ static void io_starttls(void *ctx)
 		return;
 	}
 	char err[MTA_REPLY_MAX - 64];
-	SSL *ssl = tls_client_new_ssl(c->opt.tls_ctx, c->peer_name, c->opt.tls_verify, err,
-				      sizeof(err));
+	SSL *ssl = new_ssl(c, err, sizeof(err));
 	if (ssl == NULL) {
 		char why[MTA_REPLY_MAX];
 		(void)snprintf(why, sizeof(why), "4.7.0 TLS handshake failed: %s", err);
@@ -299,6 +307,18 @@ static void io_starttls(void *ctx)
 	bufferevent_setcb(tls, read_cb, write_cb, event_cb, c);
 	bufferevent_setwatermark(tls, EV_WRITE, MTA_CONN_WRITE_LOW, 0);
 	(void)bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+/* The SSL for this connection with its verification mode. */
+static SSL *new_ssl(struct mta_conn *c, char *err, size_t err_size)
+{
+	if (c->opt.tls_verify == TLS_CLIENT_VERIFY_DANE) {
+		bool unusable;
+		return tls_client_new_ssl_dane(c->opt.tls_ctx, c->peer_name, c->opt.tlsa,
+					       c->opt.tlsa_count, &unusable, err, err_size);
+	}
+	return tls_client_new_ssl(c->opt.tls_ctx, c->peer_name, c->opt.tls_verify, err,
+				  err_size);
 }
 
 /* ---- replies ---- */
@@ -480,9 +500,7 @@ static void on_connected(struct mta_conn *c)
 	/* Implicit TLS (RFC 8314, a smarthost on 465): the TLS bufferevent
 	 * replaces the plain one on the same socket. */
 	char err[MTA_REPLY_MAX - 64];
-	SSL *ssl = c->opt.tls_ctx == NULL ? NULL
-					  : tls_client_new_ssl(c->opt.tls_ctx, c->peer_name,
-							       c->opt.tls_verify, err, sizeof(err));
+	SSL *ssl = c->opt.tls_ctx == NULL ? NULL : new_ssl(c, err, sizeof(err));
 	if (ssl == NULL) {
 		char why[MTA_REPLY_MAX];
 		(void)snprintf(why, sizeof(why), "4.7.0 TLS handshake failed: %s",
@@ -509,6 +527,10 @@ static void on_tls_ready(struct mta_conn *c)
 {
 	c->tls_handshaking = false;
 	c->tls_up = true;
+	if (c->opt.tls_verify == TLS_CLIENT_VERIFY_HOSTNAME_REPORT) {
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		c->verify_result = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+	}
 	timer_restart(c);
 	if (c->opt.implicit_tls)
 		return; /* the session waits for the greeting, already in TLS */
@@ -536,8 +558,10 @@ static void tls_error_text(struct mta_conn *c, char *out, size_t out_size, short
 	long vr = ssl != NULL && c->opt.tls_verify != TLS_CLIENT_VERIFY_NONE
 			  ? SSL_get_verify_result(ssl)
 			  : X509_V_OK;
-	if (vr != X509_V_OK)
+	if (vr != X509_V_OK) {
 		verify = X509_verify_cert_error_string(vr);
+		c->verify_result = vr;
+	}
 	if (ossl[0] == '\0')
 		(void)snprintf(ossl, sizeof(ossl), "%s",
 			       (what & BEV_EVENT_EOF) ? "connection closed by the server"
@@ -602,6 +626,17 @@ struct mta_conn *mta_conn_new(struct event_base *base, const struct mta_conn_opt
 	c->opt = *opt;
 	c->peer_name = opt->peer_name != NULL ? xstrdup(opt->peer_name) : NULL;
 	c->opt.peer_name = c->peer_name;
+	if (opt->tlsa_count > 0) {
+		c->tlsa = xcalloc(opt->tlsa_count, sizeof(*c->tlsa));
+		for (size_t i = 0; i < opt->tlsa_count; i++) {
+			c->tlsa[i] = opt->tlsa[i];
+			unsigned char *d = xmalloc(opt->tlsa[i].len ? opt->tlsa[i].len : 1);
+			if (opt->tlsa[i].len)
+				memcpy(d, opt->tlsa[i].data, opt->tlsa[i].len);
+			c->tlsa[i].data = d;
+		}
+	}
+	c->opt.tlsa = c->tlsa;
 	if (c->opt.connect_timeout_ms == 0)
 		c->opt.connect_timeout_ms = MTA_CONN_CONNECT_TIMEOUT_MS;
 	c->job_done = job_done;
@@ -734,4 +769,14 @@ void mta_conn_free(struct mta_conn **pp)
 		return;
 	}
 	conn_destroy(c);
+}
+
+bool mta_conn_tls_up(const struct mta_conn *c)
+{
+	return c->tls_up;
+}
+
+long mta_conn_verify_result(const struct mta_conn *c)
+{
+	return c->verify_result;
 }

@@ -59,6 +59,10 @@ struct mta_conn_options {
 	 * TLS (RFC 7435); TLS_CLIENT_VERIFY_HOSTNAME checks the chain and
 	 * peer_name. DANE / MTA-STS modes come later (net/tls_client.h). */
 	enum tls_client_verify tls_verify;
+	/* Added: the TLSA records for TLS_CLIENT_VERIFY_DANE (copied by
+	 * mta_conn_new). */
+	const struct tls_client_tlsa *tlsa;
+	size_t tlsa_count;
 	/* Added, tests only: 0 = real time; else every second of the
 	 * session's RFC 5321 timeouts lasts this many milliseconds (1: the
 	 * 5-minute greeting wait takes 300 ms). connect_timeout_ms is not
@@ -77,6 +81,11 @@ struct mta_conn_end {
 	 * implicit TLS), MTA_STATE_BODY / MTA_STATE_DOT for a break during or
 	 * after the message, MTA_STATE_QUIT for an orderly end. */
 	enum mta_state state;
+	/* Added: TLS was set up (the handshake completed); and when the
+	 * handshake failed on the certificate, OpenSSL's X509_V_ERR_* code
+	 * (else 0), for TLS reports (RFC 8460 4.3). */
+	bool tls_up;
+	long verify_result;
 	char reason[MTA_REPLY_MAX];
 };
 
@@ -105,6 +114,11 @@ void mta_conn_set_owner(struct mta_conn *c, mta_job_done_fn job_done, mta_conn_d
 /* Added: "version=TLSv1.3 cipher=... bits=256" once TLS is up, else ""
  * (for the owner's delivery log line; out as in tls_describe). */
 void mta_conn_describe_tls(const struct mta_conn *c, char *out, size_t out_size);
+/* Added: TLS is up on the connection; the certificate verification
+ * result of its handshake (X509_V_OK unless checked and failed, or
+ * recorded by TLS_CLIENT_VERIFY_HOSTNAME_REPORT). */
+bool mta_conn_tls_up(const struct mta_conn *c);
+long mta_conn_verify_result(const struct mta_conn *c);
 void mta_conn_free(struct mta_conn **pp);
 
 #endif

@@ -57,6 +57,13 @@ SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t err_size)
 	 * connections kept for reuse give back their record buffers. */
 	(void)SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 					    SSL_MODE_RELEASE_BUFFERS);
+	/* DANE (RFC 7672) is enabled per SSL, with its records; the context
+	 * only needs the digest table. */
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		tls_client_fail(err, err_size, "cannot enable DANE in the client TLS context");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	/* Verification is chosen per SSL (tls_client_new_ssl). */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	if (ca_file != NULL && ca_file[0] != '\0') {
@@ -128,7 +135,8 @@ SSL *tls_client_new_ssl(SSL_CTX *ctx, const char *peer_name, enum tls_client_ver
 	case TLS_CLIENT_VERIFY_NONE:
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 		break;
-	case TLS_CLIENT_VERIFY_HOSTNAME: {
+	case TLS_CLIENT_VERIFY_HOSTNAME:
+	case TLS_CLIENT_VERIFY_HOSTNAME_REPORT: {
 		int ok;
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (is_name) {
@@ -157,7 +165,9 @@ SSL *tls_client_new_ssl(SSL_CTX *ctx, const char *peer_name, enum tls_client_ver
 			SSL_free(ssl);
 			return NULL;
 		}
-		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		SSL_set_verify(ssl, verify == TLS_CLIENT_VERIFY_HOSTNAME ? SSL_VERIFY_PEER
+									 : SSL_VERIFY_NONE,
+			       NULL);
 		break;
 	}
 	default:
@@ -166,4 +176,65 @@ SSL *tls_client_new_ssl(SSL_CTX *ctx, const char *peer_name, enum tls_client_ver
 		return NULL;
 	}
 	return ssl;
+}
+
+SSL *tls_client_new_ssl_dane(SSL_CTX *ctx, const char *peer_name,
+			     const struct tls_client_tlsa *recs, size_t n, bool *unusable, char *err,
+			     size_t err_size)
+{
+	*unusable = false;
+	if (peer_name == NULL || peer_name[0] == '\0' || tls_client_name_is_ip(peer_name)) {
+		tls_client_fail(err, err_size, "DANE needs the MX host name");
+		return NULL;
+	}
+	SSL *ssl = tls_client_new_ssl(ctx, peer_name, TLS_CLIENT_VERIFY_NONE, err, err_size);
+	if (ssl == NULL)
+		return NULL;
+	char name[TLS_CLIENT_NAME_MAX + 2];
+	(void)snprintf(name, sizeof(name), "%s", peer_name);
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '.')
+		name[len - 1] = '\0';
+	/* The reference identifier for DANE-TA(2) is the MX host name; no
+	 * partial wildcards (RFC 7672 3.2.3 follows RFC 6125). */
+	if (SSL_dane_enable(ssl, name) <= 0) {
+		tls_client_fail(err, err_size, "cannot enable DANE for %s", name);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	/* RFC 7672 3.1.1: DANE-EE(3) binds the key, not a name. */
+	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	int usable = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct tls_client_tlsa *t = &recs[i];
+		if (t->usage != 2 && t->usage != 3)
+			continue; /* RFC 7672 3.1.3: PKIX-TA/PKIX-EE are unusable */
+		int rc = SSL_dane_tlsa_add(ssl, t->usage, t->selector, t->mtype, t->data, t->len);
+		if (rc > 0)
+			usable++;
+		/* rc 0: unusable (unknown selector, matching type...) and
+		 * ignored; rc < 0: malformed data (a digest of the wrong
+		 * length), ignored the same way (RFC 7672 2.2). */
+	}
+	ERR_clear_error();
+	if (usable == 0) {
+		*unusable = true;
+		tls_client_fail(err, err_size, "no usable TLSA record for %s", name);
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	return ssl;
+}
+
+const char *tls_client_verify_name(enum tls_client_verify verify)
+{
+	switch (verify) {
+	case TLS_CLIENT_VERIFY_NONE: return "none";
+	case TLS_CLIENT_VERIFY_HOSTNAME: return "hostname";
+	case TLS_CLIENT_VERIFY_DANE: return "dane";
+	case TLS_CLIENT_VERIFY_HOSTNAME_REPORT: return "hostname-report";
+	}
+	return "?";
 }

@@ -15,11 +15,18 @@
  *                               peer_name (SSL_set1_host: SAN dNSName,
  *                               no partial wildcards). For a smarthost
  *                               configured by name.
- * DANE (RFC 7672) and MTA-STS (RFC 8461) are later work: DANE plugs in as
- * a further mode here (SSL_CTX_dane_enable on the context at creation,
- * SSL_dane_enable + SSL_dane_tlsa_add per SSL with the TLSA records the
- * router looked up); MTA-STS is TLS_CLIENT_VERIFY_HOSTNAME with the
- * policy's MX name check done by the router.
+ *   TLS_CLIENT_VERIFY_DANE      RFC 7672: the certificate must match one of
+ *                               the TLSA records the router looked up
+ *                               (tls_client_new_ssl_dane): DANE-EE(3)
+ *                               matches the server's own key or
+ *                               certificate, names and dates unchecked
+ *                               (RFC 7672 3.1.1); DANE-TA(2) a trust
+ *                               anchor in the chain, with the MX host
+ *                               name checked (3.1.2). PKIX-TA(0) and
+ *                               PKIX-EE(1) records are unusable for SMTP
+ *                               (3.1.3) and skipped.
+ * MTA-STS (RFC 8461) is TLS_CLIENT_VERIFY_HOSTNAME with the policy's MX
+ * name check done by the router.
  *
  * Lifetime: tls_client_ctx_new returns an owned SSL_CTX (SSL_CTX_free).
  * SSL objects hold their own reference on it (OpenSSL refcount), so the
@@ -37,7 +44,22 @@
 enum tls_client_verify {
 	TLS_CLIENT_VERIFY_NONE = 0, /* opportunistic: encrypt, check nothing */
 	TLS_CLIENT_VERIFY_HOSTNAME, /* chain + certificate name = peer_name */
+	TLS_CLIENT_VERIFY_DANE, /* TLSA records (tls_client_new_ssl_dane) */
+	/* Like HOSTNAME, but the handshake goes on whatever the result: the
+	 * caller reads SSL_get_verify_result afterwards (MTA-STS testing
+	 * mode, RFC 8461 5: report, deliver anyway). */
+	TLS_CLIENT_VERIFY_HOSTNAME_REPORT,
 };
+
+/* One TLSA record (RFC 6698 2.1), borrowed. */
+struct tls_client_tlsa {
+	unsigned char usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+/* "none", "hostname", "dane" */
+const char *tls_client_verify_name(enum tls_client_verify verify);
 
 /* Builds the client context. ca_file: a PEM bundle to trust instead of
  * the system store (NULL or "": the system store, OpenSSL's default
@@ -55,6 +77,18 @@ SSL_CTX *tls_client_ctx_new(const char *ca_file, char *err, size_t err_size);
  * NULL with a reason in err on failure. */
 SSL *tls_client_new_ssl(SSL_CTX *ctx, const char *peer_name, enum tls_client_verify verify,
 			char *err, size_t err_size);
+
+/* A new client SSL that only completes the handshake when the server's
+ * certificate matches one of the n TLSA records (see the DANE mode
+ * above); peer_name is the MX host name (SNI and, for DANE-TA, the name
+ * checked). Records OpenSSL finds unusable (unknown usage or matching
+ * type, a digest of the wrong length) are skipped; when none is usable
+ * the result is NULL with "no usable TLSA record" in err, and *unusable
+ * is set so the caller can fall back to unauthenticated but mandatory
+ * TLS (RFC 7672 2.2). The context must come from tls_client_ctx_new. */
+SSL *tls_client_new_ssl_dane(SSL_CTX *ctx, const char *peer_name,
+			     const struct tls_client_tlsa *recs, size_t n, bool *unusable, char *err,
+			     size_t err_size);
 
 /* True when name is an IPv4 or IPv6 address literal (optionally in
  * brackets, as in "[192.0.2.1]"), which SNI must not carry. */

@@ -9,6 +9,8 @@
  *   FLUSH            try every queued message now
  *   FLUSH DOMAIN     try the messages for DOMAIN now (passed lower case)
  *   DELETE ID        forget message ID and remove its files
+ *   TLSREPORT [TODAY] send the TLS reports of finished days now (and
+ *                    today's counts so far); only with ops->tls_report
  * Bytes after the first line are ignored. A peer that sends no complete
  * line within idle_ms is dropped without a reply; an over-long line gets
  * "ERR command too long".
@@ -53,6 +55,9 @@ struct queue_control_ops {
 	 * is -1 with a message such as "no message ID in the queue". Must
 	 * not block: queue the file removal on a worker. */
 	int (*del)(void *ctx, const char *id, char *msg, size_t msg_size);
+	/* TLSREPORT (may be NULL: the verb is then unknown). today: the
+	 * TODAY argument was given. As flush. */
+	int (*tls_report)(void *ctx, bool today, char *msg, size_t msg_size);
 	/* The peer check; NULL means "uid 0 or geteuid()". Tests replace it
 	 * to see a refusal even when they run as root. */
 	bool (*may_control)(void *ctx, uid_t peer_uid);

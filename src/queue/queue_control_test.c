@@ -69,6 +69,12 @@ static int rec_del(void *ctx, const char *id, char *msg, size_t msg_size)
 	return r->rc;
 }
 
+/* TLSREPORT is counted as a flush of "today" or "(null)". */
+static int rec_tls(void *ctx, bool today, char *msg, size_t msg_size)
+{
+	return rec_flush(ctx, today ? "today" : NULL, msg, msg_size);
+}
+
 static bool rec_may(void *ctx, uid_t uid)
 {
 	struct recorder *r = ctx;
@@ -82,6 +88,7 @@ static struct queue_control *start(struct fixture *fx, bool hook, unsigned idle_
 	struct queue_control_ops ops = {
 		.flush = rec_flush,
 		.del = rec_del,
+		.tls_report = rec_tls,
 		.may_control = hook ? rec_may : NULL,
 		.ctx = &fx->rec,
 		.idle_ms = idle_ms,
@@ -226,6 +233,11 @@ static const struct cmd_case cmd_cases[] = {
 	{ .send = "DELETE\n", .expect = "ERR unknown command (FLUSH [DOMAIN] or DELETE ID)\n" },
 	{ .send = "\n", .expect = "ERR unknown command (FLUSH [DOMAIN] or DELETE ID)\n" },
 	{ .send = "HELP\n", .expect = "ERR unknown command (FLUSH [DOMAIN] or DELETE ID)\n" },
+	{ .send = "TLSREPORT\n", .expect = "OK sending\n", .flush_calls = 1, .domain = "(null)" },
+	{ .send = "tlsreport Today\n", .expect = "OK sending\n", .flush_calls = 1,
+	  .domain = "today" },
+	{ .send = "TLSREPORT yesterday\n",
+	  .expect = "ERR unknown command (FLUSH [DOMAIN] or DELETE ID)\n" },
 	/* No line end: nothing is done, the peer's EOF ends it. */
 	{ .send = "FLUSH", .expect = "" },
 };

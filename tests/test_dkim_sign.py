@@ -104,3 +104,27 @@ def test_dkim_sign_no_turns_it_off(make_server):
     srv.start()
     submit(srv, "alice@example.test", "bob@example.test", "unsigned")
     assert signatures(srv.delivered("bob@example.test")[0].read_bytes()) == []
+
+
+def test_8bit_mail_is_converted_before_signing(make_server):
+    """An 8-bit body is turned into quoted-printable before it is signed,
+    so no later conversion for a 7-bit next hop can break the signature."""
+    srv = make_server()
+    srv.start()
+    body = "Grüße aus Köln\r\n".encode("utf-8")
+    msg = make_msg("8bit", sender="alice@example.test", to="bob@example.test", body=body,
+                   extra=("MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+                          "Content-Transfer-Encoding: 8bit"))
+    with SMTPConn(srv.submission_port) as c:
+        c.ehlo()
+        tok = base64.b64encode(b"\0alice@example.test\0pw-alice").decode()
+        c.expect("AUTH PLAIN " + tok, "235")
+        c.expect("MAIL FROM:<alice@example.test> BODY=8BITMIME", "250")
+        c.expect("RCPT TO:<bob@example.test>", "250")
+        r = c.data(dot_stuff(msg))
+        assert r.code == 250, r.lines
+    raw = srv.delivered("bob@example.test")[0].read_bytes().split(b"\n", 1)[1]
+    assert all(b < 0x80 for b in raw), raw
+    assert b"Content-Transfer-Encoding: quoted-printable" in raw
+    assert b"Gr=C3=BC=C3=9Fe" in raw
+    assert verify_all(raw, dns_records(srv, "example.test")) == [True, True]

@@ -20,6 +20,7 @@
 #include "queue/queue_env.h"
 #include "queue/queue_store.h"
 #include "delivery/signing.h"
+#include "proto/mime8.h"
 #include "store/maildir.h"
 
 #define INTAKE_BUF_SIZE 65536
@@ -252,6 +253,28 @@ static void rewrite_file(struct intake *in)
 		in->dkim_err = "no Return-Path line";
 		free(buf);
 		return;
+	}
+	if (in->dkim != NULL && in->ndrop == 0 && !mime8_is_7bit(buf + ins, len - ins)) {
+		/* RFC 6376 5.3 / RFC 6152 3: a signed message must not be
+		 * changed afterwards, and a 7-bit next hop would force a
+		 * quoted-printable conversion that breaks the body hash. So
+		 * convert first and sign what leaves. A message that cannot be
+		 * converted (8-bit headers, SMTPUTF8) is signed as it is. */
+		char *conv = NULL;
+		size_t clen = 0;
+		enum mime8_err merr = MIME8_ERR_NONE;
+		if (mime8_downgrade(buf + ins, len - ins, 2 * (len - ins) + 4096, &conv, &clen,
+				    &merr) == 0) {
+			char *nb = xmalloc(ins + clen + 1);
+			memcpy(nb, buf, ins);
+			memcpy(nb + ins, conv, clen);
+			free(conv);
+			free(buf);
+			buf = nb;
+			len = ins + clen;
+			if (in->qenv != NULL)
+				in->qenv->body = QUEUE_BODY_7BIT;
+		}
 	}
 	char *fields = NULL;
 	size_t flen = 0;

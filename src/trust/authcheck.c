@@ -48,6 +48,7 @@ struct authcheck {
 
 	struct dkim_sig_ref refs[AUTHCHECK_DKIM_MAX]; /* point into msg */
 	size_t dkim_pending;
+	unsigned jobs; /* DKIM verifications on a worker */
 
 	bool dmarc_dns_done; /* no DMARC question outstanding */
 	bool dmarc_final; /* result decided before evaluation (permerror) */
@@ -280,6 +281,38 @@ static void dkim_start(struct authcheck *ac)
 	}
 }
 
+/* One signature verified on a worker: only the job's own fields and the
+ * message (read-only, the session waits) are touched there. */
+struct dkim_job {
+	struct authcheck *ac;
+	size_t i;
+	char *key; /* owned: the key record */
+	size_t len;
+	enum dkim_result r;
+	const char *reason;
+};
+
+static void dkim_work(void *arg)
+{
+	struct dkim_job *j = arg;
+	const struct authcheck *ac = j->ac;
+	j->r = dkim_verify(ac->msg, ac->msg_len, &ac->refs[j->i], j->key, j->len, ac->now,
+			   &j->reason);
+}
+
+static void dkim_work_done(void *arg)
+{
+	struct dkim_job *j = arg;
+	struct authcheck *ac = j->ac;
+	dkim_set(ac, j->i, j->r, j->reason ? j->reason : "");
+	free(j->key);
+	free(j);
+	KASSERT(ac->dkim_pending > 0 && ac->jobs > 0);
+	ac->dkim_pending--;
+	ac->jobs--;
+	maybe_done(ac);
+}
+
 static void dkim_dispatch(struct authcheck *ac, size_t i, int status,
 			  const struct authcheck_rr *rrs, size_t n)
 {
@@ -302,6 +335,16 @@ static void dkim_dispatch(struct authcheck *ac, size_t i, int status,
 		dkim_set(ac, i, DKIM_RESULT_PERMERROR, "no key record");
 	} else if (too_long || len > DKIM_TAGS_INPUT_MAX) {
 		dkim_set(ac, i, DKIM_RESULT_PERMERROR, "key record too long");
+	} else if (ac->ops.offload != NULL) {
+		struct dkim_job *j = xcalloc(1, sizeof(*j));
+		j->ac = ac;
+		j->i = i;
+		j->key = buf;
+		j->len = len;
+		ac->dkim_pending++; /* until the job is back */
+		ac->jobs++;
+		ac->ops.offload(ac->ops.offload_ctx, dkim_work, dkim_work_done, j);
+		return;
 	} else {
 		r = dkim_verify(ac->msg, ac->msg_len, &ac->refs[i], buf, len, ac->now, &reason);
 		dkim_set(ac, i, r, reason ? reason : "");
@@ -594,6 +637,7 @@ void authcheck_free(struct authcheck **pp)
 
 	if (!ac)
 		return;
+	KASSERT(ac->jobs == 0); /* the owner waits for done */
 	for (size_t i = 0; i < ac->nq; i++) {
 		struct ac_query *slot = &ac->q[i];
 		if (slot->pending && !slot->in_call && slot->handle)

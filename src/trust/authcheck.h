@@ -82,6 +82,13 @@ struct authcheck_dns_ops {
 		       void *req_arg);
 	void (*cancel)(void *ctx, void *handle);
 	void *ctx;
+	/* Optional: runs work(arg) on another thread, then done(arg) on the
+	 * loop thread (a worker pool). DKIM verification (the body hash of up
+	 * to max_message_size bytes, and the RSA/Ed25519 check) goes there so
+	 * the loop never hashes a message. NULL: inline. While such a job
+	 * runs, authcheck_free must not be called (the session waits). */
+	void (*offload)(void *offload_ctx, void (*work)(void *), void (*done)(void *), void *arg);
+	void *offload_ctx;
 };
 
 /* What is checked. Strings are copied by authcheck_new; msg is borrowed

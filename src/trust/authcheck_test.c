@@ -343,9 +343,27 @@ static void done_cb(struct authcheck *ac, const struct authcheck_result *res, vo
 	d->res = *res;
 }
 
+/* A fake worker pool: jobs wait until pumped, as on real threads. */
+struct fake_job {
+	void (*work)(void *);
+	void (*done)(void *);
+	void *arg;
+};
+static struct fake_job fake_jobs[64];
+static size_t fake_job_count;
+
+static void fake_offload(void *ctx, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	(void)ctx;
+	assert_true(fake_job_count < 64);
+	fake_jobs[fake_job_count++] = (struct fake_job){work, done, arg};
+}
+
+/* A checker for the scenario over the fake DNS fd; offload: DKIM is
+ * verified through the fake worker pool. */
 static struct authcheck *make_check(const struct scenario *s, const char *msg,
 				    struct fake_dns *fd, struct authcheck_dns_ops *ops,
-				    struct done_rec *dr)
+				    struct done_rec *dr, bool offload)
 {
 	struct authcheck_input in = {
 		.family = AF_INET,
@@ -365,11 +383,15 @@ static struct authcheck *make_check(const struct scenario *s, const char *msg,
 	}
 	assert_int_equal(inet_pton(AF_INET, s->ip, in.ip), 1);
 	*ops = (struct authcheck_dns_ops){.query = fake_query, .cancel = fake_cancel, .ctx = fd};
+	if (offload)
+		ops->offload = fake_offload;
 	return authcheck_new(&in, ops, psl, done_cb, dr);
 }
 
-/* Runs a check; returns the formatted header (owned). */
-static char *run(const struct scenario *s, struct done_rec *dr)
+
+/* Runs a check; returns the formatted header (owned). offload: DKIM
+ * verification goes through the fake worker pool. */
+static char *run_mode(const struct scenario *s, struct done_rec *dr, bool offload)
 {
 	struct fake_dns *fd = calloc(1, sizeof(*fd));
 	struct authcheck_dns_ops ops;
@@ -380,11 +402,19 @@ static char *run(const struct scenario *s, struct done_rec *dr)
 	fd->zone = s->zone;
 	fd->sync = s->sync;
 	memset(dr, 0, sizeof(*dr));
-	ac = make_check(s, msg, fd, &ops, dr);
+	ac = make_check(s, msg, fd, &ops, dr, offload);
 	authcheck_start(ac);
 	if (!s->sync)
 		assert_int_equal(dr->calls, 0);
 	fake_pump(fd);
+	while (fake_job_count > 0) {
+		/* The checks wait for the job; then they finish. */
+		assert_int_equal(dr->calls, 0);
+		struct fake_job j = fake_jobs[--fake_job_count];
+		j.work(j.arg);
+		j.done(j.arg);
+		fake_pump(fd);
+	}
 	assert_int_equal(dr->calls, 1);
 	assert_true(dr->res.dns_queries <= AUTHCHECK_DNS_QUERIES_MAX);
 	assert_int_equal(authcheck_format_header(&dr->res, "mx.example.net", &hdr), 0);
@@ -396,16 +426,23 @@ static char *run(const struct scenario *s, struct done_rec *dr)
 	return hdr;
 }
 
+static char *run(const struct scenario *s, struct done_rec *dr)
+{
+	return run_mode(s, dr, false);
+}
+
 static void test_scenarios(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+	for (size_t k = 0; k < 2 * sizeof(scenarios) / sizeof(scenarios[0]); k++) {
+		size_t i = k / 2;
+		bool offload = k % 2 == 1;
 		const struct scenario *s = &scenarios[i];
 		struct done_rec dr;
 		char *hdr;
 
-		print_message("-- %s\n", s->name);
-		hdr = run(s, &dr);
+		print_message("-- %s%s\n", s->name, offload ? " (verified on a worker)" : "");
+		hdr = run_mode(s, &dr, offload);
 		if (dr.res.spf != s->spf)
 			fail_msg("%s: spf %s (%s)\n%s", s->name, spf_result_name(dr.res.spf),
 				 dr.res.spf_explanation, hdr);
@@ -583,7 +620,7 @@ static void test_cancel(void **state)
 	(void)state;
 	assert_non_null(fd);
 	fd->zone = s->zone;
-	ac = make_check(s, msg, fd, &ops, &dr);
+	ac = make_check(s, msg, fd, &ops, &dr, false);
 	authcheck_start(ac);
 	assert_int_equal(fd->nq, 3); /* key, _dmarc, TXT example.com */
 	fd->next = 1;

@@ -10,6 +10,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <grp.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@
 #include "pop2/pop2_session.h"
 #include "pop3/pop3_session.h"
 #include "smtp/smtp_session.h"
+#include "store/maildir.h"
 
 /* Debian's publicsuffix package. */
 #define KONVERT_PSL_PATH "/usr/share/publicsuffix/public_suffix_list.dat"
@@ -50,6 +53,8 @@
 #define SERVE_MAX_LISTENERS 64
 /* How long SIGTERM waits for open sessions before exiting anyway. */
 #define SERVE_DRAIN_MS 2000
+
+#define SERVE_SRS_KEY_LEN 32
 
 struct serve;
 
@@ -76,6 +81,7 @@ struct serve {
 	struct authn *authn; /* owned */
 	struct relay *relay; /* owned: queue, scheduler, remote delivery */
 	struct signing *signing; /* owned: DKIM keys, NULL when dkim_sign = no */
+	unsigned char srs_secret[SERVE_SRS_KEY_LEN]; /* data_dir/srs.key */
 	struct psl *psl; /* owned: the public suffix list for DMARC */
 	struct authcheck_dns_ops authdns; /* over relay's resolver */
 	struct smtp_env smtp;
@@ -478,6 +484,56 @@ static int drop_privileges(const struct passwd *pw)
 	return 0;
 }
 
+static void offload_to_workers(void *ctx, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	worker_submit(ctx, work, done, arg);
+}
+
+/* The SRS secret (trust/srs): data_dir/srs.key, 32 random bytes made on
+ * first start (0600, fsynced), read without following links. Losing it
+ * only invalidates SRS addresses in flight. */
+static int load_srs_key(const char *data_dir, unsigned char *key, char *err, size_t err_size)
+{
+	char path[4096];
+	(void)snprintf(path, sizeof(path), "%s/srs.key", data_dir);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		unsigned char fresh[SERVE_SRS_KEY_LEN];
+		if (RAND_bytes(fresh, sizeof(fresh)) != 1) {
+			(void)snprintf(err, err_size, "no random bytes for %.300s", path);
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			int rc = safefile_write_all(fd, fresh, sizeof(fresh)) == 0 && fsync(fd) == 0 ? 0 : -1;
+			(void)close(fd);
+			OPENSSL_cleanse(fresh, sizeof(fresh));
+			if (rc != 0) {
+				(void)unlink(path);
+				(void)snprintf(err, err_size, "cannot write %.300s", path);
+				return -1;
+			}
+			(void)maildir_fsync_dir(data_dir);
+		}
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		(void)snprintf(err, err_size, "%.300s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	ssize_t got = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0)
+		got = read(fd, key, SERVE_SRS_KEY_LEN);
+	(void)close(fd);
+	if (got != SERVE_SRS_KEY_LEN) {
+		(void)snprintf(err, err_size, "%.300s: not a 32-byte key file readable only by its owner",
+			       path);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_serve_main(int argc, char **argv, const char *config_path)
 {
 	(void)argv;
@@ -610,6 +666,13 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 			goto out;
 		}
 		sv.smtp.signing = sv.signing;
+		relay_set_signing(sv.relay, sv.signing);
+	}
+	if (load_srs_key(cfg->data_dir, sv.srs_secret, err, sizeof(err)) == 0) {
+		sv.smtp.srs_secret = sv.srs_secret;
+		sv.smtp.srs_secret_len = sizeof(sv.srs_secret);
+	} else {
+		log_warn(NULL, "event=start warning=\"SRS is off: %s\"", err);
 	}
 	/* Inbound checks: Debian's public suffix list (package publicsuffix);
 	 * without it every name is its own organisational domain, which
@@ -620,6 +683,9 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 			sv.psl = NULL;
 	}
 	authcheck_dns_ops_init(&sv.authdns, relay_dns(sv.relay));
+	/* DKIM body hashes run on the workers, never on the loop. */
+	sv.authdns.offload = offload_to_workers;
+	sv.authdns.offload_ctx = sv.workers;
 	sv.smtp.authdns = &sv.authdns;
 	sv.smtp.psl = sv.psl;
 	sv.smtp.queue = relay_store(sv.relay);
@@ -665,6 +731,7 @@ out:
 	pop2_free_all(&sv.pop2);
 	relay_free(&sv.relay);
 	signing_free(&sv.signing);
+	OPENSSL_cleanse(sv.srs_secret, sizeof(sv.srs_secret));
 	psl_free(&sv.psl);
 	userdb_free(&sv.users);
 	aliases_free(&sv.aliases);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "core/alloc.h"
@@ -18,6 +19,7 @@
 #include "net/tls.h"
 #include "proto/sasl.h"
 #include "smtp/smtp_internal.h"
+#include "trust/srs.h"
 
 typedef void (*smtp_cmd_fn)(struct smtp_session *s, const char *args, size_t len);
 
@@ -257,7 +259,55 @@ static struct smtp_remote_rcpt *add_remote(struct smtp_txn *t, const char *addr,
 	r->orcpt = p->orcpt[0] ? xstrdup(p->orcpt) : NULL;
 	r->notify = p->notify;
 	r->delivered_locally = false;
+	r->forwarded = false;
 	return r;
+}
+
+/* RFC-less but universal (postsrsd): a bounce to an SRS address of ours
+ * goes back to the original sender, when the hash is ours and the
+ * address is young enough; anything else is refused, so the rewriting
+ * cannot be used to relay. Returns true when it answered. */
+static bool rcpt_srs(struct smtp_session *s, const struct smtp_addr *addr,
+		     const struct smtp_rcpt_params *params, const char *text)
+{
+	const struct config *cfg = s->env->cfg;
+	struct smtp_txn *t = s->txn;
+	if (s->env->srs_secret == NULL || s->env->queue == NULL || addr->is_postmaster ||
+	    !cfg_is_local_domain(cfg, addr->domain, strlen(addr->domain)))
+		return false;
+	char local[SMTP_LOCAL_MAX + 1];
+	if (addr->local_len >= sizeof(local))
+		return false;
+	memcpy(local, addr->local, addr->local_len);
+	local[addr->local_len] = '\0';
+	if (!srs_is_srs(local))
+		return false;
+	char orig[SRS_ADDR_MAX + 1];
+	const char *why = NULL;
+	char esc[600];
+	log_escape(esc, sizeof(esc), text, strlen(text));
+	if (srs_reverse(s->env->srs_secret, s->env->srs_secret_len, text, time(NULL),
+			SRS_MAX_AGE_DEFAULT, orig, sizeof(orig), &why) != 0) {
+		log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-refused reason=\"%s\"",
+			 t->id, esc, why ? why : "?");
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: invalid SRS address (%s)",
+			   esc, why ? why : "?");
+		return true;
+	}
+	const char *at = strrchr(orig, '@');
+	if (at == NULL || cfg_is_local_domain(cfg, at + 1, strlen(at + 1))) {
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: invalid SRS address", esc);
+		return true;
+	}
+	(void)add_remote(t, orig, params);
+	add_unique(&t->rcpts, &t->rcpt_count, text);
+	t->rcpt_accepted++;
+	smtp_set_state(s, SMTP_STATE_RCPT);
+	char eorig[600];
+	log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-return orig=<%s>", t->id, esc,
+		 log_escape(eorig, sizeof(eorig), orig, strlen(orig)));
+	smtp_reply(s, 250, "2.1.5", "Ok");
+	return true;
 }
 
 static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
@@ -285,6 +335,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_reply(s, 501, "5.1.3", "Bad recipient address syntax");
 		return;
 	}
+	if (rcpt_srs(s, &addr, &params, text))
+		return;
 	struct resolve_result r;
 	resolve_rcpt(cfg, s->env->users, s->env->aliases, addr.local, addr.local_len,
 		     addr.is_postmaster ? NULL : addr.domain, &r);
@@ -336,7 +388,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		for (size_t i = 0; i < r.mailbox_count; i++)
 			add_unique(&t->mailboxes, &t->mailbox_count, r.mailboxes[i]);
 		for (size_t i = 0; i < r.remote_count; i++)
-			(void)add_remote(t, r.remote[i], &params);
+			add_remote(t, r.remote[i], &params)->forwarded = true;
 		add_unique(&t->rcpts, &t->rcpt_count, text);
 		t->rcpt_accepted++;
 		smtp_set_state(s, SMTP_STATE_RCPT);

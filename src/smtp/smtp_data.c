@@ -22,6 +22,7 @@
 #include "net/tls.h"
 #include "queue/queue_env.h"
 #include "smtp/smtp_internal.h"
+#include "trust/srs.h"
 
 static void end_txn(struct smtp_session *s)
 {
@@ -91,13 +92,42 @@ static int write_trace_headers(struct smtp_session *s)
  * message in the same durable commit. The Return-Path line is the
  * final-delivery header of RFC 5321 4.4: a relayed copy starts after it
  * (skip). */
+
+/* The envelope sender for the queue: mail that a local alias forwards
+ * outside keeps passing SPF at the next hop when its sender is rewritten
+ * with SRS into one of our domains (trust/srs; bounces come back through
+ * rcpt_srs). Mail of local senders, the null sender and plain relaying
+ * keep the sender as it is. Owned. */
+static char *forward_sender(const struct smtp_session *s)
+{
+	const struct smtp_txn *t = s->txn;
+	const struct config *cfg = s->env->cfg;
+	bool forwarded = false;
+	for (size_t i = 0; i < t->remote_count; i++)
+		forwarded = forwarded || t->remote[i].forwarded;
+	const char *at = strrchr(t->sender_text, '@');
+	if (!forwarded || s->env->srs_secret == NULL || at == NULL ||
+	    cfg_is_local_domain(cfg, at + 1, strlen(at + 1)))
+		return xstrdup(t->sender_text);
+	char out[SRS_ADDR_MAX + 1];
+	const char *why = NULL;
+	if (srs_forward(s->env->srs_secret, s->env->srs_secret_len, t->sender_text, cfg->domains[0],
+			time(NULL), out, sizeof(out), &why) != 0) {
+		log_info(s->sid, "proto=smtp event=srs id=%s result=kept reason=\"%s\"", t->id,
+			 why ? why : "?");
+		return xstrdup(t->sender_text);
+	}
+	log_info(s->sid, "proto=smtp event=srs id=%s result=rewritten sender=<%s>", t->id, out);
+	return xstrdup(out);
+}
+
 static void queue_remote(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
 	struct queue_env env;
 	queue_env_init(&env);
 	memcpy(env.id, t->id, sizeof(env.id));
-	env.sender = xstrdup(t->sender_text);
+	env.sender = forward_sender(s);
 	env.envid = t->params.envid[0] ? xstrdup(t->params.envid) : NULL;
 	env.ret = t->params.ret == SMTP_RET_FULL   ? QUEUE_RET_FULL
 		  : t->params.ret == SMTP_RET_HDRS ? QUEUE_RET_HDRS

@@ -52,6 +52,9 @@ struct smtp_remote_rcpt {
 	 * by the commit itself and enters the queue already delivered, only
 	 * for its "delivered" notice (RFC 3461 6.2). */
 	bool delivered_locally;
+	/* Reached through a local alias that forwards outside: the
+	 * envelope sender gets SRS (trust/srs). */
+	bool forwarded;
 };
 
 /* One mail transaction: created by MAIL, freed by RSET, commit or end. */

@@ -56,6 +56,11 @@ struct smtp_env {
 	void *queue_arg;
 	/* DKIM keys of the local domains; NULL: no signing (dkim_sign = no). */
 	const struct signing *signing;
+	/* SRS (sender rewriting) secret for forwarding aliases: the
+	 * envelope sender of forwarded mail is rewritten, bounces to SRS
+	 * addresses are sent back. NULL: no SRS. */
+	const unsigned char *srs_secret;
+	size_t srs_secret_len;
 	/* Inbound checks on the smtp listener (auth_checks): NULL when off. */
 	const struct authcheck_dns_ops *authdns;
 	const struct psl *psl;

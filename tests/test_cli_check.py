@@ -41,3 +41,14 @@ def test_missing_file(tmp_path):
 def test_usage():
     r = run("check-config", "extra")
     assert r.returncode == 2
+
+
+def test_tls_trust_file_must_load(tmp_path):
+    conf = tmp_path / "k.conf"
+    bad = tmp_path / "not-a-bundle.pem"
+    bad.write_text("this is not PEM\n")
+    conf.write_text("hostname = mx.test\ndomains = example.test\ndata_dir = %s\n"
+                    "tls_trust_file = %s\n" % (tmp_path / "var", bad))
+    r = run("-c", str(conf), "check-config")
+    assert r.returncode == 1
+    assert "tls_trust_file: %s: cannot load CA certificates" % bad in r.stderr

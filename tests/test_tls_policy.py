@@ -368,3 +368,33 @@ def test_requiretls_needs_tls_session(world):
         s.starttls(context=ctx)
         s.ehlo("client.test")
         assert s.has_extn("requiretls")
+
+
+def test_mta_sts_policy_of_megabytes_is_refused(world, dns):
+    """A policy over 64 KB is not read: no policy applies (nothing was
+    cached), the failure is logged, and the mail goes out as usual."""
+    make_a, b, ca, ps, port, mx_cert = world
+    dns.add_txt("_mta-sts.remote.test", "v=STSv1; id=big1;")
+    ps.policy("enforce", "mail.remote.test")
+    ps.body += b"# " + b"x" * (2 * 1024 * 1024) + b"\r\n"
+    a = make_a()
+    send(a)
+    assert wait_for(lambda: len(received(b)) == 1, timeout=20), a.log()[-3000:]
+    assert "result=fetch-failed" in a.log() and "body over 65536 bytes" in a.log()
+
+
+def test_mta_sts_cached_policy_survives_a_failed_fetch(world, dns):
+    """RFC 8461 5.1: with a valid cached policy, a new id whose fetch fails
+    leaves the cached enforce policy in force."""
+    make_a, b, ca, ps, port, mx_cert = world
+    dns.add_txt("_mta-sts.remote.test", "v=STSv1; id=one;")
+    ps.policy("enforce", "mail.remote.test")  # excludes the real MX
+    a = make_a()
+    send(a)
+    assert wait_log(a, "is not listed in the MTA-STS policy"), a.log()[-3000:]
+    dns.remove("_mta-sts.remote.test")
+    dns.add_txt("_mta-sts.remote.test", "v=STSv1; id=two;")
+    ps.body = b"garbage"
+    assert a.cli("queue", "flush").returncode == 0  # past the destination hold
+    assert wait_log(a, "note=cached-policy-kept"), a.log()[-3000:]
+    assert received(b) == []

@@ -13,6 +13,7 @@
 #include "auth/userdb.h"
 #include "cli/cli_preflight.h"
 #include "config/config.h"
+#include "net/tls_client.h"
 
 /* What serve would refuse beyond the configuration itself: file modes,
  * the users and aliases files; warnings go to stderr and do not fail. */
@@ -24,6 +25,16 @@ static int check_files(const char *path, const struct config *cfg)
 	    preflight_tls_key(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		rc = 1;
+	}
+	if (cfg->tls_trust_file != NULL) {
+		/* serve builds its client TLS context from it at start. */
+		SSL_CTX *ctx = tls_client_ctx_new(cfg->tls_trust_file, err, sizeof(err));
+		if (ctx == NULL) {
+			fprintf(stderr, "tls_trust_file: %s\n", err);
+			rc = 1;
+		} else {
+			SSL_CTX_free(ctx);
+		}
 	}
 	char file[4096];
 	struct userdb *users = NULL;

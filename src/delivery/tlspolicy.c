@@ -522,38 +522,18 @@ static void on_sts_txt(struct dns_answer *ans, void *arg)
 	char id[MTASTS_ID_SIZE] = "";
 	int picked = -1;
 	if (ans->status == DNS_A_OK && !ans->truncated) {
-		/* Join the strings of each record (RFC 8461 3.1). */
-		const char *recs[16];
-		size_t lens[16];
-		char *joined[16];
-		size_t n = 0;
-		bool dropped_sts = false;
-		for (size_t k = 0; k < ans->count;) {
-			size_t len = 0, j = k;
-			do {
-				len += ans->recs[j].len;
-				j++;
-			} while (j < ans->count && !ans->recs[j].record_start);
-			if (n < 16 && len <= 4096) {
-				char *b = xmalloc(len + 1);
-				size_t o = 0;
-				for (size_t m = k; m < j; m++) {
-					memcpy(b + o, ans->recs[m].data, ans->recs[m].len);
-					o += ans->recs[m].len;
-				}
-				b[o] = '\0';
-				joined[n] = b;
-				recs[n] = b;
-				lens[n] = o;
-				n++;
-			} else if (mtasts_is_txt_record(ans->recs[k].data, ans->recs[k].len)) {
-				dropped_sts = true; /* a second record we cannot read */
-			}
-			k = j;
-		}
-		picked = dropped_sts ? 1 : mtasts_pick_txt(recs, lens, n, id, sizeof(id), NULL);
-		for (size_t k = 0; k < n; k++)
-			free(joined[k]);
+		/* One STSv1 record among them all (RFC 8461 3.1); a record
+		 * too long to read that looks like one makes two. */
+		struct dns_txt_set set;
+		dns_txt_set_from(ans, 4096, &set);
+		bool unreadable = set.more;
+		for (size_t k = 0; k < set.n; k++)
+			unreadable = unreadable ||
+				     (set.cut[k] && mtasts_is_txt_record(set.rec[k], set.len[k]));
+		picked = unreadable ? 1
+				    : mtasts_pick_txt((const char *const *)set.rec, set.len, set.n, id,
+						      sizeof(id), NULL);
+		dns_txt_set_fini(&set);
 	}
 	dns_answer_free(&ans);
 	if (picked == 0) {

@@ -346,36 +346,17 @@ static void on_txt(struct dns_answer *ans, void *arg)
 	struct tlsrpt_record rec;
 	bool have = false;
 	if (ans->status == DNS_A_OK) {
-		const char *txts[16] = {0};
-		size_t lens[16] = {0};
-		char *joined[16];
-		size_t n = 0;
-		for (size_t k = 0; k < ans->count;) {
-			size_t len = 0, e = k;
-			do {
-				len += ans->recs[e].len;
-				e++;
-			} while (e < ans->count && !ans->recs[e].record_start);
-			if (n < 16 && len <= TLSRPT_RECORD_MAX) {
-				char *b = xmalloc(len + 1);
-				size_t o = 0;
-				for (size_t m = k; m < e; m++) {
-					memcpy(b + o, ans->recs[m].data, ans->recs[m].len);
-					o += ans->recs[m].len;
-				}
-				b[o] = '\0';
-				joined[n] = b;
-				txts[n] = b;
-				lens[n] = o;
-				n++;
-			}
-			k = e;
-		}
-		long pick = tlsrpt_pick_record(txts, lens, n);
-		have = pick >= 0 && tlsrpt_parse_txt(txts[pick], lens[pick], &rec) == 0 &&
+		struct dns_txt_set set;
+		dns_txt_set_from(ans, TLSRPT_RECORD_MAX, &set);
+		bool unreadable = set.more;
+		for (size_t k = 0; k < set.n; k++)
+			unreadable = unreadable ||
+				     (set.cut[k] && tlsrpt_is_record(set.rec[k], set.len[k]));
+		long pick = unreadable ? -1
+				       : tlsrpt_pick_record((const char *const *)set.rec, set.len, set.n);
+		have = pick >= 0 && tlsrpt_parse_txt(set.rec[pick], set.len[pick], &rec) == 0 &&
 		       rec.rua_count > 0;
-		for (size_t k = 0; k < n; k++)
-			free(joined[k]);
+		dns_txt_set_fini(&set);
 	}
 	dns_answer_free(&ans);
 	if (have)

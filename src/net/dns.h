@@ -278,6 +278,26 @@ void dns_answer_set(struct dns_answer *ans, enum dns_astatus status, const char 
 
 void dns_answer_free(struct dns_answer **pp);
 
+/* The TXT records of an answer with the strings of each record joined
+ * (RFC 7208 3.3, RFC 8461 3.1, RFC 8460 3 read a record that way), for
+ * callers that must find exactly one record of a kind. */
+#define DNS_TXT_SET_MAX 16
+struct dns_txt_set {
+	size_t n; /* records in rec[] */
+	char *rec[DNS_TXT_SET_MAX]; /* owned, NUL-terminated */
+	size_t len[DNS_TXT_SET_MAX];
+	/* The record was longer than max_len: rec holds its first max_len
+	 * bytes only (enough to see what kind of record it is; never parse
+	 * it as whole). */
+	bool cut[DNS_TXT_SET_MAX];
+	bool more; /* records past DNS_TXT_SET_MAX were left out */
+};
+
+/* Fills *out from a DNS_A_OK TXT answer (any other answer: empty).
+ * Release with dns_txt_set_fini. */
+void dns_txt_set_from(const struct dns_answer *ans, size_t max_len, struct dns_txt_set *out);
+void dns_txt_set_fini(struct dns_txt_set *set);
+
 /* "ok", "nxdomain", "nodata", "tempfail" */
 const char *dns_astatus_name(enum dns_astatus status);
 /* "TXT", "A", "AAAA", "MX", "PTR", "TLSA" */

@@ -436,6 +436,47 @@ void dns_result_settle(struct dns_result *res, enum dns_kind kind, const char *n
 
 /* ---- Raw answers (dns_query) ---- */
 
+void dns_txt_set_from(const struct dns_answer *ans, size_t max_len, struct dns_txt_set *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ans->status != DNS_A_OK)
+		return;
+	for (size_t k = 0; k < ans->count;) {
+		size_t end = k;
+		do {
+			end++;
+		} while (end < ans->count && !ans->recs[end].record_start);
+		if (out->n == DNS_TXT_SET_MAX) {
+			out->more = true;
+			break;
+		}
+		size_t total = 0;
+		for (size_t m = k; m < end; m++)
+			total += ans->recs[m].len;
+		size_t keep = total < max_len ? total : max_len;
+		char *b = xmalloc(keep + 1);
+		size_t o = 0;
+		for (size_t m = k; m < end && o < keep; m++) {
+			size_t take = ans->recs[m].len < keep - o ? ans->recs[m].len : keep - o;
+			memcpy(b + o, ans->recs[m].data, take);
+			o += take;
+		}
+		b[o] = '\0';
+		out->rec[out->n] = b;
+		out->len[out->n] = o;
+		out->cut[out->n] = total > max_len;
+		out->n++;
+		k = end;
+	}
+}
+
+void dns_txt_set_fini(struct dns_txt_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		free(set->rec[i]);
+	memset(set, 0, sizeof(*set));
+}
+
 struct dns_answer *dns_answer_new(enum dns_astatus status)
 {
 	struct dns_answer *ans = xcalloc(1, sizeof(*ans));

@@ -2018,6 +2018,47 @@ static struct dns_answer *fake_tlsa(enum dns_qtype type, const char *name, void 
 	return ans;
 }
 
+/* dns_txt_set_from: strings of one record joined, long ones cut and
+ * marked, records past the limit reported. */
+static void test_txt_set(void **state)
+{
+	(void)state;
+	struct dns_answer *ans = dns_answer_new(DNS_A_OK);
+	assert_non_null(dns_answer_add(ans, "v=STSv1; ", 9, true));
+	assert_non_null(dns_answer_add(ans, "id=1;", 5, false));
+	assert_non_null(dns_answer_add(ans, "other", 5, true));
+	assert_non_null(dns_answer_add(ans, "0123456789", 10, true));
+	struct dns_txt_set set;
+	dns_txt_set_from(ans, 8, &set);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.rec[0], "v=STSv1;");
+	assert_true(set.cut[0]); /* 14 bytes, cut at 8 */
+	assert_string_equal(set.rec[1], "other");
+	assert_false(set.cut[1]);
+	assert_int_equal(set.len[2], 8);
+	assert_true(set.cut[2]);
+	assert_false(set.more);
+	dns_txt_set_fini(&set);
+	dns_txt_set_from(ans, 100, &set);
+	assert_string_equal(set.rec[0], "v=STSv1; id=1;");
+	assert_int_equal(set.len[0], 14);
+	assert_false(set.cut[0]);
+	dns_txt_set_fini(&set);
+	dns_answer_free(&ans);
+	ans = dns_answer_new(DNS_A_OK);
+	for (int i = 0; i < DNS_TXT_SET_MAX + 2; i++)
+		assert_non_null(dns_answer_add(ans, "x", 1, true));
+	dns_txt_set_from(ans, 100, &set);
+	assert_int_equal(set.n, DNS_TXT_SET_MAX);
+	assert_true(set.more);
+	dns_txt_set_fini(&set);
+	dns_answer_free(&ans);
+	ans = dns_answer_new(DNS_A_NODATA);
+	dns_txt_set_from(ans, 100, &set);
+	assert_int_equal(set.n, 0);
+	dns_answer_free(&ans);
+}
+
 static void test_fake_tlsa(void **state)
 {
 	(void)state;
@@ -2065,6 +2106,7 @@ int main(void)
 		cmocka_unit_test(test_tlsa_parse_jumps),
 		cmocka_unit_test_setup_teardown(test_query_tlsa_real, fx_setup, fx_teardown),
 		cmocka_unit_test(test_fake_tlsa),
+		cmocka_unit_test(test_txt_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,3 +84,13 @@ def test_tampered_or_forged_srs_address_is_refused(relay_env, dns):
         # The genuine one is still good (case of the hash does not matter).
         genuine = srs_addr.replace(good_hash, good_hash.swapcase(), 1)
         c.expect("RCPT TO:<%s>" % genuine, "250 2.1.5")
+
+
+def test_srs_address_takes_only_bounces(relay_env, dns):
+    make, port = relay_env
+    srv, (srs_addr, _, _) = forward_one(make, dns, port)
+    with srv.connect() as c:
+        c.ehlo("spammer.test")
+        c.expect("MAIL FROM:<eve@spammer.test>", "250")
+        r = c.cmd("RCPT TO:<%s>" % srs_addr)
+        assert r.line.startswith("550 5.7.1"), r.lines

@@ -490,12 +490,14 @@ static void offload_to_workers(void *ctx, void (*work)(void *), void (*done)(voi
 }
 
 /* The SRS secret (trust/srs): data_dir/srs.key, 32 random bytes made on
- * first start (0600, fsynced), read without following links. Losing it
+ * first start (written to a temporary file, fsynced, renamed into place:
+ * a crash leaves no empty key), read without following links. Losing it
  * only invalidates SRS addresses in flight. */
 static int load_srs_key(const char *data_dir, unsigned char *key, char *err, size_t err_size)
 {
-	char path[4096];
+	char path[4096], tmp[4200];
 	(void)snprintf(path, sizeof(path), "%s/srs.key", data_dir);
+	(void)snprintf(tmp, sizeof(tmp), "%s/.srs.key.tmp", data_dir);
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		unsigned char fresh[SERVE_SRS_KEY_LEN];
@@ -503,18 +505,21 @@ static int load_srs_key(const char *data_dir, unsigned char *key, char *err, siz
 			(void)snprintf(err, err_size, "no random bytes for %.300s", path);
 			return -1;
 		}
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			int rc = safefile_write_all(fd, fresh, sizeof(fresh)) == 0 && fsync(fd) == 0 ? 0 : -1;
-			(void)close(fd);
-			OPENSSL_cleanse(fresh, sizeof(fresh));
-			if (rc != 0) {
-				(void)unlink(path);
-				(void)snprintf(err, err_size, "cannot write %.300s", path);
-				return -1;
-			}
-			(void)maildir_fsync_dir(data_dir);
+		(void)unlink(tmp);
+		int wfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int rc = -1;
+		if (wfd >= 0) {
+			rc = safefile_write_all(wfd, fresh, sizeof(fresh)) == 0 && fsync(wfd) == 0 ? 0
+												 : -1;
+			(void)close(wfd);
 		}
+		OPENSSL_cleanse(fresh, sizeof(fresh));
+		if (rc != 0 || rename(tmp, path) != 0) {
+			(void)unlink(tmp);
+			(void)snprintf(err, err_size, "cannot write %.300s", path);
+			return -1;
+		}
+		(void)maildir_fsync_dir(data_dir);
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0) {
@@ -527,8 +532,8 @@ static int load_srs_key(const char *data_dir, unsigned char *key, char *err, siz
 		got = read(fd, key, SERVE_SRS_KEY_LEN);
 	(void)close(fd);
 	if (got != SERVE_SRS_KEY_LEN) {
-		(void)snprintf(err, err_size, "%.300s: not a 32-byte key file readable only by its owner",
-			       path);
+		(void)snprintf(err, err_size,
+			       "%.300s: not a 32-byte key file readable only by its owner", path);
 		return -1;
 	}
 	return 0;

@@ -64,7 +64,6 @@ struct rdel {
 	struct tlspolicy_result *pol; /* owned */
 	bool tls_optional; /* "TLS-Required: No" (RFC 8689 5): no policy */
 	enum tlspolicy_kind conn_kind; /* of the attempt in flight */
-	bool any_verified; /* a host that satisfies REQUIRETLS was tried */
 	struct event *check_ev; /* owned: after job_done, is the conn reusable? */
 	unsigned checks;
 	struct event *finish_ev; /* owned: done is reported from the loop */
@@ -93,6 +92,10 @@ struct idle_conn {
 	struct mta_conn *c; /* owned */
 	struct sockaddr_storage addr;
 	int mode;
+	/* The host name its certificate was checked against (verified
+	 * modes): a connection verified for one MX is never reused for
+	 * another name that happens to resolve to the same address. */
+	char name[256];
 	struct event *timer; /* owned */
 	struct idle_conn *next, *prev;
 };
@@ -367,9 +370,9 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr_storage *addr,
-		     int mode)
+		     int mode, const char *name, bool reusable)
 {
-	if (r->idle_count >= REMOTE_IDLE_MAX) {
+	if (r->idle_count >= REMOTE_IDLE_MAX || !reusable) {
 		mta_conn_set_owner(c, idle_job_done, NULL, NULL);
 		mta_conn_free(&c); /* cancels: no callbacks */
 		return;
@@ -379,6 +382,7 @@ static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr
 	ic->c = c;
 	ic->addr = *addr;
 	ic->mode = mode;
+	(void)snprintf(ic->name, sizeof(ic->name), "%s", name);
 	mta_conn_set_owner(c, idle_job_done, idle_conn_done, ic);
 	ic->timer = event_new(r->base, -1, 0, idle_timer_cb, ic);
 	struct timeval tv = {REMOTE_IDLE_MS / 1000, (REMOTE_IDLE_MS % 1000) * 1000};
@@ -392,10 +396,11 @@ static void idle_put(struct remote *r, struct mta_conn *c, const struct sockaddr
 
 /* An idle connection to addr, taken out of the cache, or NULL. */
 static struct mta_conn *idle_take(struct remote *r, const struct sockaddr_storage *addr,
-				  int mode)
+				  int mode, const char *name)
 {
 	for (struct idle_conn *ic = r->idle; ic != NULL; ic = ic->next) {
-		if (!same_addr(&ic->addr, addr) || ic->mode != mode || !mta_conn_is_idle(ic->c))
+		if (!same_addr(&ic->addr, addr) || ic->mode != mode || !mta_conn_is_idle(ic->c) ||
+		    strcasecmp(ic->name, name) != 0)
 			continue;
 		struct mta_conn *c = ic->c;
 		idle_unlink(ic);
@@ -537,7 +542,9 @@ static void check_cb(evutil_socket_t fd, short what, void *arg)
 			       "the server does not offer STARTTLS");
 	}
 	report_tls(d, &ok_end);
-	idle_put(d->r, c, &d->conn_addr, d->conn_mode);
+	/* DANE connections are not kept: their check binds TLSA records,
+	 * not a name, and another destination may publish others. */
+	idle_put(d->r, c, &d->conn_addr, d->conn_mode, d->host, d->conn_kind != TLSPOLICY_DANE);
 	after_attempt(d, false, "4.4.2 not accepted at this address");
 }
 
@@ -594,8 +601,6 @@ static const char *host_refused(struct rdel *d, const struct dns_host *h)
 	if (d->b->env->requiretls && !host_verified(d, h))
 		return "550 5.7.30 REQUIRETLS support required: this MX host cannot be verified "
 		       "(no DANE record, not in an MTA-STS policy)";
-	if (d->b->env->requiretls)
-		d->any_verified = true;
 	return NULL;
 }
 
@@ -654,8 +659,8 @@ static void report_tls(struct rdel *d, const struct mta_conn_end *end)
 	}
 	if (end->tls_failed) {
 		enum tlsrpt_result res = TLSRPT_RESULT_VALIDATION_FAILURE;
-		if (d->conn_kind == TLSPOLICY_DANE && vr != X509_V_OK)
-			res = TLSRPT_RESULT_TLSA_INVALID;
+		if (d->conn_kind == TLSPOLICY_DANE)
+			res = TLSRPT_RESULT_VALIDATION_FAILURE; /* no record matched */
 		else if (vr == X509_V_ERR_HOSTNAME_MISMATCH)
 			res = TLSRPT_RESULT_CERTIFICATE_HOST_MISMATCH;
 		else if (vr == X509_V_ERR_CERT_HAS_EXPIRED)
@@ -801,7 +806,9 @@ static void start_attempt(struct rdel *d, const struct dns_host *h, const struct
 	o.implicit_tls = cfg->has_smarthost && cfg->smarthost.port == 465;
 	d->conn_addr = o.addr;
 	d->conn_mode = o.session.tls == MTA_TLS_OFF ? -1 : (int)o.tls_verify * 16 + (int)d->conn_kind;
-	struct mta_conn *cached = o.implicit_tls ? NULL : idle_take(d->r, &o.addr, d->conn_mode);
+	struct mta_conn *cached = o.implicit_tls || d->conn_kind == TLSPOLICY_DANE
+					  ? NULL
+					  : idle_take(d->r, &o.addr, d->conn_mode, d->host);
 	if (cached != NULL) {
 		d->conn = cached;
 		mta_conn_set_owner(cached, on_job_done, on_conn_done, d);
@@ -828,9 +835,14 @@ static void try_next(struct rdel *d)
 		}
 		const char *why = host_refused(d, h);
 		if (why != NULL) {
-			/* Policy: not this host (now); its reason stays for the
-			 * recipients unless a later host answers. */
-			settle_all(d, QUEUE_OUT_TEMPFAIL, why);
+			/* Policy: not this host (now). Its reason is kept only
+			 * where no server has answered yet: a REQUIRETLS
+			 * message bounces on "5.7.30" alone, never because a
+			 * verified MX failed for the moment and an unverified
+			 * one came after it. */
+			for (size_t i = 0; i < d->b->count; i++)
+				if (d->open[i] && d->reply[i][0] == '\0')
+					(void)snprintf(d->reply[i], MTA_REPLY_MAX, "%.500s", why);
 			d->host_i++;
 			d->addr_i = 0;
 			continue;

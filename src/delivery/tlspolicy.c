@@ -65,6 +65,7 @@ struct tlspolicy_req {
 	struct tlspolicy_result *res; /* owned until handed over */
 	unsigned pending;
 	struct dns_req *mx_req;
+	bool mx_failed; /* dnssec: the MX AD lookup failed temporarily */
 	struct dns_req *txt_req;
 	struct https_get *fetch;
 	char fetch_id[MTASTS_ID_SIZE];
@@ -196,6 +197,11 @@ static void cache_evict(struct tlspolicy *tp)
 	if (victim != NULL) {
 		struct sts_entry *e = *victim;
 		*victim = e->next;
+		if (tp->cache_dir != NULL) {
+			char path[4096];
+			(void)snprintf(path, sizeof(path), "%s/%s", tp->cache_dir, e->domain);
+			(void)unlink(path);
+		}
 		free(e);
 		tp->cache_count--;
 	}
@@ -262,6 +268,13 @@ static void cache_load(struct tlspolicy *tp)
 	struct dirent *de;
 	char *buf = xmalloc(TLSPOLICY_CACHE_FILE_MAX + 1);
 	while ((de = readdir(dir)) != NULL && tp->cache_count < TLSPOLICY_CACHE_MAX) {
+		if (strncmp(de->d_name, ".tmp.", 5) == 0) {
+			/* a write cut short by a crash */
+			char tmp[4096];
+			(void)snprintf(tmp, sizeof(tmp), "%s/%.255s", tp->cache_dir, de->d_name);
+			(void)unlink(tmp);
+			continue;
+		}
 		if (de->d_name[0] == '.' || !cache_name_ok(de->d_name))
 			continue;
 		char path[4096];
@@ -291,6 +304,11 @@ static void cache_load(struct tlspolicy *tp)
 		    mtasts_parse_policy(body, blen, &pol, NULL) != 0) {
 			log_warn(NULL, "event=mta-sts file=%s error=\"unreadable policy cache, ignored\"",
 				 path);
+			continue;
+		}
+		time_t now = time(NULL);
+		if (now < fetched || (unsigned long)(now - fetched) >= pol.max_age) {
+			(void)unlink(path); /* expired: the next delivery fetches */
 			continue;
 		}
 		(void)cache_put(tp, de->d_name, id, fetched, &pol);
@@ -344,6 +362,14 @@ static void assemble(struct tlspolicy_req *q)
 		struct tlspolicy_host *h = &res->hosts[i];
 		const char *name = rt->hosts[i].name;
 		enum dane_state ds = i < TLSPOLICY_HOSTS_MAX ? q->dane[i] : DANE_NONE;
+		if (q->mx_failed) {
+			h->kind = TLSPOLICY_SKIP;
+			(void)snprintf(h->reason, sizeof(h->reason),
+				       "4.7.5 the DNSSEC status of the MX records of %s is unknown "
+				       "(lookup failed); DANE cannot be ruled out",
+				       q->domain);
+			continue;
+		}
 		if (res->mx_secure && i >= TLSPOLICY_HOSTS_MAX) {
 			h->kind = TLSPOLICY_SKIP;
 			(void)snprintf(h->reason, sizeof(h->reason),
@@ -448,6 +474,9 @@ static void on_mx(struct dns_answer *ans, void *arg)
 	struct tlspolicy *tp = q->tp;
 	/* A signed MX RRset, or a signed denial for an implicit MX. */
 	q->res->mx_secure = ans->ad && (ans->status == DNS_A_OK || ans->status == DNS_A_NODATA);
+	/* RFC 7672 2.2.1: a failed lookup is not "insecure"; otherwise an
+	 * attacker who drops this one query would turn DANE off. */
+	q->mx_failed = ans->status == DNS_A_TEMPFAIL;
 	dns_answer_free(&ans);
 	if (q->res->mx_secure) {
 		size_t n = q->route->host_count;
@@ -616,6 +645,9 @@ struct tlspolicy_req *tlspolicy_start(struct tlspolicy *tp, const char *domain,
 	size_t dl = strlen(q->domain);
 	if (dl > 0 && q->domain[dl - 1] == '.')
 		q->domain[dl - 1] = '\0';
+	for (char *c = q->domain; *c; c++) /* one cache file per domain */
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
 	q->route = route;
 	q->cb = cb;
 	q->arg = arg;

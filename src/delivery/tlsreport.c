@@ -368,8 +368,26 @@ static void on_txt(struct dns_answer *ans, void *arg)
 	job_free(j);
 }
 
-static void start_send(struct tlsreport *t, const char *path)
+/* A counter file being reported is renamed DOMAIN!sending first ('!'
+ * is never in a domain name), so counts saved for the same day after
+ * this point (konvert queue tls-report today) go to a new DOMAIN file
+ * instead of into the one the job removes when it is done. */
+#define TLSREPORT_SENDING "!sending"
+
+static void start_send(struct tlsreport *t, const char *file)
 {
+	char path[4608];
+	size_t fl = strlen(file), sl = strlen(TLSREPORT_SENDING);
+	if (fl >= sl && strcmp(file + fl - sl, TLSREPORT_SENDING) == 0) {
+		(void)snprintf(path, sizeof(path), "%s", file); /* a retry */
+	} else {
+		if (snprintf(path, sizeof(path), "%s%s", file, TLSREPORT_SENDING) >= (int)sizeof(path))
+			return;
+		if (access(path, F_OK) == 0)
+			return; /* the earlier report of this domain goes first */
+		if (rename(file, path) != 0)
+			return;
+	}
 	for (struct send_job *j = t->sends; j != NULL; j = j->next)
 		if (strcmp(j->path, path) == 0)
 			return; /* already on its way */

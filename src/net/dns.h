@@ -281,7 +281,7 @@ void dns_answer_free(struct dns_answer **pp);
 /* The TXT records of an answer with the strings of each record joined
  * (RFC 7208 3.3, RFC 8461 3.1, RFC 8460 3 read a record that way), for
  * callers that must find exactly one record of a kind. */
-#define DNS_TXT_SET_MAX 16
+#define DNS_TXT_SET_MAX 64
 struct dns_txt_set {
 	size_t n; /* records in rec[] */
 	char *rec[DNS_TXT_SET_MAX]; /* owned, NUL-terminated */

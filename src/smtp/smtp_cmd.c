@@ -263,10 +263,13 @@ static struct smtp_remote_rcpt *add_remote(struct smtp_txn *t, const char *addr,
 	return r;
 }
 
-/* RFC-less but universal (postsrsd): a bounce to an SRS address of ours
- * goes back to the original sender, when the hash is ours and the
- * address is young enough; anything else is refused, so the rewriting
- * cannot be used to relay. Returns true when it answered. */
+/* As postsrsd does: a bounce to an SRS address of ours goes back to the
+ * original sender, when the hash is ours and the address is young
+ * enough; anything else is refused, so the rewriting cannot be used to
+ * relay. Only bounces (and RFC 3834 auto-replies) use the null sender:
+ * other mail to an SRS address is refused, so a 21-bit hash guessed or a
+ * forwarded address learnt cannot carry mail of the guesser's choosing.
+ * Returns true when it answered. */
 static bool rcpt_srs(struct smtp_session *s, const struct smtp_addr *addr,
 		     const struct smtp_rcpt_params *params, const char *text)
 {
@@ -286,6 +289,13 @@ static bool rcpt_srs(struct smtp_session *s, const struct smtp_addr *addr,
 	const char *why = NULL;
 	char esc[600];
 	log_escape(esc, sizeof(esc), text, strlen(text));
+	if (t->sender_text[0] != '\0') {
+		log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-refused reason=\"not a bounce\"",
+			 t->id, esc);
+		smtp_reply(s, 550, "5.7.1",
+			   "<%s>: Recipient address rejected: an SRS address only takes bounces", esc);
+		return true;
+	}
 	if (srs_reverse(s->env->srs_secret, s->env->srs_secret_len, text, time(NULL),
 			SRS_MAX_AGE_DEFAULT, orig, sizeof(orig), &why) != 0) {
 		log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-refused reason=\"%s\"",

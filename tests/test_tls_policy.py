@@ -398,3 +398,23 @@ def test_mta_sts_cached_policy_survives_a_failed_fetch(world, dns):
     assert a.cli("queue", "flush").returncode == 0  # past the destination hold
     assert wait_log(a, "note=cached-policy-kept"), a.log()[-3000:]
     assert received(b) == []
+
+
+def test_requiretls_verified_mx_down_defers_not_bounces(world, dns):
+    """MX 10 is verified by DANE but refuses connections; MX 20 has no
+    TLSA record: a REQUIRETLS message waits for MX 10 (RFC 8689 4.2.1
+    bounces only when no MX qualifies)."""
+    make_a, b, ca, ps, port, mx_cert = world
+    dns.sign("remote.test")
+    dns.remove("remote.test", "MX")
+    dns.add_mx("remote.test", 10, "mx0.remote.test")
+    dns.add_a("mx0.remote.test", "127.0.0.5")  # nothing listens there
+    dns.add_tlsa("_%d._tcp.mx0.remote.test" % port, 3, 1, 1, spki_sha256(mx_cert))
+    dns.add_mx("remote.test", 20, "mx.remote.test")
+    a = make_a()
+    send(a, requiretls=True)
+    assert wait_log(a, "result=deferred"), a.log()[-3000:]
+    time.sleep(1.5)
+    assert not any(b"5.7.30" in p.read_bytes() for p in a.delivered("alice@example.test"))
+    assert received(b) == []
+    assert "result=bounced" not in a.log()

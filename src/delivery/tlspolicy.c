@@ -116,7 +116,8 @@ int tlspolicy_cache_parse(const char *text, size_t len, time_t *fetched, char *i
 	long long v = 0;
 	size_t digits = 0;
 	while (p < end && *p >= '0' && *p <= '9' && digits < 19) {
-		v = v * 10 + (*p - '0');
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+			return -1;
 		p++;
 		digits++;
 	}
@@ -512,13 +513,14 @@ static void on_fetch(void *arg, const struct https_get_result *r)
 	struct sts_entry *old = cache_find(tp, q->domain);
 	struct mtasts_policy pol;
 	const char *why = NULL;
+	bool invalid = false;
 	if (!r->ok) {
 		why = r->reason;
 	} else if (!is_text_plain(r->content_type)) {
 		why = "the policy is not served as text/plain";
-		q->res->sts_invalid = true;
+		invalid = true;
 	} else if (mtasts_parse_policy(r->body, r->body_len, &pol, &why) != 0) {
-		q->res->sts_invalid = true;
+		invalid = true;
 	} else {
 		struct sts_entry *e = cache_put(tp, q->domain, q->fetch_id, now, &pol);
 		cache_write(tp, q->domain, q->fetch_id, now, r->body, r->body_len);
@@ -536,6 +538,7 @@ static void on_fetch(void *arg, const struct https_get_result *r)
 		apply_sts(q, old);
 	} else {
 		q->res->sts_failed = true;
+		q->res->sts_invalid = invalid;
 		(void)snprintf(q->res->sts_reason, sizeof(q->res->sts_reason), "%s", why ? why : "?");
 	}
 	one_done(q);

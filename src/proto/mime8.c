@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/strbuf.h"
 
 /* RFC 2046 5.1.1: boundaries are 1..70 characters; be generous. */
 #define MIME8_BOUNDARY_MAX 200
@@ -52,43 +53,6 @@ bool mime8_is_7bit(const char *p, size_t len)
 		if ((unsigned char)p[i] >= 0x80)
 			return false;
 	return true;
-}
-
-/* ------------------------------------------------------------------ */
-/* Output buffer bounded by out_max                                    */
-
-struct obuf {
-	char *p; /* owned */
-	size_t len, cap, max;
-	bool over; /* something did not fit under max */
-};
-
-static void ob_put(struct obuf *b, const char *s, size_t n)
-{
-	size_t need;
-
-	if (b->over || n == 0)
-		return;
-	if (ckd_add_size(&need, b->len, n) || need > b->max) {
-		b->over = true;
-		return;
-	}
-	if (need + 1 > b->cap) {
-		size_t cap = b->cap > 0 ? b->cap : 4096;
-
-		while (cap < need + 1)
-			if (ckd_mul_size(&cap, cap, 2))
-				cap = need + 1;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len = need;
-}
-
-static void ob_puts(struct obuf *b, const char *s)
-{
-	ob_put(b, s, strlen(s));
 }
 
 /* ------------------------------------------------------------------ */
@@ -353,7 +317,7 @@ static void cte_parse(const char *v, char *out, size_t size)
 /* ------------------------------------------------------------------ */
 /* Quoted-printable (RFC 2045 6.7)                                     */
 
-static void qp_encode(struct obuf *b, const char *p, size_t len)
+static void qp_encode(struct strbuf *b, const char *p, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t col = 0, pos = 0;
@@ -380,15 +344,15 @@ static void qp_encode(struct obuf *b, const char *p, size_t len)
 			}
 			/* (5) soft line break: "=" ends a line of at most 76. */
 			if (col + tlen > QP_LINE_MAX - 1) {
-				ob_put(b, "=\n", 2);
+				strbuf_add(b, "=\n", 2);
 				col = 0;
 			}
-			ob_put(b, tok, tlen);
+			strbuf_add(b, tok, tlen);
 			col += tlen;
 		}
 		if (has_nl) {
 			/* (4) a line break of the text is a line break. */
-			ob_put(b, "\n", 1);
+			strbuf_add(b, "\n", 1);
 			col = 0;
 		}
 		pos = next;
@@ -399,7 +363,7 @@ static void qp_encode(struct obuf *b, const char *p, size_t len)
 /* The walk                                                            */
 
 struct walk {
-	struct obuf out;
+	struct strbuf out; /* bounded by out_max: over means MIME8_ERR_TOO_BIG */
 };
 
 static enum mime8_err do_entity(struct walk *w, const char *p, size_t len, int depth,
@@ -434,19 +398,19 @@ static void put_header(struct walk *w, const struct entity *e, const char *cte, 
 			drop = name_is(e->p + start, nlen - start, "content-transfer-encoding");
 		}
 		if (!drop)
-			ob_put(&w->out, e->p + start, pos - start);
+			strbuf_add(&w->out, e->p + start, pos - start);
 	}
 	/* A last field without its LF (header cut short by the empty line
 	 * search cannot give this, but a header-only entity can). */
 	if (e->hdr_len > 0 && e->p[e->hdr_len - 1] != '\n')
-		ob_put(&w->out, "\n", 1);
+		strbuf_add(&w->out, "\n", 1);
 	if (top && !e->has_mime_version)
-		ob_puts(&w->out, "MIME-Version: 1.0\n");
-	ob_puts(&w->out, "Content-Transfer-Encoding: ");
-	ob_puts(&w->out, cte);
-	ob_put(&w->out, "\n", 1);
+		strbuf_add_str(&w->out, "MIME-Version: 1.0\n");
+	strbuf_add_str(&w->out, "Content-Transfer-Encoding: ");
+	strbuf_add_str(&w->out, cte);
+	strbuf_add(&w->out, "\n", 1);
 	/* The empty line as it was ("\n" or "\r\n"). */
-	ob_put(&w->out, e->p + e->hdr_len, e->body_off - e->hdr_len);
+	strbuf_add(&w->out, e->p + e->hdr_len, e->body_off - e->hdr_len);
 }
 
 /* A delimiter line: "--" boundary ["--"] *LWSP (RFC 2046 5.1.1). Sets
@@ -470,7 +434,7 @@ static bool is_delim(const char *s, size_t t, const char *bnd, size_t blen, bool
 static void put_filler(struct walk *w, const char *p, size_t len)
 {
 	if (mime8_is_7bit(p, len))
-		ob_put(&w->out, p, len);
+		strbuf_add(&w->out, p, len);
 }
 
 static enum mime8_err do_multipart(struct walk *w, const struct entity *e, const char *bnd,
@@ -501,7 +465,7 @@ static enum mime8_err do_multipart(struct walk *w, const struct entity *e, const
 			} else {
 				put_filler(w, p + seg, cut - seg);
 			}
-			ob_put(&w->out, p + cut, next - cut);
+			strbuf_add(&w->out, p + cut, next - cut);
 			seg = next;
 			in_part = !close;
 			if (close)
@@ -526,7 +490,7 @@ static enum mime8_err do_entity(struct walk *w, const char *p, size_t len, int d
 	enum mime8_err err = MIME8_ERR_NONE;
 
 	if (mime8_is_7bit(p, len)) {
-		ob_put(&w->out, p, len);
+		strbuf_add(&w->out, p, len);
 		return MIME8_ERR_NONE;
 	}
 	if (depth > MIME8_DEPTH_MAX)
@@ -562,7 +526,7 @@ static enum mime8_err do_entity(struct walk *w, const char *p, size_t len, int d
 			if (e.cte != NULL && strcmp(cte, "7bit") != 0)
 				put_header(w, &e, "7bit", top);
 			else
-				ob_put(&w->out, p, e.body_off);
+				strbuf_add(&w->out, p, e.body_off);
 			err = do_multipart(w, &e, ct.boundary, depth,
 					   strcmp(ct.subtype, "digest") == 0);
 		}
@@ -581,9 +545,10 @@ static enum mime8_err do_entity(struct walk *w, const char *p, size_t len, int d
 int mime8_downgrade(const char *in, size_t len, size_t out_max, char **out, size_t *out_len,
 		    enum mime8_err *err_out)
 {
-	struct walk w = { .out = { .max = out_max } };
+	struct walk w;
 	enum mime8_err err;
 
+	strbuf_init(&w.out, out_max);
 	*out = NULL;
 	*out_len = 0;
 	err = do_entity(&w, in, len, 0, false, true);
@@ -591,13 +556,9 @@ int mime8_downgrade(const char *in, size_t len, size_t out_max, char **out, size
 		err = MIME8_ERR_TOO_BIG;
 	*err_out = err;
 	if (err != MIME8_ERR_NONE) {
-		free(w.out.p);
+		strbuf_fini(&w.out);
 		return -1;
 	}
-	if (w.out.p == NULL)
-		w.out.p = xmalloc(1);
-	w.out.p[w.out.len] = '\0';
-	*out = w.out.p;
-	*out_len = w.out.len;
+	*out = strbuf_take(&w.out, out_len);
 	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/strbuf.h"
 
 #define MAGIC "konvert-queue"
 #define VERSION "1"
@@ -211,41 +212,6 @@ int queue_env_validate(const struct queue_env *env, const char **err_out)
 
 /* ---- encoder ---- */
 
-struct obuf {
-	char *p; /* owned */
-	size_t len, cap;
-	bool too_big; /* would exceed QUEUE_ENV_FILE_MAX */
-};
-
-static void ob_put(struct obuf *b, const char *s, size_t n)
-{
-	size_t need;
-
-	if (b->too_big)
-		return;
-	/* +1: room for the convenience NUL. */
-	if (ckd_add_size(&need, b->len, n) || ckd_add_size(&need, need, 1) ||
-	    need > (size_t)QUEUE_ENV_FILE_MAX + 1) {
-		b->too_big = true;
-		return;
-	}
-	if (need > b->cap) {
-		size_t cap = b->cap == 0 ? 512 : b->cap;
-
-		while (cap < need)
-			cap *= 2; /* need <= 64 MiB + 1: no overflow */
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void ob_str(struct obuf *b, const char *s)
-{
-	ob_put(b, s, strlen(s));
-}
-
 /* Printable ASCII other than space and '%' stands for itself; every other
  * byte (CR, LF, space, NUL-free controls, 8-bit UTF-8) is %XX, upper case. */
 static bool byte_is_plain(unsigned char c)
@@ -253,31 +219,31 @@ static bool byte_is_plain(unsigned char c)
 	return c > 0x20 && c < 0x7f && c != '%';
 }
 
-static void ob_field(struct obuf *b, const char *key, const char *value)
+static void ob_field(struct strbuf *b, const char *key, const char *value)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *v = (const unsigned char *)value;
 
-	ob_str(b, key);
-	ob_put(b, " ", 1);
+	strbuf_add_str(b, key);
+	strbuf_add(b, " ", 1);
 	while (*v != '\0') {
 		size_t run = 0;
 
 		while (v[run] != '\0' && byte_is_plain(v[run]))
 			run++;
-		ob_put(b, (const char *)v, run);
+		strbuf_add(b, (const char *)v, run);
 		v += run;
 		if (*v != '\0') {
 			char esc[3] = { '%', hex[*v >> 4], hex[*v & 15] };
 
-			ob_put(b, esc, 3);
+			strbuf_add(b, esc, 3);
 			v++;
 		}
 	}
-	ob_put(b, "\n", 1);
+	strbuf_add(b, "\n", 1);
 }
 
-static void ob_u64(struct obuf *b, const char *key, uint64_t v)
+static void ob_u64(struct strbuf *b, const char *key, uint64_t v)
 {
 	char num[24];
 
@@ -285,7 +251,7 @@ static void ob_u64(struct obuf *b, const char *key, uint64_t v)
 	ob_field(b, key, num);
 }
 
-static void ob_bool(struct obuf *b, const char *key, bool v)
+static void ob_bool(struct strbuf *b, const char *key, bool v)
 {
 	ob_field(b, key, v ? "1" : "0");
 }
@@ -329,13 +295,14 @@ static int sha256_hex(const char *data, size_t len, char out[SUM_HEX_LEN + 1])
 int queue_env_encode(const struct queue_env *env, char **out, size_t *len_out,
 		     const char **err_out)
 {
-	struct obuf b = { 0 };
+	struct strbuf b;
 	char tmp[64], sum[SUM_HEX_LEN + 1];
 
 	*out = NULL;
 	*len_out = 0;
 	if (queue_env_validate(env, err_out) != 0)
 		return -1;
+	strbuf_init(&b, QUEUE_ENV_FILE_MAX);
 	ob_field(&b, MAGIC, VERSION);
 	ob_field(&b, "id", env->id);
 	ob_field(&b, "sender", env->sender);
@@ -370,22 +337,20 @@ int queue_env_encode(const struct queue_env *env, char **out, size_t *len_out,
 		ob_bool(&b, "delay-notified", r->delay_notified);
 		ob_bool(&b, "dsn-sent", r->dsn_sent);
 	}
-	if (!b.too_big && sha256_hex(b.p, b.len, sum) != 0) {
-		free(b.p);
+	if (!b.over && sha256_hex(b.p, b.len, sum) != 0) {
+		strbuf_fini(&b);
 		return fail(err_out, "SHA-256 failed");
 	}
-	if (!b.too_big) {
-		ob_str(&b, SUM_KEY);
-		ob_str(&b, sum);
-		ob_put(&b, "\n", 1);
+	if (!b.over) {
+		strbuf_add_str(&b, SUM_KEY);
+		strbuf_add_str(&b, sum);
+		strbuf_add(&b, "\n", 1);
 	}
-	if (b.too_big) {
-		free(b.p);
+	if (b.over) {
+		strbuf_fini(&b);
 		return fail(err_out, "envelope file too large");
 	}
-	b.p[b.len] = '\0';
-	*out = b.p;
-	*len_out = b.len;
+	*out = strbuf_take(&b, len_out);
 	return 0;
 }
 

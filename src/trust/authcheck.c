@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/strbuf.h"
 #include "proto/rfc5322.h"
 #include "trust/dkim_tags.h"
 
@@ -675,33 +676,6 @@ const char *authcheck_dmarc_result_name(enum authcheck_dmarc_result r)
 
 #define AC_REASON_MAX 100
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	size_t need;
-
-	KASSERT(!ckd_add_size(&need, b->len, n) && !ckd_add_size(&need, need, 1));
-	if (need > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < need)
-			KASSERT(!ckd_mul_size(&cap, cap, 2));
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 static bool is_tspecial(unsigned char c)
 {
 	return strchr("()<>@,;:\\\"/[]?=", c) != NULL;
@@ -742,68 +716,70 @@ static bool is_dot_atom(const char *s)
 
 /* A quoted-string of s (at most max bytes of it), made safe: '"' and '\'
  * escaped, controls and non-ASCII (and so every CR and LF) replaced. */
-static void sb_quoted(struct sbuf *b, const char *s, size_t max)
+static void sb_quoted(struct strbuf *b, const char *s, size_t max)
 {
-	sb_put(b, "\"", 1);
+	strbuf_add(b, "\"", 1);
 	for (size_t i = 0; s[i] && i < max; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
-			sb_put(b, e, 2);
+			strbuf_add(b, e, 2);
 		} else if (c < 0x20 || c >= 0x7f) {
-			sb_put(b, "?", 1);
+			strbuf_add(b, "?", 1);
 		} else {
-			sb_put(b, (const char *)&c, 1);
+			strbuf_add(b, &c, 1);
 		}
 	}
-	sb_put(b, "\"", 1);
+	strbuf_add(b, "\"", 1);
 }
 
-static void sb_value(struct sbuf *b, const char *s)
+static void sb_value(struct strbuf *b, const char *s)
 {
 	if (is_token(s))
-		sb_str(b, s);
+		strbuf_add_str(b, s);
 	else
 		sb_quoted(b, s, AUTHCHECK_DOMAIN_MAX + 1);
 }
 
-static void sb_reason(struct sbuf *b, const char *reason)
+static void sb_reason(struct strbuf *b, const char *reason)
 {
 	if (!reason || !*reason)
 		return;
-	sb_str(b, " reason=");
+	strbuf_add_str(b, " reason=");
 	sb_quoted(b, reason, AC_REASON_MAX);
 }
 
-static void sb_prop(struct sbuf *b, const char *prop, const char *value)
+static void sb_prop(struct strbuf *b, const char *prop, const char *value)
 {
 	if (!value || !*value)
 		return;
-	sb_put(b, " ", 1);
-	sb_str(b, prop);
-	sb_put(b, "=", 1);
+	strbuf_add(b, " ", 1);
+	strbuf_add_str(b, prop);
+	strbuf_add(b, "=", 1);
 	sb_value(b, value);
 }
 
 int authcheck_format_header(const struct authcheck_result *res, const char *authserv_id,
 			    char **out)
 {
-	struct sbuf b = {NULL, 0, 0};
+	struct strbuf b;
 
-	sb_str(&b, "Authentication-Results: ");
+	strbuf_init(&b, STRBUF_UNBOUNDED);
+
+	strbuf_add_str(&b, "Authentication-Results: ");
 	sb_value(&b, authserv_id ? authserv_id : "");
 
-	sb_str(&b, ";\n\tspf=");
-	sb_str(&b, spf_result_name(res->spf));
+	strbuf_add_str(&b, ";\n\tspf=");
+	strbuf_add_str(&b, spf_result_name(res->spf));
 	sb_reason(&b, res->spf_explanation);
 	if (res->spf_helo) {
 		sb_prop(&b, "smtp.helo", res->spf_domain);
 	} else if (res->spf_domain[0]) {
-		sb_str(&b, " smtp.mailfrom=");
+		strbuf_add_str(&b, " smtp.mailfrom=");
 		if (is_dot_atom(res->spf_local) && is_token(res->spf_domain)) {
-			sb_str(&b, res->spf_local);
-			sb_put(&b, "@", 1);
-			sb_str(&b, res->spf_domain);
+			strbuf_add_str(&b, res->spf_local);
+			strbuf_add(&b, "@", 1);
+			strbuf_add_str(&b, res->spf_domain);
 		} else {
 			char addr[sizeof(res->spf_local) + sizeof(res->spf_domain) + 1];
 			(void)snprintf(addr, sizeof(addr), "%s@%s", res->spf_local,
@@ -813,11 +789,11 @@ int authcheck_format_header(const struct authcheck_result *res, const char *auth
 	}
 
 	if (res->dkim_count == 0)
-		sb_str(&b, ";\n\tdkim=none");
+		strbuf_add_str(&b, ";\n\tdkim=none");
 	for (size_t i = 0; i < res->dkim_count; i++) {
 		const struct authcheck_dkim *d = &res->dkim[i];
-		sb_str(&b, ";\n\tdkim=");
-		sb_str(&b, dkim_result_name(d->result));
+		strbuf_add_str(&b, ";\n\tdkim=");
+		strbuf_add_str(&b, dkim_result_name(d->result));
 		if (d->result != DKIM_RESULT_PASS)
 			sb_reason(&b, d->reason);
 		sb_prop(&b, "header.d", d->domain);
@@ -825,19 +801,19 @@ int authcheck_format_header(const struct authcheck_result *res, const char *auth
 		sb_prop(&b, "header.a", d->algorithm);
 	}
 
-	sb_str(&b, ";\n\tdmarc=");
-	sb_str(&b, authcheck_dmarc_result_name(res->dmarc));
+	strbuf_add_str(&b, ";\n\tdmarc=");
+	strbuf_add_str(&b, authcheck_dmarc_result_name(res->dmarc));
 	if (res->dmarc_has_policy) {
-		sb_str(&b, " (p=");
-		sb_str(&b, dmarc_policy_name(res->dmarc_policy));
-		sb_str(&b, " dis=");
-		sb_str(&b, dmarc_policy_name(res->dmarc_disposition));
-		sb_str(&b, ")");
+		strbuf_add_str(&b, " (p=");
+		strbuf_add_str(&b, dmarc_policy_name(res->dmarc_policy));
+		strbuf_add_str(&b, " dis=");
+		strbuf_add_str(&b, dmarc_policy_name(res->dmarc_disposition));
+		strbuf_add_str(&b, ")");
 	}
 	sb_reason(&b, res->dmarc_reason);
 	sb_prop(&b, "header.from", res->from_domain);
-	sb_str(&b, "\n");
-	*out = b.p;
+	strbuf_add_str(&b, "\n");
+	*out = strbuf_take(&b, NULL);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/strbuf.h"
 #include "proto/base64.h"
 #include "proto/rfc5322.h"
 #include "trust/dkim_canon.h"
@@ -41,25 +42,15 @@ struct dkim_signer {
 	struct dkim_body body;	   /* owned digest */
 };
 
-/* Growable text, for the field being built. */
+/* The field being built, and where its current line stands. */
 struct sbuf {
-	char *p; /* owned */
-	size_t len, cap;
-	size_t col; /* column of the next character */
+	struct strbuf s; /* owned */
+	size_t col;	 /* column of the next character */
 };
 
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
-	size_t need;
-
-	KASSERT(!ckd_add_size(&need, b->len, n + 1));
-	if (need > b->cap) {
-		b->cap = need > b->cap * 2 ? need : b->cap * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	strbuf_add(&b->s, s, n);
 	b->col += n;
 }
 
@@ -93,7 +84,7 @@ static void sb_tag(struct sbuf *b, const char *name, const char *value, bool any
 		const char *c = memchr(value, ':', vlen);
 		first = c != NULL ? (size_t)(c - value) + 1 : vlen + (last ? 0 : 1);
 	}
-	sb_piece(b, head, (size_t)n, b->col > 0 && b->p[b->len - 1] == ';', first);
+	sb_piece(b, head, (size_t)n, b->col > 0 && b->s.p[b->s.len - 1] == ';', first);
 	while (i < vlen) {
 		size_t j = i;
 		if (anywhere) {
@@ -213,6 +204,8 @@ int dkim_signer_finish(struct dkim_signer *s, char **field_out, const char **err
 	size_t data_len = 0;
 	int rc = -1;
 
+	strbuf_init(&hl.s, STRBUF_UNBOUNDED);
+	strbuf_init(&f.s, STRBUF_UNBOUNDED);
 	if (dkim_body_final(&s->body, bh, NULL) != 0) {
 		*err_out = "body hash failed";
 		return -1;
@@ -234,7 +227,7 @@ int dkim_signer_finish(struct dkim_signer *s, char **field_out, const char **err
 			h[nh].p = name;
 			h[nh].len = strlen(name);
 			nh++;
-			if (hl.len > 0)
+			if (hl.s.len > 0)
 				sb_add(&hl, ":", 1);
 			sb_add(&hl, name, strlen(name));
 		}
@@ -251,13 +244,13 @@ int dkim_signer_finish(struct dkim_signer *s, char **field_out, const char **err
 		KASSERT(n > 0 && (size_t)n < sizeof(tbuf));
 		sb_tag(&f, "t", tbuf, false, false);
 	}
-	sb_tag(&f, "h", hl.p, false, false);
+	sb_tag(&f, "h", hl.s.p, false, false);
 	sb_tag(&f, "bh", bh64, true, false);
 	sb_tag(&f, "b", "", true, true);
 
 	/* 3.7: the signature covers its own field with b= empty. */
-	if (dkim_signed_data(DKIM_CANON_RELAXED, &s->fields, h, nh, SIZE_MAX, f.p, f.len, &data,
-			     &data_len) != 0) {
+	if (dkim_signed_data(DKIM_CANON_RELAXED, &s->fields, h, nh, SIZE_MAX, f.s.p, f.s.len,
+			     &data, &data_len) != 0) {
 		*err_out = "header canonicalisation failed";
 		goto out;
 	}
@@ -284,14 +277,13 @@ int dkim_signer_finish(struct dkim_signer *s, char **field_out, const char **err
 		}
 	}
 	sb_add(&f, "\n", 1);
-	*field_out = f.p;
-	f.p = NULL;
+	*field_out = strbuf_take(&f.s, NULL);
 	rc = 0;
 out:
 	free(sig64);
 	free(data);
-	free(hl.p);
-	free(f.p);
+	strbuf_fini(&hl.s);
+	strbuf_fini(&f.s);
 	return rc;
 }
 

@@ -14,65 +14,31 @@
 #include <strings.h>
 
 #include "core/kassert.h"
+#include "proto/span.h"
 
 /* RFC 7489 6.3 ri: daily reports are required, hourly at best effort; a
  * record cannot ask for more than that nor for less than daily. */
 #define DMARC_RI_MIN 3600u
 #define DMARC_RI_MAX 86400u
 
-struct span {
-	const char *p;
-	size_t len;
-};
-
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static struct span trim(const char *p, size_t len)
-{
-	while (len > 0 && is_wsp(p[0])) {
-		p++;
-		len--;
-	}
-	while (len > 0 && is_wsp(p[len - 1]))
-		len--;
-	return (struct span){p, len};
-}
-
-static bool span_ieq(struct span s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && strncasecmp(s.p, lit, n) == 0;
-}
-
-/* Splits "tag = value" at the first '='. Returns false without one. */
+/* Splits "tag = value" at the first '='. Returns false without one. Tag
+ * names and keyword values are then matched with span_ieq (ABNF strings
+ * ignore case, RFC 5234 2.3); the version value is the exception. */
 static bool split_tag(struct span part, struct span *tag, struct span *value)
 {
 	const char *eq = memchr(part.p, '=', part.len);
 	if (eq == NULL)
 		return false;
-	*tag = trim(part.p, (size_t)(eq - part.p));
-	*value = trim(eq + 1, part.len - (size_t)(eq - part.p) - 1);
+	*tag = span_trim(part.p, (size_t)(eq - part.p));
+	*value = span_trim(eq + 1, part.len - (size_t)(eq - part.p) - 1);
 	return tag->len > 0;
-}
-
-/* The first ';'-separated part of txt, and where the rest starts. */
-static struct span next_part(const char **pp, const char *end)
-{
-	const char *s = *pp;
-	const char *semi = memchr(s, ';', (size_t)(end - s));
-	const char *e = semi ? semi : end;
-	*pp = semi ? semi + 1 : end;
-	return trim(s, (size_t)(e - s));
 }
 
 bool dmarc_is_record(const char *txt, size_t len)
 {
 	const char *p = txt, *end = txt + len;
 	struct span tag, value;
-	struct span first = next_part(&p, end);
+	struct span first = span_next(&p, end, ';');
 	/* The version value is case-sensitive (RFC 7489 6.4: %x44 %x4d ...). */
 	return split_tag(first, &tag, &value) && span_ieq(tag, "v") && value.len == 6 &&
 	       memcmp(value.p, "DMARC1", 6) == 0;
@@ -125,7 +91,7 @@ static void parse_fo(struct span v, unsigned *out)
 	while (p <= end) {
 		const char *colon = memchr(p, ':', (size_t)(end - p));
 		const char *e = colon ? colon : end;
-		struct span opt = trim(p, (size_t)(e - p));
+		struct span opt = span_trim(p, (size_t)(e - p));
 		if (span_ieq(opt, "0"))
 			fo |= DMARC_FO_ALL_FAIL;
 		else if (span_ieq(opt, "1"))
@@ -151,7 +117,7 @@ static void parse_rf(struct span v, bool *afrf_out)
 	while (p <= end) {
 		const char *colon = memchr(p, ':', (size_t)(end - p));
 		const char *e = colon ? colon : end;
-		if (span_ieq(trim(p, (size_t)(e - p)), "afrf"))
+		if (span_ieq(span_trim(p, (size_t)(e - p)), "afrf"))
 			*afrf_out = true;
 		if (colon == NULL)
 			break;
@@ -225,7 +191,7 @@ static void parse_uris(struct span v, struct dmarc_uri *uris, size_t *count_out)
 	while (p <= end && n < DMARC_URI_COUNT_MAX) {
 		const char *comma = memchr(p, ',', (size_t)(end - p));
 		const char *e = comma ? comma : end;
-		if (parse_uri(trim(p, (size_t)(e - p)), &uris[n]))
+		if (parse_uri(span_trim(p, (size_t)(e - p)), &uris[n]))
 			n++;
 		if (comma == NULL)
 			break;
@@ -282,12 +248,12 @@ int dmarc_parse(const char *txt, size_t len, struct dmarc_record *out, const cha
 		return -1;
 	}
 	const char *p = txt, *end = txt + len;
-	(void)next_part(&p, end); /* v=DMARC1, checked above */
+	(void)span_next(&p, end, ';'); /* v=DMARC1, checked above */
 	unsigned seen = 0;
 	bool p_ok = false, sp_ok = true;
 	while (p < end) {
 		struct span tag, v;
-		if (!split_tag(next_part(&p, end), &tag, &v))
+		if (!split_tag(span_next(&p, end, ';'), &tag, &v))
 			continue; /* empty part ("p=none;") or junk: ignored */
 		if (span_ieq(tag, "p") && first_time(&seen, SEEN_P)) {
 			p_ok = parse_policy(v, &out->p);

@@ -9,39 +9,13 @@
 #include <string.h>
 #include <strings.h>
 
-struct span {
-	const char *p;
-	size_t len;
-};
+#include "proto/span.h"
 
 static const char txt_version[] = "v=STSv1";
-
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static bool is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static struct span trim(const char *p, size_t len)
-{
-	while (len > 0 && is_wsp(p[0])) {
-		p++;
-		len--;
-	}
-	while (len > 0 && is_wsp(p[len - 1]))
-		len--;
-	return (struct span){p, len};
-}
-
-/* Case-sensitive: RFC 8461 writes every name and keyword as %s"...". */
-static bool span_eq(struct span s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && memcmp(s.p, lit, n) == 0;
 }
 
 static int fail(const char **err_out, const char *reason)
@@ -83,7 +57,7 @@ bool mtasts_is_txt_record(const char *rec, size_t len)
 	size_t n = sizeof(txt_version) - 1;
 	if (len < n || memcmp(rec, txt_version, n) != 0)
 		return false;
-	while (n < len && is_wsp(rec[n]))
+	while (n < len && span_is_wsp(rec[n]))
 		n++;
 	return n < len && rec[n] == ';';
 }
@@ -100,7 +74,7 @@ int mtasts_parse_txt(const char *rec, size_t len, char *id_out, size_t id_size,
 	struct span id = {NULL, 0};
 	while (p < end) {
 		const char *semi = memchr(p, ';', (size_t)(end - p));
-		struct span f = trim(p, (size_t)((semi ? semi : end) - p));
+		struct span f = span_trim(p, (size_t)((semi ? semi : end) - p));
 		p = semi ? semi + 1 : end;
 		if (f.len == 0) {
 			/* Only the record's end may follow the last ';'. */
@@ -115,6 +89,8 @@ int mtasts_parse_txt(const char *rec, size_t len, char *id_out, size_t id_size,
 		struct span value = {eq + 1, f.len - name.len - 1};
 		if (!is_ext_name(name))
 			return fail(err_out, "bad field name in record");
+		/* Case-sensitive (span_eq): RFC 8461 writes every name and
+		 * keyword as %s"...". */
 		if (id.p == NULL && span_eq(name, "id")) {
 			if (value.len == 0 || value.len > MTASTS_ID_MAX)
 				return fail(err_out, "id is not 1 to 32 letters and digits");
@@ -230,7 +206,7 @@ static const char *parse_line(struct span line, struct mtasts_policy *out, unsig
 	if (colon == NULL)
 		return "line without ':' in policy";
 	struct span name = {line.p, (size_t)(colon - line.p)};
-	struct span value = trim(colon + 1, line.len - name.len - 1);
+	struct span value = span_trim(colon + 1, line.len - name.len - 1);
 	if (!is_ext_name(name))
 		return "bad field name in policy";
 	/* sts-policy-ext-value excludes CTLs; UTF-8 is allowed. A lone CR
@@ -240,6 +216,7 @@ static const char *parse_line(struct span line, struct mtasts_policy *out, unsig
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return "control character in policy";
 	}
+	/* Names and keywords compare case-sensitively here too (%s"..."). */
 	if (span_eq(name, "mx")) {
 		char pat[sizeof(out->mx[0])];
 		if (!parse_mx(value, pat))

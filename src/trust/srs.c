@@ -17,6 +17,7 @@
 
 #include "core/kassert.h"
 #include "core/limits.h"
+#include "proto/span.h"
 
 #define SRS_HASH_LEN 4
 #define SRS_STAMP_LEN 2
@@ -25,11 +26,6 @@
 /* libsrs2's alphabets: RFC 4648 base32 for the day, base64 for the hash. */
 static const char b32_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-struct span {
-	const char *p;
-	size_t len;
-};
 
 static char ascii_lower(char c)
 {

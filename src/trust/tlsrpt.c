@@ -10,20 +10,20 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define ZLIB_CONST
 #include <zlib.h>
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/strbuf.h"
 #include "proto/base64.h"
 #include "proto/dsn.h"
 #include "proto/smtp_parse.h"
+#include "proto/span.h"
 
 #define DAY_SECONDS 86400
 /* 9999-12-31T00:00:00Z: the last day a four-digit RFC 3339 year holds. */
@@ -34,16 +34,6 @@
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 
-struct span {
-	const char *p;
-	size_t len;
-};
-
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 static bool is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -52,39 +42,6 @@ static bool is_alpha(char c)
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static struct span trim(const char *p, size_t len)
-{
-	while (len > 0 && is_wsp(p[0])) {
-		p++;
-		len--;
-	}
-	while (len > 0 && is_wsp(p[len - 1]))
-		len--;
-	return (struct span){p, len};
-}
-
-static bool span_eq(struct span s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && memcmp(s.p, lit, n) == 0;
-}
-
-static bool span_ieq(struct span s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && strncasecmp(s.p, lit, n) == 0;
-}
-
-/* The next part of [*pp, end) up to sep, trimmed; *pp moves past sep. */
-static struct span next_part(const char **pp, const char *end, char sep)
-{
-	const char *s = *pp;
-	const char *hit = memchr(s, sep, (size_t)(end - s));
-	const char *e = hit ? hit : end;
-	*pp = hit ? hit + 1 : end;
-	return trim(s, (size_t)(e - s));
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -211,7 +168,7 @@ bool tlsrpt_is_record(const char *txt, size_t len)
 	if (len < VERSION_TAG_LEN || memcmp(txt, VERSION_TAG, VERSION_TAG_LEN) != 0)
 		return false;
 	size_t i = VERSION_TAG_LEN;
-	while (i < len && is_wsp(txt[i]))
+	while (i < len && span_is_wsp(txt[i]))
 		i++;
 	return i < len && txt[i] == ';';
 }
@@ -283,7 +240,7 @@ static void parse_rua(struct span v, struct tlsrpt_record *out, size_t *uris)
 {
 	const char *p = v.p, *end = v.p + v.len;
 	while (p < end) {
-		struct span u = next_part(&p, end, ','), scheme, rest;
+		struct span u = span_next(&p, end, ','), scheme, rest;
 		char addr[TLSRPT_ADDR_MAX + 1];
 		if (!split_uri(u, &scheme, &rest))
 			continue; /* not a URI: skipped, not counted */
@@ -315,18 +272,18 @@ int tlsrpt_parse_txt(const char *rec, size_t len, struct tlsrpt_record *out)
 	    !tlsrpt_is_record(rec, len))
 		return -1;
 	const char *p = rec, *end = rec + len;
-	(void)next_part(&p, end, ';'); /* the version, checked above */
+	(void)span_next(&p, end, ';'); /* the version, checked above */
 	bool seen_rua = false;
 	size_t uris = 0;
 	while (p < end) {
-		struct span part = next_part(&p, end, ';');
+		struct span part = span_next(&p, end, ';');
 		if (part.len == 0)
 			continue; /* ";;" or a trailing ';' */
 		const char *eq = memchr(part.p, '=', part.len);
 		if (eq == NULL)
 			goto invalid;
-		struct span name = trim(part.p, (size_t)(eq - part.p));
-		struct span value = trim(eq + 1, part.len - (size_t)(eq - part.p) - 1);
+		struct span name = span_trim(part.p, (size_t)(eq - part.p));
+		struct span value = span_trim(eq + 1, part.len - (size_t)(eq - part.p) - 1);
 		if (!is_field_name(name))
 			goto invalid;
 		/* %s"rua=": case-sensitive; "RUA" is an unknown extension. */
@@ -578,123 +535,71 @@ int tlsrpt_stats_failure(struct tlsrpt_domain_stats *s, enum tlsrpt_result resul
 }
 
 /* ------------------------------------------------------------------ */
-/* Output buffer                                                       */
-
-struct buf {
-	char *p; /* owned until buf_finish */
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *s, size_t n)
-{
-	size_t need;
-	KASSERT(!ckd_add_size(&need, b->len, n) && !ckd_add_size(&need, need, 1));
-	if (need > b->cap) {
-		size_t cap = b->cap < 256 ? 256 : b->cap;
-		while (cap < need)
-			KASSERT(!ckd_mul_size(&cap, cap, 2));
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void buf_printf(struct buf *b, const char *fmt, ...)
-{
-	char tmp[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	/* Only bounded fields go through here: numbers, validated names and
-	 * addresses, the file name; the longest line is under 1 KiB. */
-	KASSERT(n >= 0 && (size_t)n < sizeof(tmp));
-	buf_add(b, tmp, (size_t)n);
-}
-
-static char *buf_finish(struct buf *b, size_t *len_out)
-{
-	if (b->p == NULL)
-		buf_add(b, "", 0);
-	if (len_out != NULL)
-		*len_out = b->len;
-	char *p = b->p;
-	*b = (struct buf){0};
-	return p;
-}
-
-/* ------------------------------------------------------------------ */
 /* Text form                                                           */
 
 #define STATS_MAGIC "tlsrpt-stats"
 #define STATS_VERSION "1"
 
-static void put_token(struct buf *b, const char *s)
+static void put_token(struct strbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	if (s[0] == '\0') {
-		buf_str(b, "-");
+		strbuf_add_str(b, "-");
 		return;
 	}
 	if (strcmp(s, "-") == 0) {
-		buf_str(b, "%2D");
+		strbuf_add_str(b, "%2D");
 		return;
 	}
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c <= 0x20 || c >= 0x7f || c == '%') {
 			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			buf_add(b, e, 3);
+			strbuf_add(b, e, 3);
 		} else {
-			buf_add(b, s, 1);
+			strbuf_add(b, s, 1);
 		}
 	}
 }
 
-static void put_list(struct buf *b, const char *key, char *const *v, size_t n)
+static void put_list(struct strbuf *b, const char *key, char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		buf_str(b, key);
+		strbuf_add_str(b, key);
 		put_token(b, v[i]);
-		buf_str(b, "\n");
+		strbuf_add_str(b, "\n");
 	}
 }
 
 char *tlsrpt_stats_serialize(const struct tlsrpt_domain_stats *s, size_t *len_out)
 {
-	struct buf b = {0};
-	buf_printf(&b, STATS_MAGIC " " STATS_VERSION " ");
+	struct strbuf b;
+	strbuf_init(&b, STRBUF_UNBOUNDED);
+	strbuf_printf(&b, STATS_MAGIC " " STATS_VERSION " ");
 	put_token(&b, s->domain);
-	buf_printf(&b, " %lld\npolicy %s\n", (long long)s->day_start,
-		   tlsrpt_policy_type_name(s->policy_type));
+	strbuf_printf(&b, " %lld\npolicy %s\n", (long long)s->day_start,
+		      tlsrpt_policy_type_name(s->policy_type));
 	put_list(&b, "policy-string ", s->policy_strings, s->policy_count);
 	put_list(&b, "mx-host ", s->mx_hosts, s->mx_count);
-	buf_printf(&b, "success %llu\n", (unsigned long long)s->success_count);
+	strbuf_printf(&b, "success %llu\n", (unsigned long long)s->success_count);
 	uint64_t in_details = 0;
 	for (size_t i = 0; i < s->failure_detail_count; i++) {
 		const struct tlsrpt_failure *f = &s->failures[i];
 		in_details = sat_add(in_details, f->count);
-		buf_printf(&b, "failure %s ", tlsrpt_result_name(f->result));
+		strbuf_printf(&b, "failure %s ", tlsrpt_result_name(f->result));
 		put_token(&b, f->receiving_mx);
-		buf_str(&b, " ");
+		strbuf_add_str(&b, " ");
 		put_token(&b, f->receiving_ip);
-		buf_str(&b, " ");
+		strbuf_add_str(&b, " ");
 		put_token(&b, f->sending_ip);
-		buf_printf(&b, " %llu ", (unsigned long long)f->count);
+		strbuf_printf(&b, " %llu ", (unsigned long long)f->count);
 		put_token(&b, f->reason);
-		buf_str(&b, "\n");
+		strbuf_add_str(&b, "\n");
 	}
 	if (s->failure_count > in_details)
-		buf_printf(&b, "failure-other %llu\n",
-			   (unsigned long long)(s->failure_count - in_details));
-	return buf_finish(&b, len_out);
+		strbuf_printf(&b, "failure-other %llu\n",
+			      (unsigned long long)(s->failure_count - in_details));
+	return strbuf_take(&b, len_out);
 }
 
 /* Decodes a token written by put_token into out (NUL-terminated, at most
@@ -927,31 +832,31 @@ static size_t utf8_len(const unsigned char *p, size_t left)
 	return n;
 }
 
-static void json_str(struct buf *b, const char *s)
+static void json_str(struct strbuf *b, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	size_t left = strlen((const char *)p);
-	buf_str(b, "\"");
+	strbuf_add_str(b, "\"");
 	while (left > 0) {
 		unsigned char c = *p;
 		size_t n = 1;
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
-			buf_add(b, e, 2);
+			strbuf_add(b, e, 2);
 		} else if (c < 0x20 || c == 0x7f) {
-			buf_printf(b, "\\u%04x", c);
+			strbuf_printf(b, "\\u%04x", c);
 		} else if (c < 0x80) {
-			buf_add(b, p, 1);
+			strbuf_add(b, p, 1);
 		} else if ((n = utf8_len(p, left)) > 0) {
-			buf_add(b, p, n);
+			strbuf_add(b, p, n);
 		} else {
-			buf_str(b, "\\ufffd");
+			strbuf_add_str(b, "\\ufffd");
 			n = 1;
 		}
 		p += n;
 		left -= n;
 	}
-	buf_str(b, "\"");
+	strbuf_add_str(b, "\"");
 }
 
 /* RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" of t; false outside years 0..9999. */
@@ -965,25 +870,25 @@ static bool format_datetime(time_t t, char out[32])
 	return n > 0 && n < 32;
 }
 
-static void json_str_array(struct buf *b, const char *name, char *const *v, size_t n)
+static void json_str_array(struct strbuf *b, const char *name, char *const *v, size_t n)
 {
 	if (n == 0)
 		return;
-	buf_printf(b, ",\"%s\":[", name);
+	strbuf_printf(b, ",\"%s\":[", name);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			buf_str(b, ",");
+			strbuf_add_str(b, ",");
 		json_str(b, v[i]);
 	}
-	buf_str(b, "]");
+	strbuf_add_str(b, "]");
 }
 
 /* An optional failure-details member: left out when empty. */
-static void json_opt(struct buf *b, const char *name, const char *v)
+static void json_opt(struct strbuf *b, const char *name, const char *v)
 {
 	if (v[0] == '\0')
 		return;
-	buf_printf(b, ",\"%s\":", name);
+	strbuf_printf(b, ",\"%s\":", name);
 	json_str(b, v);
 }
 
@@ -995,38 +900,39 @@ char *tlsrpt_report_json(const struct tlsrpt_domain_stats *s, const char *org_na
 	if (day_start > (time_t)DAY_START_MAX || !format_datetime(day_start, start) ||
 	    !format_datetime(day_start + (DAY_SECONDS - 1), end))
 		return NULL;
-	struct buf b = {0};
-	buf_str(&b, "{\"organization-name\":");
+	struct strbuf b;
+	strbuf_init(&b, STRBUF_UNBOUNDED);
+	strbuf_add_str(&b, "{\"organization-name\":");
 	json_str(&b, org_name);
-	buf_printf(&b, ",\"date-range\":{\"start-datetime\":\"%s\",\"end-datetime\":\"%s\"}",
-		   start, end);
-	buf_str(&b, ",\"contact-info\":");
+	strbuf_printf(&b, ",\"date-range\":{\"start-datetime\":\"%s\",\"end-datetime\":\"%s\"}",
+		      start, end);
+	strbuf_add_str(&b, ",\"contact-info\":");
 	json_str(&b, contact);
-	buf_str(&b, ",\"report-id\":");
+	strbuf_add_str(&b, ",\"report-id\":");
 	json_str(&b, report_id);
-	buf_printf(&b, ",\"policies\":[{\"policy\":{\"policy-type\":\"%s\"",
-		   tlsrpt_policy_type_name(s->policy_type));
+	strbuf_printf(&b, ",\"policies\":[{\"policy\":{\"policy-type\":\"%s\"",
+		      tlsrpt_policy_type_name(s->policy_type));
 	json_str_array(&b, "policy-string", s->policy_strings, s->policy_count);
-	buf_str(&b, ",\"policy-domain\":");
+	strbuf_add_str(&b, ",\"policy-domain\":");
 	json_str(&b, s->domain);
 	json_str_array(&b, "mx-host", s->mx_hosts, s->mx_count);
-	buf_printf(&b,
-		   "},\"summary\":{\"total-successful-session-count\":%llu,"
-		   "\"total-failure-session-count\":%llu},\"failure-details\":[",
-		   (unsigned long long)s->success_count, (unsigned long long)s->failure_count);
+	strbuf_printf(&b,
+		      "},\"summary\":{\"total-successful-session-count\":%llu,"
+		      "\"total-failure-session-count\":%llu},\"failure-details\":[",
+		      (unsigned long long)s->success_count, (unsigned long long)s->failure_count);
 	for (size_t i = 0; i < s->failure_detail_count; i++) {
 		const struct tlsrpt_failure *f = &s->failures[i];
-		buf_printf(&b, "%s{\"result-type\":\"%s\"", i > 0 ? "," : "",
-			   tlsrpt_result_name(f->result));
+		strbuf_printf(&b, "%s{\"result-type\":\"%s\"", i > 0 ? "," : "",
+			      tlsrpt_result_name(f->result));
 		json_opt(&b, "sending-mta-ip", f->sending_ip);
 		json_opt(&b, "receiving-mx-hostname", f->receiving_mx);
 		json_opt(&b, "receiving-ip", f->receiving_ip);
-		buf_printf(&b, ",\"failed-session-count\":%llu", (unsigned long long)f->count);
+		strbuf_printf(&b, ",\"failed-session-count\":%llu", (unsigned long long)f->count);
 		json_opt(&b, "failure-reason-code", f->reason);
-		buf_str(&b, "}");
+		strbuf_add_str(&b, "}");
 	}
-	buf_str(&b, "]}]}");
-	return buf_finish(&b, len);
+	strbuf_add_str(&b, "]}]}");
+	return strbuf_take(&b, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1157,15 +1063,15 @@ int tlsrpt_report_filename(const char *submitter, const char *policy_domain,
 }
 
 /* The base64 body in lines of 76 characters (RFC 2045 6.8). */
-static void put_base64(struct buf *b, const unsigned char *p, size_t len)
+static void put_base64(struct strbuf *b, const unsigned char *p, size_t len)
 {
 	char line[80];
 	for (size_t off = 0; off < len; off += 57) {
 		size_t n = len - off < 57 ? len - off : 57;
 		int w = base64_encode(p + off, n, line, sizeof(line));
 		KASSERT(w > 0);
-		buf_add(b, line, (size_t)w);
-		buf_str(b, "\r\n");
+		strbuf_add(b, line, (size_t)w);
+		strbuf_add_str(b, "\r\n");
 	}
 }
 
@@ -1203,37 +1109,38 @@ char *tlsrpt_message(const struct tlsrpt_message_params *p, size_t *len_out,
 		return NULL;
 	day[10] = '\0'; /* "YYYY-MM-DD" */
 
-	struct buf b = {0};
-	buf_printf(&b, "From: %s\r\nTo: %s\r\nDate: %s\r\nMessage-ID: <%s>\r\n", from, to, date,
-		   p->report_id);
+	struct strbuf b;
+	strbuf_init(&b, STRBUF_UNBOUNDED);
+	strbuf_printf(&b, "From: %s\r\nTo: %s\r\nDate: %s\r\nMessage-ID: <%s>\r\n", from, to, date,
+		      p->report_id);
 	/* RFC 8460 5.3 tlsrpt-subject; FWS lets a long one fold. */
 	size_t subj_len = strlen("Subject: Report Domain:  Submitter:  Report-ID: <>") +
 			  strlen(dom) + strlen(sub) + strlen(p->report_id);
 	const char *fws = subj_len > 78 ? "\r\n " : " ";
-	buf_printf(&b, "Subject: Report Domain: %s%sSubmitter: %s%sReport-ID: <%s>\r\n", dom, fws,
-		   sub, fws, p->report_id);
-	buf_printf(&b, "TLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\n", dom, sub);
+	strbuf_printf(&b, "Subject: Report Domain: %s%sSubmitter: %s%sReport-ID: <%s>\r\n", dom,
+		      fws, sub, fws, p->report_id);
+	strbuf_printf(&b, "TLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\n", dom, sub);
 	/* RFC 3834: a machine wrote this; no vacation replies to it. */
-	buf_str(&b, "Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
+	strbuf_add_str(&b, "Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n");
 	/* '_' is outside the base64 alphabet and our text part never
 	 * starts a line with "--": the boundary cannot collide. */
-	buf_printf(&b,
-		   "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
-		   " boundary=\"=_tlsrpt_%s\"\r\n\r\n",
-		   p->unique_id);
-	buf_str(&b, "This is a multi-part message in MIME format.\r\n\r\n");
-	buf_printf(&b,
-		   "--=_tlsrpt_%s\r\nContent-Type: text/plain; charset=us-ascii\r\n"
-		   "Content-Transfer-Encoding: 7bit\r\n\r\n",
-		   p->unique_id);
-	buf_printf(&b, "This is an aggregate SMTP TLS report (RFC 8460) from %s\r\n", sub);
-	buf_printf(&b, "for %s, covering %s (UTC).\r\n\r\n", dom, day);
-	buf_printf(&b,
-		   "--=_tlsrpt_%s\r\nContent-Type: application/tlsrpt+gzip;\r\n name=\"%s\"\r\n"
-		   "Content-Transfer-Encoding: base64\r\n",
-		   p->unique_id, fname);
-	buf_printf(&b, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n\r\n", fname);
+	strbuf_printf(&b,
+		      "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n"
+		      " boundary=\"=_tlsrpt_%s\"\r\n\r\n",
+		      p->unique_id);
+	strbuf_add_str(&b, "This is a multi-part message in MIME format.\r\n\r\n");
+	strbuf_printf(&b,
+		      "--=_tlsrpt_%s\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+		      "Content-Transfer-Encoding: 7bit\r\n\r\n",
+		      p->unique_id);
+	strbuf_printf(&b, "This is an aggregate SMTP TLS report (RFC 8460) from %s\r\n", sub);
+	strbuf_printf(&b, "for %s, covering %s (UTC).\r\n\r\n", dom, day);
+	strbuf_printf(&b,
+		      "--=_tlsrpt_%s\r\nContent-Type: application/tlsrpt+gzip;\r\n name=\"%s\"\r\n"
+		      "Content-Transfer-Encoding: base64\r\n",
+		      p->unique_id, fname);
+	strbuf_printf(&b, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n\r\n", fname);
 	put_base64(&b, p->gz, p->gz_len);
-	buf_printf(&b, "\r\n--=_tlsrpt_%s--\r\n", p->unique_id);
-	return buf_finish(&b, len_out);
+	strbuf_printf(&b, "\r\n--=_tlsrpt_%s--\r\n", p->unique_id);
+	return strbuf_take(&b, len_out);
 }

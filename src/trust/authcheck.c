@@ -50,6 +50,7 @@ struct authcheck {
 	struct dkim_sig_ref refs[AUTHCHECK_DKIM_MAX]; /* point into msg */
 	size_t dkim_pending;
 	unsigned jobs; /* DKIM verifications on a worker */
+	struct dkim_job *job_list; /* those jobs, owned */
 
 	bool dmarc_dns_done; /* no DMARC question outstanding */
 	bool dmarc_final; /* result decided before evaluation (permerror) */
@@ -286,6 +287,7 @@ static void dkim_start(struct authcheck *ac)
  * message (read-only, the session waits) are touched there. */
 struct dkim_job {
 	struct authcheck *ac;
+	struct dkim_job *next; /* in ac->job_list */
 	size_t i;
 	char *key; /* owned: the key record */
 	size_t len;
@@ -306,6 +308,12 @@ static void dkim_work_done(void *arg)
 	struct dkim_job *j = arg;
 	struct authcheck *ac = j->ac;
 	dkim_set(ac, j->i, j->r, j->reason ? j->reason : "");
+	for (struct dkim_job **pp = &ac->job_list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
 	free(j->key);
 	free(j);
 	KASSERT(ac->dkim_pending > 0 && ac->jobs > 0);
@@ -344,6 +352,8 @@ static void dkim_dispatch(struct authcheck *ac, size_t i, int status,
 		j->len = len;
 		ac->dkim_pending++; /* until the job is back */
 		ac->jobs++;
+		j->next = ac->job_list;
+		ac->job_list = j;
 		ac->ops.offload(ac->ops.offload_ctx, dkim_work, dkim_work_done, j);
 		return;
 	} else {
@@ -638,7 +648,15 @@ void authcheck_free(struct authcheck **pp)
 
 	if (!ac)
 		return;
-	KASSERT(ac->jobs == 0); /* the owner waits for done */
+	/* The owner waits for done, so jobs are left only at exit, after the
+	 * worker pool was joined and dropped their done callbacks: no
+	 * thread touches them any more. */
+	while (ac->job_list != NULL) {
+		struct dkim_job *j = ac->job_list;
+		ac->job_list = j->next;
+		free(j->key);
+		free(j);
+	}
 	for (size_t i = 0; i < ac->nq; i++) {
 		struct ac_query *slot = &ac->q[i];
 		if (slot->pending && !slot->in_call && slot->handle)

@@ -86,7 +86,8 @@ struct authcheck_dns_ops {
 	 * loop thread (a worker pool). DKIM verification (the body hash of up
 	 * to max_message_size bytes, and the RSA/Ed25519 check) goes there so
 	 * the loop never hashes a message. NULL: inline. While such a job
-	 * runs, authcheck_free must not be called (the session waits). */
+	 * runs, authcheck_free must not be called (the session waits), except
+	 * once the pool has been joined (at exit): then the jobs are freed. */
 	void (*offload)(void *offload_ctx, void (*work)(void *), void (*done)(void *), void *arg);
 	void *offload_ctx;
 };

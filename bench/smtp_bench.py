@@ -6,19 +6,30 @@ fsynced, in a Maildir. The client is asyncio over raw sockets (PIPELINING when
 offered), C concurrent persistent sessions each sending M messages of S bytes.
 See bench/README.md for how to run it and how to read the table.
 
+Besides plain konvert and the peer it runs "konvert+checks" (auth_checks =
+yes: SPF, DKIM and DMARC over a DNS server the script runs on 127.0.0.1,
+every message DKIM-signed by the client and passing all three) and a signing
+measurement: konvert's submission listener (AUTH PLAIN) with dkim_sign = yes
+and no.
+
 Only 127.0.0.1 is used; every wait and loop is bounded.
 """
 
 import argparse
 import asyncio
+import base64
+import collections
 import grp
 import itertools
 import os
+import re
 import pwd
 import resource
+import select
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -32,6 +43,10 @@ HOST = "127.0.0.1"
 DOMAIN = "example.test"
 RCPT = "bench@" + DOMAIN
 SENDER = "sender@client.test"
+SENDER_DOMAIN = "client.test"
+DKIM_SELECTOR = "sel"
+PASSWORD = "bench-password"
+CHECKS = "konvert+checks"  # server name of the auth_checks = yes variant
 CLK = os.sysconf("SC_CLK_TCK")
 KIB = 1024
 MIB = 1024 * 1024
@@ -113,6 +128,21 @@ def tree_cpu(pids):
         if st:
             total += st[1] + st[2]
     return total
+
+
+def tree_cpu_split(pids):
+    """(user, system) CPU seconds of the processes plus their reaped children."""
+    user = system = 0.0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        ut, st, cut, cst = (int(x) for x in data[data.rindex(b")") + 2:].split()[11:15])
+        user += (ut + cut) / CLK
+        system += (st + cst) / CLK
+    return user, system
 
 
 def mem_sum(pids, key="VmRSS", fname="status"):
@@ -203,7 +233,7 @@ def verify_maildir(md, run_id):
             continue
         for e in os.scandir(d):
             with open(e.path, "rb") as f:
-                head = f.read(4096)
+                head = f.read(16384)
             i = head.find(tag)
             if i < 0:
                 foreign += 1
@@ -255,12 +285,24 @@ def stop_pid(pid, proc=None, timeout=STOP_TIMEOUT):
 
 
 class KonvertServer:
+    """konvert serve with a temp config. extra overrides config keys (e.g.
+    auth_checks, dkim_sign). submission=True: the client's port (self.port)
+    is the submission listener, where it logs in; the smtp listener is on
+    another port."""
+
     name = "konvert"
 
-    def __init__(self, base, bin_path, sessions_per_ip):
+    def __init__(self, base, bin_path, sessions_per_ip, name=None, extra=None, submission=False):
         self.base = Path(tempfile.mkdtemp(prefix="konvert-", dir=base))
         self.bin = bin_path
+        if name:
+            self.name = name
         self.port = free_port()
+        smtp_port = self.port
+        if submission:
+            smtp_port = free_port()
+            while smtp_port == self.port:
+                smtp_port = free_port()
         self.data_dir = self.base / "var"
         self.conf = self.base / "konvert.conf"
         self.log_path = self.base / "konvert.log"
@@ -269,8 +311,8 @@ class KonvertServer:
             "hostname": "bench.test",
             "domains": DOMAIN,
             "data_dir": str(self.data_dir),
-            "smtp_listen": "%s:%d" % (HOST, self.port),
-            "submission_listen": "",
+            "smtp_listen": "%s:%d" % (HOST, smtp_port),
+            "submission_listen": "%s:%d" % (HOST, self.port) if submission else "",
             "smtps_listen": "",
             "pop3_listen": "",
             "pop3s_listen": "",
@@ -283,6 +325,7 @@ class KonvertServer:
         }
         if os.getuid() == 0:
             cfg["run_as"] = "root"
+        cfg.update(extra or {})
         self.conf.write_text("".join("%s = %s\n" % kv for kv in cfg.items()).replace(" = \n", " =\n"))
 
     def maildir(self):
@@ -291,7 +334,7 @@ class KonvertServer:
     def start(self):
         self.data_dir.mkdir(exist_ok=True)
         r = subprocess.run([str(self.bin), "-c", str(self.conf), "user", "add", RCPT, "--password-stdin"],
-                           input="bench-password\n", capture_output=True, text=True, timeout=60)
+                           input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise RuntimeError("konvert user add failed: %s" % r.stderr.strip())
         logf = open(self.log_path, "wb")
@@ -676,19 +719,62 @@ async def read_reply(reader, timeout=REPLY_TIMEOUT):
 
 
 def make_body(size):
-    """Message text after the per-message headers (about `size` bytes in all),
-    ending in CRLF . CRLF. No line starts with '.', so no dot-stuffing."""
+    """Message text after the per-message headers (about `size` bytes in all):
+    the CRLF that ends the last header line, the empty line, the body, and
+    CRLF . CRLF. No line starts with '.', so no dot-stuffing."""
     line = (b"The quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnopqrstuv\r\n")
     head_guess = 220
     n = max(1, (size - head_guess) // len(line))
-    return b"\r\n" + line * n + b".\r\n"
+    return b"\r\n\r\n" + line * n + b".\r\n"
 
 
-def make_head(c, i, run_id):
+def make_head(c, i, run_id, sender=SENDER):
     return (b"From: <%s>\r\nTo: <%s>\r\nSubject: bench %d/%d\r\n"
             b"Message-ID: <bench-%s-%d-%d@client.test>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
             b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii"
-            % (SENDER.encode(), RCPT.encode(), c, i, run_id.encode(), c, i))
+            % (sender.encode(), RCPT.encode(), c, i, run_id.encode(), c, i))
+
+
+class Traffic:
+    """What the client sends: the envelope sender, an optional login (user,
+    password) after EHLO, and head(c, i, run_id, size), the header block of
+    message i of session c (the body, make_body(size), follows it)."""
+
+    def __init__(self, sender=SENDER, auth=None, head=None):
+        self.sender = sender
+        self.auth = auth
+        self.head = head or (lambda c, i, run_id, size: make_head(c, i, run_id, sender))
+
+
+PLAIN = Traffic()
+
+
+class SignedTraffic(Traffic):
+    """Mail from sender@client.test, DKIM-signed once (dkimpy, rsa-sha256,
+    h=from:to:subject) per body size: only the Message-ID, which the
+    signature does not cover, differs between the messages."""
+
+    def __init__(self, key_pem):
+        super().__init__(sender=SENDER)
+        self.key = key_pem
+        self.fixed = (b"From: <%s>\r\nTo: <%s>\r\nSubject: bench with checks\r\n"
+                      b"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
+                      b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii"
+                      % (SENDER.encode(), RCPT.encode()))
+        self.sigs = {}
+        self.head = self.signed_head
+
+    def signature(self, size):
+        if size not in self.sigs:
+            import dkim
+            msg = self.fixed + make_body(size)[:-3]  # without the final ".CRLF"
+            self.sigs[size] = dkim.sign(msg, DKIM_SELECTOR.encode(), SENDER_DOMAIN.encode(),
+                                        self.key, include_headers=[b"from", b"to", b"subject"])
+        return self.sigs[size]
+
+    def signed_head(self, c, i, run_id, size):
+        return (self.signature(size) + b"Message-ID: <bench-%s-%d-%d@client.test>\r\n" % (run_id.encode(), c, i)
+                + self.fixed)
 
 
 class RunStats:
@@ -699,7 +785,7 @@ class RunStats:
         self.t_last = None
 
 
-async def open_session(port, n):
+async def open_session(port, n, auth=None):
     reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port, limit=1 << 16), REPLY_TIMEOUT)
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -717,12 +803,19 @@ async def open_session(port, n):
         writer.close()
         raise SMTPError("EHLO %r" % text[:200])
     pipelining = any(l[4:].strip().upper() == b"PIPELINING" for l in text.split(b"\n"))
+    if auth:
+        token = base64.b64encode(b"\0%s\0%s" % (auth[0].encode(), auth[1].encode()))
+        writer.write(b"AUTH PLAIN " + token + b"\r\n")
+        code, text = await read_reply(reader)
+        if code != 235:
+            writer.close()
+            raise SMTPError("AUTH PLAIN %r" % text[:200])
     return reader, writer, pipelining
 
 
-async def send_messages(sess, n, m, body, run_id, stats):
+async def send_messages(sess, n, m, size, body, run_id, stats, traffic=PLAIN):
     reader, writer, pipelining = sess
-    envelope = b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (SENDER.encode(), RCPT.encode())
+    envelope = b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (traffic.sender.encode(), RCPT.encode())
     for i in range(m):
         if pipelining:
             writer.write(envelope)
@@ -737,7 +830,7 @@ async def send_messages(sess, n, m, body, run_id, stats):
             writer.write(b"RSET\r\n")
             await read_reply(reader)
             continue
-        writer.write(make_head(n, i, run_id))
+        writer.write(traffic.head(n, i, run_id, size))
         writer.write(body)
         await writer.drain()
         t0 = time.perf_counter()
@@ -757,11 +850,12 @@ async def send_messages(sess, n, m, body, run_id, stats):
     writer.close()
 
 
-async def workload(port, c, m, size, timeout, run_id):
-    """Opens c sessions (EHLO done), then all send m messages at once.
+async def workload(port, c, m, size, timeout, run_id, traffic=PLAIN, on_open=None):
+    """Opens c sessions (EHLO done, logged in when traffic.auth), calls
+    on_open(), then all send m messages at once.
     Returns (stats, t_start, sessions opened)."""
     stats = RunStats()
-    res = await asyncio.wait_for(asyncio.gather(*(open_session(port, n) for n in range(c)),
+    res = await asyncio.wait_for(asyncio.gather(*(open_session(port, n, traffic.auth) for n in range(c)),
                                                 return_exceptions=True), timeout)
     sessions = []
     for n, r in enumerate(res):
@@ -770,8 +864,11 @@ async def workload(port, c, m, size, timeout, run_id):
         else:
             sessions.append((n, r))
     body = make_body(size)
+    if on_open is not None:
+        on_open()
     t_start = time.perf_counter()
-    res = await asyncio.gather(*(asyncio.wait_for(send_messages(s, n, m, body, run_id, stats), timeout)
+    res = await asyncio.gather(*(asyncio.wait_for(send_messages(s, n, m, size, body, run_id, stats, traffic),
+                                                  timeout)
                                  for n, s in sessions), return_exceptions=True)
     for r in res:
         if isinstance(r, BaseException):
@@ -814,6 +911,227 @@ async def idle_sessions(port, n, timeout, hold_fn):
 
 
 # --------------------------------------------------------------------------
+# auth_checks: local DNS server, signed mail, what was stored
+
+
+class BenchDns:
+    """tests/dns_server.py's DnsServer on 127.0.0.1 (UDP and TCP, one free
+    port), on its own threads. It serves the sender domain client.test: SPF
+    "v=spf1 ip4:127.0.0.1 -all", DMARC p=reject and the DKIM key
+    sel._domainkey (1024-bit RSA from openssl genrsa, so the record fits one
+    TXT string; the private key is written to base/client-dkim.pem). key is
+    that key (PEM), which the client signs with. counters() gives (requests
+    answered, CPU seconds of the threads that answered them; 0 with replay).
+
+    replay=False: DnsServer as the tests run it, a new thread per request,
+    every answer built by dnslib. replay=True: UDP is answered on the
+    server's one thread, and each distinct query (all but its ID) is
+    answered by DnsServer once; repeats get that answer again with their
+    own ID, as from a caching resolver's cache. The default is replay in a
+    child process of its own (DnsProcess below); --dns-in-process runs it
+    without replay on threads of the bench process."""
+
+    in_process = True
+
+    def __init__(self, base, replay=False):
+        sys.path.insert(0, str(ROOT / "tests"))
+        import dkim  # noqa: F401 - python3-dkim, needed to sign; fail early
+        from dns_server import DnsServer
+
+        key_path = Path(base) / "client-dkim.pem"
+        subprocess.run(["openssl", "genrsa", "-out", str(key_path), "1024"], check=True, capture_output=True,
+                       timeout=60)
+        pub = subprocess.run(["openssl", "rsa", "-in", str(key_path), "-pubout", "-outform", "DER"], check=True,
+                             capture_output=True, timeout=60).stdout
+        self.key = key_path.read_bytes()
+        self.lock = threading.Lock()
+        self.answered = 0
+        self.cpu = 0.0
+        self.replay = replay
+        self.srv = DnsServer(HOST)
+        self.srv.start()
+        # ThreadingMixIn runs each request in a new thread: its CPU time
+        # when the request is done is what answering it cost
+        for side in (self.srv._udp, self.srv._tcp):
+            side.finish_request = self._timed(side.finish_request)
+        if replay:
+            udp = self.srv._udp
+            udp.process_request = socketserver.BaseServer.process_request.__get__(udp)  # no thread
+            self.cache = {}
+            self.srv._answer = self._replayed(self.srv._answer)
+        self.srv.add_txt(SENDER_DOMAIN, "v=spf1 ip4:127.0.0.1 -all")
+        self.srv.add_txt("_dmarc." + SENDER_DOMAIN, "v=DMARC1; p=reject")
+        self.srv.add_txt("%s._domainkey.%s" % (DKIM_SELECTOR, SENDER_DOMAIN),
+                         "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode())
+
+    def _timed(self, finish_request):
+        def wrapped(request, client_address):
+            try:
+                finish_request(request, client_address)
+            finally:
+                t = 0.0 if self.replay else time.thread_time()
+                with self.lock:
+                    self.answered += 1
+                    self.cpu += t
+        return wrapped
+
+    def _replayed(self, answer):
+        def wrapped(data, proto):
+            key = (proto, bytes(data[2:]))
+            with self.lock:
+                hit = self.cache.get(key)
+            if hit is not None:
+                return bytes(data[:2]) + hit, None
+            reply, mode = answer(data, proto)
+            if reply is not None and mode is None and len(self.cache) < 10000:
+                with self.lock:
+                    self.cache[key] = reply[2:]
+            return reply, mode
+        return wrapped
+
+    @property
+    def dns_servers(self):
+        return self.srv.dns_servers
+
+    def counters(self):
+        with self.lock:
+            return self.answered, self.cpu
+
+    def stop(self):
+        self.srv.stop()
+
+
+class DnsProcess:
+    """BenchDns in a child process (this script with --serve-dns DIR), so
+    that answering DNS neither competes with the load generator for its GIL
+    nor hides in the client's CPU time. counters() gives (requests
+    answered, CPU seconds of the whole child process from /proc)."""
+
+    in_process = False
+
+    def __init__(self, base):
+        log_path = Path(base) / "dns.log"
+        with open(log_path, "wb") as logf:
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-dns", str(base)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logf)
+        line = self._line(START_TIMEOUT + 40)  # includes openssl genrsa
+        if not line.startswith(HOST + ":"):
+            self.stop()
+            raise RuntimeError("DNS server did not start: %r %s" % (
+                line, log_path.read_text(errors="replace").strip().splitlines()[-1:]))
+        self.dns_servers = line
+        self.key = (Path(base) / "client-dkim.pem").read_bytes()
+
+    def _line(self, timeout):
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return ""
+        return self.proc.stdout.readline().decode(errors="replace").strip()
+
+    def counters(self):
+        cpu = proc_stat(self.proc.pid)
+        try:
+            self.proc.stdin.write(b"c\n")
+            self.proc.stdin.flush()
+            answered = int(self._line(10).split()[0])
+        except (OSError, ValueError, IndexError):
+            answered = 0
+        return answered, (cpu[1] + cpu[2]) if cpu else 0.0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # the child stops at end of input
+            except OSError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                stop_pid(self.proc.pid, self.proc)
+
+
+def serve_dns(base):
+    """Body of the DNS child process (--serve-dns DIR): prints the
+    dns_servers value, answers each "c" line on stdin with "ANSWERED CPU",
+    stops at end of input."""
+    dns = BenchDns(Path(base), replay=True)
+    print(dns.dns_servers, flush=True)
+    try:
+        for _ in range(10 ** 7):
+            line = sys.stdin.readline()
+            if not line:
+                break
+            answered, cpu = dns.counters()
+            print("%d %.6f" % (answered, cpu), flush=True)
+    finally:
+        dns.stop()
+
+
+def stored_heads(md, limit=16384):
+    """The header block of every stored message in new/ and cur/, unfolded:
+    a list with one list of (lower-case name, value) per file."""
+    heads = []
+    for sub in ("new", "cur"):
+        d = Path(md) / sub
+        if not d.is_dir():
+            continue
+        for e in os.scandir(d):
+            with open(e.path, "rb") as f:
+                head = f.read(limit).replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("latin-1")
+            fields = []
+            for line in head.split("\n"):
+                if line[:1] in (" ", "\t") and fields:
+                    fields[-1] = (fields[-1][0], fields[-1][1] + " " + line.strip())
+                elif ":" in line:
+                    name, value = line.split(":", 1)
+                    fields.append((name.strip().lower(), value.strip()))
+            heads.append(fields)
+    return heads
+
+
+def check_auth_results(md):
+    """Every stored message must carry konvert's Authentication-Results with
+    spf=pass, dkim=pass and dmarc=pass. (summary, error or None)."""
+    counts = collections.Counter()
+    for fields in stored_heads(md):
+        ar = next((v for n, v in fields if n == "authentication-results"), None)
+        if ar is None:
+            counts["no Authentication-Results"] += 1
+            continue
+        res = []
+        for method in ("spf", "dkim", "dmarc"):
+            m = re.search(r"(?:^|[;\s])%s=([a-z]+)" % method, ar)
+            res.append("%s=%s" % (method, m.group(1) if m else "?"))
+        counts[" ".join(res)] += 1
+    want = "spf=pass dkim=pass dmarc=pass"
+    summary = ", ".join("%s: %d" % kv for kv in sorted(counts.items()))
+    total = sum(counts.values())
+    if not total or counts[want] != total:
+        return summary, "Authentication-Results not all %s (%s)" % (want, summary or "no messages")
+    return summary, None
+
+
+def signature_check(expect):
+    """A content check: every stored message carries exactly the DKIM
+    signatures (a= values, sorted) in expect."""
+    expect = sorted(expect)
+
+    def check(md):
+        counts = collections.Counter()
+        for fields in stored_heads(md):
+            algs = sorted(re.search(r"\ba=([a-z0-9-]+)", v).group(1) if re.search(r"\ba=([a-z0-9-]+)", v) else "?"
+                          for n, v in fields if n == "dkim-signature")
+            counts[" ".join(algs) or "unsigned"] += 1
+        summary = ", ".join("%s: %d" % kv for kv in sorted(counts.items()))
+        total = sum(counts.values())
+        if not total or counts[" ".join(expect) or "unsigned"] != total:
+            return summary, "DKIM signatures not all %s (%s)" % (" ".join(expect) or "absent", summary)
+        return summary, None
+
+    return check
+
+
+# --------------------------------------------------------------------------
 # runs
 
 
@@ -825,8 +1143,13 @@ def pct(values, q):
     return s[k]
 
 
-def run_workload(server, c, m, size, timeout, deliver_timeout):
-    """One server, one workload. Returns a dict for the table."""
+def run_workload(server, c, m, size, timeout, deliver_timeout, traffic=PLAIN, cpu_from_open=False,
+                 content_check=None, dns=None):
+    """One server, one workload. Returns a dict for the table.
+    cpu_from_open: server CPU counts from the moment every session is open
+    (and logged in) instead of from before the sessions open.
+    content_check(maildir) -> (summary, error or None) looks at what was
+    stored; dns (BenchDns) has its queries and CPU counted for the run."""
     row = {"server": server.name, "sent": c * m}
     try:
         server.start()
@@ -838,12 +1161,21 @@ def run_workload(server, c, m, size, timeout, deliver_timeout):
         time.sleep(0.3)
         sampler = Sampler(server.pids)
         sampler.sample()
-        cpu0 = tree_cpu(server.pids())
+        traffic.head(0, 0, "warm-up", size)  # a signature is made (once) before anything is timed
+        mark = {"cpu0": tree_cpu_split(server.pids())}
+
+        def opened_all():
+            if cpu_from_open:
+                mark["cpu0"] = tree_cpu_split(server.pids())
+            if dns is not None:
+                mark["dns0"] = dns.counters()
+
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         sampler.start()
         run_id = "%x" % int(time.time() * 1000)
         try:
-            stats, t_start, opened = asyncio.run(workload(server.port, c, m, size, timeout, run_id))
+            stats, t_start, opened = asyncio.run(workload(server.port, c, m, size, timeout, run_id, traffic,
+                                                          opened_all))
         except (OSError, SMTPError, asyncio.TimeoutError) as e:
             sampler.finish()
             row["error"] = "client: %r" % (e,)
@@ -860,12 +1192,15 @@ def run_workload(server, c, m, size, timeout, deliver_timeout):
             time.sleep(0.02)
             on_disk = count_maildir(md)
             t_deliv = time.perf_counter()
-        cpu1 = tree_cpu(server.pids())
+        cpu1 = tree_cpu_split(server.pids())
+        dns1 = dns.counters() if dns is not None else None
         ru1 = resource.getrusage(resource.RUSAGE_SELF)
         sampler.finish()
         time.sleep(0.5)
         on_disk = count_maildir(md)  # nothing extra may appear either
         unique, foreign = verify_maildir(md, run_id)
+        content, content_error = content_check(md) if content_check else (None, None)
+        cpu0 = mark["cpu0"]
         span_a = max(t_accept_end - t_start, 1e-9)
         span_d = max(t_deliv - t_start, 1e-9)
         row.update({
@@ -880,13 +1215,22 @@ def run_workload(server, c, m, size, timeout, deliver_timeout):
             "rss_kib": sampler.peak_rss,
             "pss_kib": sampler.peak_pss,
             "procs": sampler.max_procs,
-            "cpu": cpu1 - cpu0,
+            "cpu": (cpu1[0] - cpu0[0]) + (cpu1[1] - cpu0[1]),
+            "cpu_user": cpu1[0] - cpu0[0],
+            "cpu_sys": cpu1[1] - cpu0[1],
+            "content": content,
+            "content_error": content_error,
             "client_cpu": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
             "wall": span_d,
             "errors": stats.errors,
         })
+        if dns1 is not None and "dns0" in mark:
+            row["dns_queries"] = dns1[0] - mark["dns0"][0]
+            row["dns_cpu"] = dns1[1] - mark["dns0"][1]
         if stats.errors:
             log("%s: %d errors, first: %s" % (server.name, len(stats.errors), stats.errors[0]))
+        if content_error:
+            log("%s: ERROR: %s" % (server.name, content_error))
         if on_disk != c * m or unique != on_disk or foreign:
             log("%s: %d messages on disk (%d distinct Message-IDs of this run, %d other files), %d sent, %d accepted"
                 % (server.name, on_disk, unique, foreign, c * m, stats.accepted))
@@ -906,7 +1250,15 @@ def pick_median(runs):
     row["range"] = (good[0]["accept_rate"], good[-1]["accept_rate"])
     row["runs"] = len(runs)
     row["bad_runs"] = sum(1 for r in runs if r.get("error") or not r.get("verified")
-                          or r.get("accepted") != r.get("sent"))
+                          or r.get("accepted") != r.get("sent") or r.get("content_error"))
+    row["content_errors"] = [r["content_error"] for r in runs if r.get("content_error")]
+    # CPU per message over all runs (total CPU / total messages stored) and
+    # the lowest and highest single run: for the signing table, where CPU
+    # and not the rate is the measure
+    per = sorted(r["cpu"] * 1000 / max(r["on_disk"], 1) for r in good)
+    row["cpu_ms_range"] = (per[0], per[-1])
+    n = max(sum(r["on_disk"] for r in good), 1)
+    row["cpu_pooled"] = tuple(sum(r[k] for r in good) * 1000 / n for k in ("cpu", "cpu_user", "cpu_sys"))
     return row
 
 
@@ -1019,10 +1371,22 @@ def main():
     ap.add_argument("--repeat", type=int, help="runs of each workload per server (default 3, quick 1)")
     ap.add_argument("--no-large", action="store_true", help="skip the 1 MiB run")
     ap.add_argument("--no-scale", action="store_true", help="skip the connection-scale run")
+    ap.add_argument("--no-checks", action="store_true",
+                    help="skip konvert+checks (auth_checks = yes against a local DNS server)")
+    ap.add_argument("--no-signing", action="store_true", help="skip the submission runs with dkim_sign = yes / no")
+    ap.add_argument("--sign-clients", type=int, help="sessions of the signing runs (default 50, quick 20)")
+    ap.add_argument("--sign-messages", type=int, help="messages per session of the signing runs (default 40, quick 50)")
     ap.add_argument("--tmpdir", help="where the servers' temp dirs go (default: $TMPDIR or /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs (configs, logs, Maildirs)")
+    ap.add_argument("--dns-in-process", action="store_true",
+                    help="run the DNS server for konvert+checks on threads of this process, not in a child")
     ap.add_argument("--serve-aiosmtpd", nargs=2, metavar=("PORT", "MAILDIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve-dns", metavar="DIR", help=argparse.SUPPRESS)
     a = ap.parse_args()
+
+    if a.serve_dns:
+        serve_dns(a.serve_dns)
+        return 0
 
     if a.serve_aiosmtpd:
         serve_aiosmtpd(int(a.serve_aiosmtpd[0]), a.serve_aiosmtpd[1])
@@ -1038,6 +1402,9 @@ def main():
         workloads.append((4, 3, MIB) if quick else (10, 5, MIB))
     repeat = max(1, a.repeat or (1 if quick else 3))
     n_idle = a.sessions or (200 if quick else 1000)
+    sign_c = a.sign_clients or (20 if quick else 50)
+    sign_m = a.sign_messages or (50 if quick else 40)
+    sign_repeat = max(2, repeat)  # at least no, yes, yes, no: neither setting always runs second
     timeout = 30.0 if quick else 90.0
     deliver_timeout = 15.0 if quick else 60.0
 
@@ -1091,14 +1458,33 @@ def main():
             log("aiosmtpd is missing too (apt-get install python3-aiosmtpd); running konvert alone")
             peer = None
 
+    # ---- the local DNS server for konvert+checks
+    dns = None
+    checks_note = ""
+    if not a.no_checks:
+        try:
+            dns = BenchDns(base) if a.dns_in_process else DnsProcess(base)
+        except Exception as e:  # noqa: BLE001 - say why, run the rest
+            checks_note = "konvert+checks skipped: %s (needs python3-dnslib, python3-dkim, openssl)" % (
+                str(e).splitlines()[0][:100] if str(e) else repr(e))
+            log(checks_note)
+    signed = SignedTraffic(dns.key) if dns else None
+    login = Traffic(sender=RCPT, auth=(RCPT, PASSWORD))
+
     def make_server(kind, scale_n=0):
         if kind == "konvert":
             return KonvertServer(base, bin_copy, sessions_per_ip=max(100, scale_n + 100))
+        if kind == CHECKS:
+            return KonvertServer(base, bin_copy, sessions_per_ip=100, name=CHECKS,
+                                 extra={"auth_checks": "yes", "dns_servers": dns.dns_servers})
+        if kind.startswith("dkim_sign="):
+            return KonvertServer(base, bin_copy, sessions_per_ip=max(100, sign_c + 100), name=kind,
+                                 extra={"dkim_sign": kind.split("=", 1)[1]}, submission=True)
         if kind == "postfix":
             return PostfixServer(base, maxproc=max(100, scale_n + 50))
         return AiosmtpdServer(base)
 
-    kinds = ["konvert"] + ([peer] if peer else [])
+    kinds = ["konvert"] + ([CHECKS] if dns else []) + ([peer] if peer else [])
     if peer == "postfix":
         peer_desc = "Postfix %s (private instance, virtual(8) Maildir delivery)" % postfix_version()
     elif peer == "aiosmtpd":
@@ -1118,9 +1504,16 @@ def main():
             else "", loadavg()),
         "system Postfix (left alone): %s" % sys_state,
     ]
+    if dns:
+        header.append("konvert+checks: auth_checks = yes, dns_servers = %s (tests/dns_server.py, %s);"
+                      " mail from %s, DKIM-signed (rsa-sha256, 1024 bits)" % (
+                          dns.dns_servers, "in this process" if dns.in_process else "its own process", SENDER))
+    elif checks_note:
+        header.append(checks_note)
 
     rows = []
     scale_rows = []
+    sign_rows = []
     ok = True
     try:
         for (wc, wm, ws) in workloads:
@@ -1132,15 +1525,37 @@ def main():
                     log("workload %s on %s (run %d of %d)" % (label, kind, rep + 1, repeat))
                     srv = make_server(kind)
                     servers.append(srv)
-                    runs[kind].append(run_workload(srv, wc, wm, ws, timeout, deliver_timeout))
+                    if kind == CHECKS:
+                        runs[kind].append(run_workload(srv, wc, wm, ws, timeout, deliver_timeout, traffic=signed,
+                                                       content_check=check_auth_results, dns=dns))
+                    else:
+                        runs[kind].append(run_workload(srv, wc, wm, ws, timeout, deliver_timeout))
             for kind in kinds:
                 r = pick_median(runs[kind])
                 r["workload"] = label
                 rows.append(r)
                 if r.get("error") or r.get("bad_runs"):
                     ok = False
+        if not a.no_signing:
+            label = "C=%d M=%d S=%s" % (sign_c, sign_m, fmt_size(s))
+            sign_kinds = ["dkim_sign=no", "dkim_sign=yes"]
+            runs = {kind: [] for kind in sign_kinds}
+            for rep in range(sign_repeat):
+                for kind in (sign_kinds if rep % 2 == 0 else sign_kinds[::-1]):
+                    log("submission %s with %s (run %d of %d)" % (label, kind, rep + 1, repeat))
+                    srv = make_server(kind)
+                    servers.append(srv)
+                    check = signature_check(["ed25519-sha256", "rsa-sha256"] if kind.endswith("yes") else [])
+                    runs[kind].append(run_workload(srv, sign_c, sign_m, s, timeout, deliver_timeout, traffic=login,
+                                                   cpu_from_open=True, content_check=check))
+            for kind in sign_kinds:
+                r = pick_median(runs[kind])
+                r["workload"] = label
+                sign_rows.append(r)
+                if r.get("error") or r.get("bad_runs"):
+                    ok = False
         if not a.no_scale:
-            for kind in kinds:
+            for kind in [k for k in kinds if k != CHECKS]:
                 n = n_idle
                 if kind == "postfix":
                     # one smtpd process per session, about 1.3 MiB PSS each:
@@ -1158,6 +1573,8 @@ def main():
                     ok = False
     finally:
         log("stopping and cleaning up")
+        if dns:
+            dns.stop()
         for srv in servers:
             srv.stop()
         for srv in servers:
@@ -1187,6 +1604,25 @@ def main():
             fmt(r["client_cpu"], "%.2f"),
         ])
     out.append(table(heads, trows, right_from=2))
+    if sign_rows:
+        heads = ["submission", "server", "sent", "on disk", "DKIM-Signature", "msg/s", "msg/s range", "p50 ms",
+                 "p99 ms", "CPU ms/msg", "CPU ms/msg range", "user ms/msg", "sys ms/msg", "client CPU s"]
+        trows = []
+        for r in sign_rows:
+            if r.get("error"):
+                trows.append([r["workload"], r["server"], r["sent"], "failed: " + r["error"]])
+                continue
+            sigs = "CHECK FAILED" if r.get("content_errors") else (
+                "2 per msg" if r["server"].endswith("yes") else "none")
+            trows.append([
+                r["workload"], r["server"], r["sent"],
+                "%d%s" % (r["on_disk"], " !" if r.get("bad_runs") else ""), sigs,
+                fmt(r["accept_rate"], "%.0f"), "%.0f-%.0f" % r["range"],
+                fmt(r["p50"] and r["p50"] * 1000, "%.1f"), fmt(r["p99"] and r["p99"] * 1000, "%.1f"),
+                "%.3f" % r["cpu_pooled"][0], "%.3f-%.3f" % r["cpu_ms_range"], "%.3f" % r["cpu_pooled"][1],
+                "%.3f" % r["cpu_pooled"][2], fmt(r["client_cpu"], "%.2f"),
+            ])
+        out.append(table(heads, trows, right_from=2))
     if not a.no_scale:
         heads = ["idle sessions", "server", "open", "open s", "RSS before MiB", "RSS after MiB", "RSS/session KiB",
                  "PSS/session KiB", "procs"]
@@ -1217,7 +1653,60 @@ def main():
     print("CPU s: server user+sys incl. reaped children, from before the sessions open to all delivered"
           " (ms/msg: per stored message). '!' = on-disk count"
           " or Message-IDs differ from sent in some run. load average at end: %s; total %.0f s." % (loadavg(), time.monotonic() - t_begin))
+    if sign_rows:
+        print("submission: konvert's submission listener, each session logged in with AUTH PLAIN as %s before the"
+              " clock starts, mail from and to %s" % (RCPT, RCPT))
+        print("  (local delivery); dkim_sign = yes signs each message twice (ed25519-sha256 and rsa-sha256, 2048"
+              " bits). %d run(s) of each, alternating (no, yes, yes, no, ...)." % sign_repeat)
+        print("  CPU ms/msg: server user+sys from the moment every session is logged in to all stored, summed over"
+              " the runs / messages stored in them")
+        print("  (user, sys: the same split); the range is the lowest and highest single run. msg/s: the run with"
+              " the median rate.")
+    def by(rs, workload, server):
+        return next((r for r in rs if r["workload"] == workload and r["server"] == server and not r.get("error")),
+                    None)
+
+    summary = []
     for r in rows:
+        if r["server"] != CHECKS or r.get("error"):
+            continue
+        w = r["workload"]
+        plain, pf = by(rows, w, "konvert"), by(rows, w, peer or "")
+        errs = r.get("content_errors")
+        summary.append("konvert+checks %s: stored Authentication-Results %s in every run%s; DNS: %s queries/msg,"
+                       " DNS server CPU %s ms/msg (%s)" % (
+                           w, "CHECK FAILED: " + errs[0] if errs else "(%s)" % r["content"],
+                           "" if not errs else " (%d of %d runs failed)" % (len(errs), r["runs"]),
+                           fmt(r.get("dns_queries") and r["dns_queries"] / max(r["on_disk"], 1), "%.1f"),
+                           fmt(r.get("dns_cpu") and r["dns_cpu"] * 1000 / max(r["on_disk"], 1), "%.2f"),
+                           "its threads, in this process: part of client CPU s" if dns.in_process
+                           else "its own process, not in client CPU s"))
+        if pf:
+            summary.append("  konvert+checks / %s msg/s: %.0f / %.0f = %.2fx (issue 11: at least 3x); against %s deliv"
+                           " msg/s: %.0f / %.0f = %.2fx" % (
+                               pf["server"], r["accept_rate"], pf["accept_rate"],
+                               r["accept_rate"] / max(pf["accept_rate"], 1e-9), pf["server"], r["deliv_rate"],
+                               pf["deliv_rate"], r["deliv_rate"] / max(pf["deliv_rate"], 1e-9)))
+        if plain:
+            c0 = plain["cpu"] * 1000 / max(plain["on_disk"], 1)
+            c1 = r["cpu"] * 1000 / max(r["on_disk"], 1)
+            summary.append("  checks cost against konvert without them: msg/s %.0f -> %.0f (%+.0f%%), CPU ms/msg"
+                           " %.2f -> %.2f (%+.0f%%)" % (plain["accept_rate"], r["accept_rate"],
+                                                      100 * (r["accept_rate"] / max(plain["accept_rate"], 1e-9) - 1),
+                                                      c0, c1, 100 * (c1 / max(c0, 1e-9) - 1)))
+    no, yes = (by(sign_rows, sign_rows[0]["workload"], k) if sign_rows else None
+               for k in ("dkim_sign=no", "dkim_sign=yes"))
+    if no and yes:
+        c0, c1 = no["cpu_pooled"], yes["cpu_pooled"]
+        summary.append("signing (submission %s): CPU ms/msg %.3f -> %.3f: %+.1f%% per message (%+.3f ms, of which"
+                       " user %+.3f, sys %+.3f; issue 11: under 10%%); msg/s %.0f -> %.0f (%+.0f%%)" % (
+                           no["workload"], c0[0], c1[0], 100 * (c1[0] / max(c0[0], 1e-9) - 1), c1[0] - c0[0],
+                           c1[1] - c0[1], c1[2] - c0[2], no["accept_rate"], yes["accept_rate"],
+                           100 * (yes["accept_rate"] / max(no["accept_rate"], 1e-9) - 1)))
+    if summary:
+        print()
+        print("\n".join(summary))
+    for r in rows + sign_rows:
         if r.get("client_cpu") and r.get("wall") and r["client_cpu"] / r["wall"] > 0.85:
             print("note: client CPU near one core during %s on %s: the client may have limited the rate"
                   % (r["workload"], r["server"]))

@@ -5,6 +5,7 @@
  * dkim_hash, shared with the signer. No DNS, no I/O, no logging. */
 #include "trust/dkim_verify.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,6 +397,59 @@ static int key_parse(const char *rec, size_t len, enum dkim_alg alg, struct dkim
 	return 0;
 }
 
+/* Parsed keys, shared by every verification: a busy sender signs every
+ * message with the same key, and decoding it (d2i_PUBKEY) costs more
+ * than the RSA check itself. Keyed by the algorithm and the whole record
+ * text; only keys that parsed and fit are kept; a record that changes is
+ * a new entry. Verification runs on worker threads: one mutex. */
+#define KEY_CACHE_SIZE 64
+#define KEY_CACHE_REC_MAX 1024
+
+struct key_cache_entry {
+	enum dkim_alg alg;
+	size_t len; /* 0: empty slot */
+	char rec[KEY_CACHE_REC_MAX];
+	struct dkim_key key; /* pkey owned by the cache */
+};
+
+static struct key_cache_entry key_cache[KEY_CACHE_SIZE];
+static size_t key_cache_next;
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* key_parse through the cache; k->pkey is the caller's reference. */
+static int key_get(const char *rec, size_t len, enum dkim_alg alg, struct dkim_key *k,
+		   const char **reason_out)
+{
+	if (len == 0 || len > KEY_CACHE_REC_MAX)
+		return key_parse(rec, len, alg, k, reason_out);
+	(void)pthread_mutex_lock(&key_cache_lock);
+	for (size_t i = 0; i < KEY_CACHE_SIZE; i++) {
+		struct key_cache_entry *e = &key_cache[i];
+		if (e->len == len && e->alg == alg && memcmp(e->rec, rec, len) == 0 &&
+		    EVP_PKEY_up_ref(e->key.pkey) == 1) {
+			*k = e->key;
+			(void)pthread_mutex_unlock(&key_cache_lock);
+			return 0;
+		}
+	}
+	(void)pthread_mutex_unlock(&key_cache_lock);
+	if (key_parse(rec, len, alg, k, reason_out) != 0)
+		return -1;
+	if (EVP_PKEY_up_ref(k->pkey) != 1)
+		return 0; /* not cached; the caller's reference stands */
+	(void)pthread_mutex_lock(&key_cache_lock);
+	struct key_cache_entry *e = &key_cache[key_cache_next];
+	key_cache_next = (key_cache_next + 1) % KEY_CACHE_SIZE;
+	EVP_PKEY *old = e->len != 0 ? e->key.pkey : NULL;
+	e->alg = alg;
+	e->len = len;
+	memcpy(e->rec, rec, len);
+	e->key = *k;
+	(void)pthread_mutex_unlock(&key_cache_lock);
+	EVP_PKEY_free(old);
+	return 0;
+}
+
 enum dkim_result dkim_verify(const char *msg, size_t len, const struct dkim_sig_ref *ref,
 			     const char *key_rec, size_t key_len, int64_t now,
 			     const char **reason_out)
@@ -430,7 +484,7 @@ enum dkim_result dkim_verify(const char *msg, size_t len, const struct dkim_sig_
 		*reason_out = "signature timestamp in the future";
 		goto out;
 	}
-	if (key_parse(key_rec, key_len, sig->alg, &key, reason_out) != 0)
+	if (key_get(key_rec, key_len, sig->alg, &key, reason_out) != 0)
 		goto out;
 	if (key.strict && sig->has_auid) {
 		const char *at = strchr(sig->auid, '@');

@@ -138,29 +138,53 @@ def test_odd_body_keeps_session_in_sync(smtp, server, body):
 # --- smuggling -----------------------------------------------------------------
 
 SMUGGLE_ENDS = [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\n.\r"]
+SMUGGLED = (b"MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+            b"Subject: smuggled\r\n\r\nevil\r\n")
 
 
-@pytest.mark.parametrize("fake_end", SMUGGLE_ENDS, ids=[repr(e) for e in SMUGGLE_ENDS])
-def test_smuggling(smtp, server, fake_end):
-    smuggled = (b"MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
-                b"Subject: smuggled\r\n\r\nevil\r\n")
-    wire = b"Subject: carrier\r\n\r\nhello" + fake_end + smuggled + b".\r\n"
+def smuggle(smtp, fake_end):
+    wire = b"Subject: carrier\r\n\r\nhello" + fake_end + SMUGGLED + b".\r\n"
     smtp.expect("MAIL FROM:<x@y.test>", "250 2.1.0")
     smtp.expect("RCPT TO:<alice@example.test>", "250 2.1.5")
     assert smtp.cmd("DATA").startswith("354")
     smtp.send(wire)
     r = smtp.read_reply()
-    # contract: a bare LF or bare CR rejects the message after the real end
-    assert r.startswith("550 5.5.2"), r.lines
     smtp.expect("NOOP", "250 2.0.0")  # next command answered normally, in sync
     smtp.send(b"QUIT\r\n")
     assert smtp.read_reply().startswith("221 2.0.0")
     assert smtp.wait_closed(5)
     assert smtp.trailing == [], [t.lines for t in smtp.trailing]
+    return r
+
+
+@pytest.mark.parametrize("fake_end", SMUGGLE_ENDS, ids=[repr(e) for e in SMUGGLE_ENDS])
+def test_smuggling(smtp, server, fake_end):
+    """bare_newline = normalize (the default): only CRLF . CRLF ends the
+    message, so whatever a fake end hides stays inside the one message; a
+    bare CR is still refused."""
+    r = smuggle(smtp, fake_end)
+    bare_cr = b"\r" in fake_end.replace(b"\r\n", b"")
+    if bare_cr:
+        assert r.startswith("550 5.5.2"), r.lines
+        assert server.delivered("alice@example.test") == []
+    else:
+        assert QUEUED_RE.match(r.line), r.lines
+        st = only_message(server, "alice@example.test")
+        assert b"MAIL FROM:<evil@attacker.test>" in st.content
+    assert server.delivered("bob@example.test") == []
+
+
+@pytest.mark.konvert(config={"bare_newline": "reject"})
+@pytest.mark.parametrize("fake_end", SMUGGLE_ENDS, ids=[repr(e) for e in SMUGGLE_ENDS])
+def test_smuggling_reject(smtp, server, fake_end):
+    """bare_newline = reject: a bare LF or bare CR refuses the message."""
+    r = smuggle(smtp, fake_end)
+    assert r.startswith("550 5.5.2"), r.lines
     assert server.delivered("alice@example.test") == []
     assert server.delivered("bob@example.test") == []
 
 
+@pytest.mark.konvert(config={"bare_newline": "reject"})
 def test_smuggling_pipelined_after_real_end(smtp, server):
     """After a rejected smuggling attempt the real next transaction works
     and only it is delivered."""
@@ -184,6 +208,30 @@ def test_smuggling_pipelined_after_real_end(smtp, server):
     assert st.content == b"Subject: good\n\nfine\n"
 
 
+def test_smuggling_pipelined_normalized_is_one_message(smtp, server):
+    """The same attempt with bare_newline = normalize: one message for
+    alice that holds the fake commands as text, then the real next
+    transaction; bob gets nothing."""
+    smtp.expect("MAIL FROM:<x@y.test>", "250 2.1.0")
+    smtp.expect("RCPT TO:<alice@example.test>", "250 2.1.5")
+    assert smtp.cmd("DATA").startswith("354")
+    smtp.send(b"Subject: a\r\n\r\nx\n.\nRSET\r\nMAIL FROM:<evil@attacker.test>\r\n"
+              b"RCPT TO:<bob@example.test>\r\nDATA\r\nevil\r\n.\r\n"
+              b"MAIL FROM:<good@y.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n")
+    assert QUEUED_RE.match(smtp.read_reply().line)
+    assert smtp.read_reply().startswith("250 2.1.0")
+    assert smtp.read_reply().startswith("250 2.1.5")
+    assert smtp.read_reply().startswith("354")
+    smtp.send(b"Subject: good\r\n\r\nfine\r\n.\r\n")
+    assert QUEUED_RE.match(smtp.read_reply().line)
+    assert server.delivered("bob@example.test") == []
+    st = only_message(server, "alice@example.test")
+    assert st.content == (b"Subject: a\n\nx\n.\nRSET\nMAIL FROM:<evil@attacker.test>\n"
+                          b"RCPT TO:<bob@example.test>\nDATA\nevil\n")
+    assert only_message(server, "carol@example.test").content == b"Subject: good\n\nfine\n"
+
+
+@pytest.mark.konvert(config={"bare_newline": "reject"})
 def test_bare_lf_in_body_rejected(smtp, server):
     smtp.expect("MAIL FROM:<x@y.test>", "250 2.1.0")
     smtp.expect("RCPT TO:<alice@example.test>", "250 2.1.5")
@@ -194,6 +242,23 @@ def test_bare_lf_in_body_rejected(smtp, server):
     r = smtp.send_mail("x@y.test", ["alice@example.test"], make_msg("clean"))
     assert QUEUED_RE.match(r.line), r.lines
     assert header_value(only_message(server, "alice@example.test").content, "Subject") == "clean"
+
+
+def test_bare_lf_lines_are_normalized(smtp, server):
+    """A file written with an editor (LF lines) is taken and stored as
+    ordinary lines: POP3 and the W= size see CRLF lines."""
+    smtp.expect("MAIL FROM:<x@y.test>", "250 2.1.0")
+    smtp.expect("RCPT TO:<alice@example.test>", "250 2.1.5")
+    assert smtp.cmd("DATA").startswith("354")
+    smtp.send(b"Subject: lf\n\nunix line\nend\r\n.\r\n")  # as curl ends it
+    assert QUEUED_RE.match(smtp.read_reply().line)
+    st = only_message(server, "alice@example.test")
+    assert st.content == b"Subject: lf\n\nunix line\nend\n"
+    path = server.delivered("alice@example.test")[0]
+    size = path.stat().st_size
+    lines = path.read_bytes().count(b"\n")
+    assert ",W=%d" % (size + lines) in path.name, path.name
+    assert "event=bare-newline" in server.log()
 
 
 # --- vanishing clients ---------------------------------------------------------------

@@ -75,6 +75,13 @@ struct cfg_key {
 _Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_plaintext_auth) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_bool) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_bare_newline) == sizeof(int), "enum size");
+
+static const char *const cfg_bare_newline_names[] = {
+	[CFG_BARE_NEWLINE_NORMALIZE] = "normalize",
+	[CFG_BARE_NEWLINE_REJECT] = "reject",
+	NULL,
+};
 
 static const char *const cfg_bool_names[] = {
 	[CFG_NO] = "no",
@@ -189,6 +196,11 @@ static const struct cfg_key cfg_keys[] = {
 	  .off = F(tls_trust_file), .flags = CFG_F_OPTIONAL | CFG_F_RESTART },
 	{ .name = "mta_sts_port", .type = CFG_T_PORT, .def = "443",
 	  .min = 1, .max = 65535, .off = F(mta_sts_port) },
+	/* Postfix 3.9's smtpd_forbid_bare_newline = normalize: a line
+	 * ending in a bare LF is read as a CRLF line. Only CRLF . CRLF ends
+	 * DATA either way, so no smuggling variant splits a message. */
+	{ .name = "bare_newline", .type = CFG_T_ENUM, .def = "normalize",
+	  .names = cfg_bare_newline_names, .off = F(bare_newline) },
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])

@@ -37,6 +37,7 @@ struct cfg_hostport {
 };
 
 enum cfg_relay_tls { CFG_RELAY_TLS_OPPORTUNISTIC, CFG_RELAY_TLS_REQUIRE, CFG_RELAY_TLS_OFF };
+enum cfg_bare_newline { CFG_BARE_NEWLINE_NORMALIZE, CFG_BARE_NEWLINE_REJECT };
 enum cfg_plaintext_auth { CFG_PLAINTEXT_TLS, CFG_PLAINTEXT_TLS_OR_LOOPBACK, CFG_PLAINTEXT_ALWAYS };
 enum cfg_bool { CFG_NO, CFG_YES };
 
@@ -88,6 +89,7 @@ struct config {
 	enum cfg_bool dnssec; /* trust the resolver's AD bit: DANE */
 	char *tls_trust_file; /* owned, NULL: the system store (MTA-STS, smarthost) */
 	uint16_t mta_sts_port; /* HTTPS port of MTA-STS policy hosts */
+	enum cfg_bare_newline bare_newline; /* a bare LF in DATA/BDAT */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out

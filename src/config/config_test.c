@@ -225,7 +225,8 @@ static const char defaults_dump[] =
 	"dmarc_enforce = yes\n"
 	"dnssec = no\n"
 	"tls_trust_file = \n"
-	"mta_sts_port = 443\n";
+	"mta_sts_port = 443\n"
+	"bare_newline = normalize\n";
 
 static void test_dump_defaults(void **state)
 {

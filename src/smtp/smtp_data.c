@@ -397,12 +397,19 @@ static void message_end(struct smtp_session *s)
 		end_txn(s);
 		return;
 	}
-	if (t->dec.flags & (DOT_FLAG_BARE_CR | DOT_FLAG_BARE_LF)) {
-		/* SMTP smuggling (CVE-2023-51764): refuse rather than guess. */
+	/* SMTP smuggling (CVE-2023-51764): only CRLF . CRLF ended the
+	 * message. A line ending in a bare LF is then read as a CRLF line
+	 * (bare_newline = normalize, as Postfix 3.9: the stored form already
+	 * has it as a line end) or refused; a bare CR is always refused. */
+	if ((t->dec.flags & DOT_FLAG_BARE_CR) ||
+	    ((t->dec.flags & DOT_FLAG_BARE_LF) &&
+	     s->env->cfg->bare_newline == CFG_BARE_NEWLINE_REJECT)) {
 		smtp_reply(s, 550, "5.5.2", "Error: bare <CR> or <LF> received; use <CR><LF>");
 		end_txn(s);
 		return;
 	}
+	if (t->dec.flags & DOT_FLAG_BARE_LF)
+		log_info(s->sid, "proto=smtp event=bare-newline id=%s result=normalized", t->id);
 	if (t->dec.flags & DOT_FLAG_NUL) {
 		/* RFC 5321 2.3.8 / RFC 5322 2.1: NUL is not allowed in mail;
 		 * stored verbatim it breaks C-string readers downstream (IMAP,

@@ -26,10 +26,12 @@ static void usage(FILE *out)
 	      "  queue show ID                  one message's envelope and header\n"
 	      "  queue flush [DOMAIN]           ask the server to try the queue now\n"
 	      "  queue delete ID                remove a message from the queue\n"
+	      "  queue tls-report [today]       send the TLS reports (RFC 8460) now\n"
 	      "  sendmail [-t] [-i] [-f SENDER] [RCPT ...]   send a message read from stdin\n"
 	      "  dns-records DOMAIN             the DNS records to publish, zone-file lines\n"
 	      "  dkim rotate DOMAIN             new DKIM keys; the old ones stay published\n"
-	      "  version\n",
+	      "  version\n"
+	      "  help\n",
 	      out);
 }
 

@@ -629,3 +629,29 @@ def test_sigterm_with_idle_session_open(server):
     finally:
         c.close()
     assert server.delivered("alice@example.test") == []
+
+
+def test_help_lists_what_works(server):
+    """HELP names the commands that work here: no EXPN (disabled),
+    STARTTLS and AUTH where EHLO offers them, ETRN for relay clients."""
+    with server.connect() as c:
+        c.ehlo()
+        r = c.cmd("HELP")
+        assert r.line.startswith("214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET VRFY HELP NOOP QUIT")
+        words = r.line.split()
+        assert "EXPN" not in words
+        assert "STARTTLS" in words and "ETRN" in words
+    with server.connect(server.submission_port) as c:
+        c.ehlo()
+        words = c.cmd("HELP").line.split()
+        assert "AUTH" in words and "STARTTLS" in words
+
+
+def test_konvert_help_lists_every_subcommand():
+    import subprocess
+    from conftest import BIN
+    out = subprocess.run([str(BIN), "help"], capture_output=True, text=True, timeout=10).stdout
+    for sub in ("serve", "user add", "user passwd", "user del", "user list", "check-config",
+                "queue list", "queue show", "queue flush", "queue delete", "queue tls-report",
+                "sendmail", "dns-records", "dkim rotate", "version", "help"):
+        assert "  " + sub in out, (sub, out)

@@ -500,8 +500,13 @@ static void cmd_help(struct smtp_session *s, const char *args, size_t len)
 {
 	(void)args;
 	(void)len;
-	smtp_reply(s, 214, "2.0.0",
-		   "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT");
+	/* Only what works here and now (EXPN is disabled; STARTTLS, AUTH
+	 * and ETRN as EHLO offers them). */
+	bool starttls = s->env->tls != NULL && !conn_is_tls(s->conn) && s->kind != SMTP_LISTENER_LOCAL;
+	bool auth = smtp_auth_offered(s) && !s->authenticated;
+	bool etrn = s->env->queue != NULL && may_relay(s);
+	smtp_reply(s, 214, "2.0.0", "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET VRFY HELP NOOP QUIT%s%s%s",
+		   starttls ? " STARTTLS" : "", auth ? " AUTH" : "", etrn ? " ETRN" : "");
 }
 
 static void cmd_quit(struct smtp_session *s, const char *args, size_t len)

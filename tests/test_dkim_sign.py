@@ -128,3 +128,37 @@ def test_8bit_mail_is_converted_before_signing(make_server):
     assert b"Content-Transfer-Encoding: quoted-printable" in raw
     assert b"Gr=C3=BC=C3=9Fe" in raw
     assert verify_all(raw, dns_records(srv, "example.test")) == [True, True]
+
+
+def test_submission_adds_date_and_message_id(make_server):
+    """RFC 6409 8.2/8.3: a submitted message without Date and Message-ID
+    gets them (before signing, so the signature covers them); one that has
+    them keeps its own."""
+    import email
+    srv = make_server()
+    srv.start()
+    bare = b"From: <alice@example.test>\r\nTo: <bob@example.test>\r\nSubject: bare\r\n\r\nhi\r\n"
+    full = (b"From: <alice@example.test>\r\nTo: <bob@example.test>\r\nSubject: full\r\n"
+            b"Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <own@example.test>\r\n\r\nhi\r\n")
+    for msg in (bare, full):
+        with SMTPConn(srv.submission_port) as c:
+            c.ehlo()
+            tok = base64.b64encode(b"\0alice@example.test\0pw-alice").decode()
+            c.expect("AUTH PLAIN " + tok, "235")
+            c.expect("MAIL FROM:<alice@example.test>", "250")
+            c.expect("RCPT TO:<bob@example.test>", "250")
+            r = c.data(dot_stuff(msg))
+            assert r.code == 250, r.lines
+    got = {}
+    for p in srv.delivered("bob@example.test"):
+        m = email.message_from_bytes(p.read_bytes())
+        got[m["Subject"]] = m
+    assert re.match(r"^<[0-9A-Z]+@mx\.test>$", got["bare"]["Message-ID"]), got["bare"]["Message-ID"]
+    assert re.match(r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$", got["bare"]["Date"])
+    hlist = got["bare"]["DKIM-Signature"].lower()
+    assert ":date:" in hlist and "message-id" in hlist
+    assert got["full"]["Message-ID"] == "<own@example.test>"
+    assert got["full"]["Date"] == "Mon, 07 Dec 2026 10:00:00 +0000"
+    assert len(got["full"].get_all("Date")) == 1
+    raw = srv.delivered("bob@example.test")[0].read_bytes().split(b"\n", 1)[1]
+    assert verify_all(raw, dns_records(srv, "example.test")) == [True, True]

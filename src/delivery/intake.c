@@ -21,6 +21,8 @@
 #include "queue/queue_store.h"
 #include "delivery/signing.h"
 #include "proto/mime8.h"
+#include "proto/dsn.h"
+#include "proto/rfc5322.h"
 #include "store/maildir.h"
 
 #define INTAKE_BUF_SIZE 65536
@@ -45,6 +47,7 @@ struct intake {
 	struct intake_range *drop; /* owned: forged fields to drop */
 	size_t ndrop;
 	const char *folder; /* borrowed: local copies go there, not INBOX */
+	char fill_id[64]; /* non-empty: add Date / Message-ID when missing */
 	/* remote recipients */
 	struct queue_store *qs; /* borrowed */
 	struct queue_env *qenv; /* owned until handed to queued() */
@@ -276,6 +279,39 @@ static void rewrite_file(struct intake *in)
 				in->qenv->body = QUEUE_BODY_7BIT;
 		}
 	}
+	if (in->fill_id[0] != '\0' && in->ndrop == 0) {
+		/* RFC 6409 8.2 / 8.3: the submission server adds what the
+		 * client left out, before the message is signed. */
+		size_t hend = rfc5322_header_end(buf + ins, len - ins);
+		size_t pos = 0, fs, fe, nl, vl;
+		const char *name, *val;
+		bool has_date = false, has_id = false;
+		while (rfc5322_next_field(buf + ins, hend, &pos, &name, &nl, &val, &vl, &fs, &fe)) {
+			has_date = has_date || rfc5322_name_is(name, nl, "Date");
+			has_id = has_id || rfc5322_name_is(name, nl, "Message-ID");
+		}
+		char add[512] = "";
+		size_t an = 0;
+		char date[64];
+		if (!has_date && dsn_format_date(time(NULL), date, sizeof(date)) == 0)
+			an += (size_t)snprintf(add + an, sizeof(add) - an, "Date: %s\n", date);
+		if (!has_id)
+			an += (size_t)snprintf(add + an, sizeof(add) - an, "Message-ID: <%s@%.200s>\n",
+					       in->fill_id, in->hostname);
+		if (an == 0 && in->dkim == NULL && in->ar_fields == NULL) {
+			free(buf); /* complete already: the file stays as it is */
+			return;
+		}
+		if (an > 0 && an < sizeof(add)) {
+			char *nb = xmalloc(len + an + 1);
+			memcpy(nb, buf, ins);
+			memcpy(nb + ins, add, an);
+			memcpy(nb + ins + an, buf + ins, len - ins);
+			free(buf);
+			buf = nb;
+			len += an;
+		}
+	}
 	char *fields = NULL;
 	size_t flen = 0;
 	if (in->dkim != NULL) {
@@ -346,6 +382,11 @@ static void rewrite_file(struct intake *in)
 	free(buf);
 }
 
+void intake_set_fill_headers(struct intake *in, const char *id)
+{
+	(void)snprintf(in->fill_id, sizeof(in->fill_id), "%s", id);
+}
+
 void intake_set_folder(struct intake *in, const char *name)
 {
 	in->folder = name;
@@ -403,7 +444,7 @@ static void commit_work(void *arg)
 	in->result = -1;
 	if (in->failed || intake_flush(in) != 0)
 		return;
-	if (in->dkim != NULL || in->ar_fields != NULL)
+	if (in->dkim != NULL || in->ar_fields != NULL || in->fill_id[0] != '\0')
 		rewrite_file(in);
 	/* Remote recipients first: the file becomes the queued message (a
 	 * hard link, so the bytes are written once). If the local links fail

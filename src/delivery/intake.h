@@ -54,6 +54,11 @@ struct signing_domain;
  * goes out unsigned, with a warning in the log (event=dkim-sign). */
 void intake_set_dkim(struct intake *in, const struct signing_domain *keys);
 
+/* RFC 6409 8.2, 8.3: at commit, add "Date:" and "Message-ID:
+ * <ID@hostname>" to the sender's header when it has none (submission,
+ * before signing). id is the intake's message id (copied). */
+void intake_set_fill_headers(struct intake *in, const char *id);
+
 /* The sender's message as written so far (after our Return-Path and
  * Received: lines), into an owned buffer. Flushes the write buffer and
  * reads the file back: blocking, bounded by max_message_size; call it on

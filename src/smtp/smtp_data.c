@@ -187,6 +187,10 @@ static int open_intake(struct smtp_session *s)
 	}
 	if (t->remote_count > 0)
 		queue_remote(s);
+	/* RFC 6409 8.2, 8.3: submission completes Date and Message-ID. */
+	if (s->kind == SMTP_LISTENER_SUBMISSION || s->kind == SMTP_LISTENER_SMTPS ||
+	    s->kind == SMTP_LISTENER_LOCAL)
+		intake_set_fill_headers(t->intake, t->id);
 	/* DKIM (RFC 6376): mail our users submit (submission, smtps, the
 	 * local sendmail socket) from one of our domains is signed with
 	 * that domain's keys; mail arriving on port 25 never is. */

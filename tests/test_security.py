@@ -379,3 +379,49 @@ def test_sigterm_frees_sessions_of_clients_that_do_not_read(make_pop_server):
     assert srv.proc.wait(15) == 0, srv.log()[-2000:]
     for s in socks:
         s.close()
+
+
+# -- issue 12: root never takes over a directory that is not konvert's --------
+
+@ROOT_ONLY
+def test_root_refuses_foreign_data_dir_without_marker(make_server):
+    pw = unprivileged_user()
+    srv = make_server(config={"run_as": pw.pw_name})
+    (srv.data_dir / "thesis.odt").write_text("not mail")
+    rc, text = serve_once(srv.conf_path)
+    assert rc != 0
+    assert "holds files that are not konvert's" in text and '"thesis.odt"' in text, text
+    assert os.stat(srv.data_dir).st_uid == 0  # not chowned
+    assert not (srv.data_dir / ".konvert").exists()
+
+
+@ROOT_ONLY
+def test_root_marks_its_own_data_dir(make_server):
+    """A data_dir holding only konvert's names (here: users made by
+    `konvert user add` before the first start) gets the marker; with the
+    marker, other files no longer matter."""
+    pw = unprivileged_user()
+    srv = make_server(config={"run_as": pw.pw_name})
+    p = srv.data_dir
+    while p != p.parent:
+        os.chmod(p, os.stat(p).st_mode | 0o005) if p.is_dir() else None
+        p = p.parent
+        if str(p) in ("/", "/tmp"):
+            break
+    srv.start()
+    assert (srv.data_dir / ".konvert").is_file()
+    srv.stop()
+    (srv.data_dir / "notes.txt").write_text("the admin's own file")
+    srv.start()
+
+
+@ROOT_ONLY
+def test_open_file_limit_raised_for_max_sessions(make_server):
+    """Root raises RLIMIT_NOFILE to what max_sessions needs instead of
+    lowering max_sessions with a warning at every start."""
+    srv = make_server(config={"max_sessions": "30000"})
+    srv.start()
+    assert "lowered to" not in srv.log()
+    limits = open("/proc/%d/limits" % srv.pid).read()
+    line = [ln for ln in limits.splitlines() if ln.startswith("Max open files")][0]
+    assert int(line.split()[3]) >= 60000, line

@@ -419,6 +419,11 @@ def test_root_marks_its_own_data_dir(make_server):
 def test_open_file_limit_raised_for_max_sessions(make_server):
     """Root raises RLIMIT_NOFILE to what max_sessions needs instead of
     lowering max_sessions with a warning at every start."""
+    probe = subprocess.run(["/usr/bin/python3", "-c",
+                            "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (60128, 60128))"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("this machine does not let root raise the hard open-file limit (no CAP_SYS_RESOURCE)")
     srv = make_server(config={"max_sessions": "30000"})
     srv.start()
     assert "lowered to" not in srv.log()

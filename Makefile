@@ -4,6 +4,7 @@
 #   make run        build and start the demo server in the foreground
 #   make check      unit tests (plain and ASan/UBSan) and integration tests
 #   make SAN=1 ...  build into build/san with AddressSanitizer + UBSan
+#   make install    install under PREFIX (/usr) and DESTDIR; make uninstall
 
 CC ?= cc
 PKGS := libevent libevent_openssl libevent_pthreads openssl libcares libxcrypt zlib
@@ -41,7 +42,32 @@ PYTEST := /usr/bin/python3 -m pytest
 # Parallel compilation inside check (the test runs stay sequential).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps run check unit unit-san pytest clean bench
+# make install: the binary, its sendmail/mailq links, man pages, the systemd
+# unit, a sample configuration and the state directory. The installed
+# binary differs from $(BIN) only in config.o (-DKONVERT_INSTALLED: default
+# file /etc/konvert/konvert.conf, data_dir /var/lib/konvert), so it reuses
+# every other object of $(BUILD). Its paths are fixed (SPEC.md "Command
+# line"); only where the files go follows PREFIX and DESTDIR.
+PREFIX ?= /usr
+DESTDIR ?=
+SBINDIR := $(PREFIX)/sbin
+MANDIR := $(PREFIX)/share/man
+DOCDIR := $(PREFIX)/share/doc/konvert
+CONFDIR := /etc/konvert
+STATEDIR := /var/lib/konvert
+UNITDIR := /lib/systemd/system
+KONVERT_USER := konvert
+INSTALL_BUILD = $(BUILD)/install
+INSTALL_BIN = $(INSTALL_BUILD)/konvert
+INSTALL_OBJS = $(filter-out $(BUILD)/obj/config/config.o,$(LIB_OBJS)) \
+	$(INSTALL_BUILD)/obj/config/config.o
+# The names konvert answers to besides its own (src/main.c): link:target.
+# /usr/lib/sendmail follows /usr/sbin/sendmail (as Debian's MTAs have it):
+# install makes it after that one, uninstall removes it first.
+INSTALL_LINKS := $(SBINDIR)/sendmail:konvert $(SBINDIR)/mailq:konvert \
+	$(PREFIX)/lib/sendmail:../sbin/sendmail
+
+.PHONY: all deps run check unit unit-san pytest clean bench install uninstall
 # Keep test objects (make would delete them as intermediates).
 .SECONDARY:
 
@@ -63,6 +89,91 @@ $(BUILD)/test/%: $(BUILD)/obj/%.o $(BUILD)/libkonvert.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 -include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(TEST_SRCS:src/%.c=$(BUILD)/obj/%.d)
+-include $(INSTALL_BUILD)/obj/config/config.d
+
+$(INSTALL_BUILD)/obj/config/config.o: src/config/config.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DKONVERT_INSTALLED $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(INSTALL_BUILD)/libkonvert.a: $(INSTALL_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(INSTALL_BIN): $(MAIN_OBJ) $(INSTALL_BUILD)/libkonvert.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# Never clobbers what is not ours: an existing konvert.conf stays, and a
+# sendmail that belongs to another MTA is left alone with a note. The
+# system user and the ownership of STATEDIR need root and a real system
+# (no DESTDIR); a package does those in its postinst instead.
+install: $(INSTALL_BIN)
+	@set -e; d='$(DESTDIR)'; \
+	install -d $$d$(SBINDIR) $$d$(PREFIX)/lib $$d$(MANDIR)/man8 \
+	  $$d$(MANDIR)/man5 $$d$(DOCDIR) $$d$(UNITDIR) $$d$(CONFDIR); \
+	install -m 0755 $(INSTALL_BIN) $$d$(SBINDIR)/konvert; \
+	echo "installed $$d$(SBINDIR)/konvert"; \
+	self=$$(readlink -f $$d$(SBINDIR)/konvert); \
+	for pair in $(INSTALL_LINKS); do \
+	  link=$$d$${pair%%:*}; target=$${pair#*:}; \
+	  if [ -e "$$link" -o -L "$$link" ] && \
+	      [ "$$(readlink -f "$$link")" != "$$self" ]; then \
+	    echo "note: $$link belongs to another program; left alone"; \
+	  elif [ "$$(cd "$${link%/*}" && readlink -f "$$target")" != "$$self" ]; then \
+	    echo "note: $$link not made: $$target is not konvert"; \
+	  else \
+	    ln -sfn "$$target" "$$link"; echo "installed $$link -> $$target"; \
+	  fi; \
+	done; \
+	install -m 0644 dist/konvert.8 $$d$(MANDIR)/man8/konvert.8; \
+	install -m 0644 dist/konvert.conf.5 $$d$(MANDIR)/man5/konvert.conf.5; \
+	sed 's|/usr/sbin/konvert|$(SBINDIR)/konvert|g' dist/konvert.service \
+	  > $(INSTALL_BUILD)/konvert.service; \
+	install -m 0644 $(INSTALL_BUILD)/konvert.service \
+	  $$d$(UNITDIR)/konvert.service; \
+	install -m 0644 dist/konvert.conf.sample $$d$(DOCDIR)/konvert.conf.sample; \
+	echo "installed man pages, $$d$(UNITDIR)/konvert.service"; \
+	if [ -e $$d$(CONFDIR)/konvert.conf ]; then \
+	  echo "kept $$d$(CONFDIR)/konvert.conf (new sample: $$d$(DOCDIR)/konvert.conf.sample)"; \
+	else \
+	  install -m 0644 dist/konvert.conf.sample $$d$(CONFDIR)/konvert.conf; \
+	  echo "installed $$d$(CONFDIR)/konvert.conf"; fi; \
+	real=no; [ -z "$$d" ] && [ "$$(id -u)" = 0 ] && real=yes; \
+	if [ $$real = no ]; then \
+	  echo "note: DESTDIR set or not root: system user $(KONVERT_USER) not created, $(STATEDIR) not chowned"; \
+	elif ! getent passwd $(KONVERT_USER) >/dev/null; then \
+	  group=--user-group; \
+	  getent group $(KONVERT_USER) >/dev/null && group="--gid $(KONVERT_USER)"; \
+	  shell=/usr/sbin/nologin; [ -x $$shell ] || shell=/bin/false; \
+	  useradd --system $$group --home-dir $(STATEDIR) --no-create-home \
+	    --shell $$shell --comment "konvert mail server" $(KONVERT_USER); \
+	  echo "created system user $(KONVERT_USER)"; fi; \
+	if [ ! -d $$d$(STATEDIR) ]; then \
+	  install -d -m 0750 $$d$(STATEDIR); \
+	  if [ $$real = yes ]; then \
+	    chown $(KONVERT_USER): $(STATEDIR); fi; \
+	  echo "installed $$d$(STATEDIR)"; fi; \
+	if [ $$real = yes ] && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload || true; fi; \
+	echo "next: edit $(CONFDIR)/konvert.conf, konvert check-config, systemctl enable --now konvert"
+
+# Mail (STATEDIR), the configuration (CONFDIR) and the system user stay.
+uninstall:
+	@d='$(DESTDIR)'; self=$$(readlink -f $$d$(SBINDIR)/konvert); links=; \
+	for pair in $(INSTALL_LINKS); do links="$${pair%%:*} $$links"; done; \
+	for link in $$links; do \
+	  link=$$d$$link; \
+	  if [ -L "$$link" ] && [ "$$(readlink -f "$$link")" = "$$self" ]; then \
+	    rm -f "$$link"; echo "removed $$link"; fi; \
+	done; \
+	for f in $(SBINDIR)/konvert $(MANDIR)/man8/konvert.8 \
+	    $(MANDIR)/man5/konvert.conf.5 $(UNITDIR)/konvert.service \
+	    $(DOCDIR)/konvert.conf.sample; do \
+	  if [ -e $$d$$f ]; then rm -f $$d$$f; echo "removed $$d$$f"; fi; \
+	done; \
+	rmdir $$d$(DOCDIR) 2>/dev/null || true; \
+	if [ -z "$$d" ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload || true; fi; \
+	echo "kept $$d$(CONFDIR) and $$d$(STATEDIR) (mail) and the user $(KONVERT_USER)"
 
 # Installs only what is missing; apt-get update first since a fresh machine
 # has no package lists.

@@ -71,6 +71,20 @@ struct cfg_key {
 
 #define F(field) offsetof(struct config, field)
 
+/* The binary "make install" builds (-DKONVERT_INSTALLED) follows the FHS:
+ * its default file is /etc/konvert/konvert.conf and its state lives in
+ * /var/lib/konvert. The one "make" builds in the tree keeps both beside
+ * the checkout for "make run" (SPEC.md "Command line"). The installed
+ * binary never reads ./konvert.conf: root running it from some directory
+ * must not pick up a stray file there. */
+#ifdef KONVERT_INSTALLED
+#define CFG_DEFAULT_FILE "/etc/konvert/konvert.conf"
+#define CFG_DEFAULT_DATA_DIR "/var/lib/konvert"
+#else
+#define CFG_DEFAULT_FILE "konvert.conf"
+#define CFG_DEFAULT_DATA_DIR "./var"
+#endif
+
 /* Enum keys are stored through an int; both enums must be int-sized. */
 _Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_plaintext_auth) == sizeof(int), "enum size");
@@ -118,7 +132,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "domains", .type = CFG_T_LIST, .def = "localhost",
 	  .off = F(domains), .aux_off = F(domain_count),
 	  .list = &cfg_domain_list, .flags = CFG_F_NONEMPTY },
-	{ .name = "data_dir", .type = CFG_T_STRING, .def = "./var",
+	{ .name = "data_dir", .type = CFG_T_STRING, .def = CFG_DEFAULT_DATA_DIR,
 	  .off = F(data_dir), .flags = CFG_F_RESTART },
 	LISTEN_KEY(smtp_listen, "127.0.0.1:2525"),
 	LISTEN_KEY(submission_listen, "127.0.0.1:5870"),
@@ -947,8 +961,8 @@ const char *cfg_default_path(const char *explicit_path)
 	env = getenv("KONVERT_CONF");
 	if (env != NULL && *env != '\0')
 		return env;
-	if (access("konvert.conf", F_OK) == 0)
-		return "konvert.conf";
+	if (access(CFG_DEFAULT_FILE, F_OK) == 0)
+		return CFG_DEFAULT_FILE;
 	return NULL;
 }
 

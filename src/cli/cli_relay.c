@@ -377,6 +377,20 @@ void relay_stop(struct relay *r)
 	tlspolicy_free(&r->tlspolicy);
 }
 
+void relay_config_changed(struct relay *r)
+{
+	const struct config *cfg = *r->cfg;
+	if (r->remote != NULL)
+		remote_set_config(r->remote, cfg);
+	if (r->tlspolicy != NULL)
+		tlspolicy_set_options(r->tlspolicy, cfg->dnssec == CFG_YES, cfg->relay_port,
+				      cfg->mta_sts_port);
+	struct queue_retry_policy policy;
+	queue_retry_policy_init(&policy, cfg->queue_retry_s, cfg->queue_retry_count,
+				cfg->queue_lifetime_s, cfg->delay_warning_s);
+	queue_sched_set_policy(r->sched, &policy);
+}
+
 void relay_set_signing(struct relay *r, const struct signing *signing)
 {
 	tlsreport_set_signing(r->tlsreport, signing);

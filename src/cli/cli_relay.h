@@ -30,6 +30,10 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
  * queued on disk and are tried again at the next start). */
 void relay_free(struct relay **pp);
 
+/* The configuration (*cfg of relay_new) was replaced by a reload: the
+ * parts that copied settings take the new ones. */
+void relay_config_changed(struct relay *r);
+
 struct signing;
 /* The DKIM keys TLS reports are signed with (borrowed; NULL: unsigned). */
 void relay_set_signing(struct relay *r, const struct signing *signing);

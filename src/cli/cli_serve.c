@@ -63,13 +63,22 @@ enum serve_proto { SERVE_SMTP, SERVE_POP3, SERVE_POP2 };
 
 struct serve_listener {
 	struct serve *sv; /* borrowed */
-	struct listener *l; /* owned */
+	struct listener *l; /* owned; NULL: a free slot (closed by a reload) */
 	enum serve_proto proto;
 	int kind; /* enum smtp_listener_kind or enum pop3_listener_kind */
+	const char *name; /* "smtp", "pop3s"... (static) */
+	char text[80]; /* the address as configured */
 };
+
+/* Retired configurations are kept until exit: outbound connections and
+ * queue policies may still borrow their strings. */
+#define SERVE_RETIRED_MAX 64
 
 struct serve {
 	struct config *cfg; /* owned */
+	const char *conf_path; /* the file SIGHUP re-reads; NULL: built-in defaults */
+	struct config *retired[SERVE_RETIRED_MAX]; /* owned */
+	size_t nretired;
 	struct event_base *base; /* owned */
 	struct worker_pool *workers; /* owned: fsync and mailbox jobs */
 	/* owned: password hashing. Kept apart so that a crowd of login
@@ -151,31 +160,102 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, b
 	}
 }
 
-static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
-			  enum serve_proto proto, int kind, const char *name)
+/* Opens one address into a free slot (one a reload closed) or a new one. */
+static int open_one(struct serve *sv, const struct cfg_listen *item, enum serve_proto proto,
+		    int kind, const char *name)
 {
-	for (size_t i = 0; i < list->count; i++) {
+	struct serve_listener *sl = NULL;
+	for (size_t i = 0; i < sv->listener_count && sl == NULL; i++)
+		if (sv->listeners[i].l == NULL && sv->listeners[i].name != NULL)
+			sl = &sv->listeners[i];
+	if (sl == NULL) {
 		if (sv->listener_count == SERVE_MAX_LISTENERS) {
 			log_error(NULL, "event=listen error=\"too many listen addresses\"");
 			return -1;
 		}
-		struct serve_listener *sl = &sv->listeners[sv->listener_count];
-		sl->sv = sv;
-		sl->proto = proto;
-		sl->kind = kind;
-		char err[256];
-		sl->l = listener_new(sv->base, (const struct sockaddr *)&list->items[i].addr,
-				     list->items[i].addr_len, sv->limits, on_accept, sl, err,
-				     sizeof(err));
-		if (sl->l == NULL) {
-			log_error(NULL, "event=listen listener=%s addr=%s error=\"%s\"", name,
-				  list->items[i].text, err);
-			return -1;
-		}
-		sv->listener_count++;
-		log_info(NULL, "event=listen listener=%s addr=%s", name, list->items[i].text);
+		sl = &sv->listeners[sv->listener_count++];
 	}
+	sl->sv = sv;
+	sl->proto = proto;
+	sl->kind = kind;
+	sl->name = name;
+	(void)snprintf(sl->text, sizeof(sl->text), "%s", item->text);
+	char err[256];
+	sl->l = listener_new(sv->base, (const struct sockaddr *)&item->addr, item->addr_len,
+			     sv->limits, on_accept, sl, err, sizeof(err));
+	if (sl->l == NULL) {
+		log_error(NULL, "event=listen listener=%s addr=%s error=\"%s\"", name, item->text,
+			  err);
+		return -1;
+	}
+	log_info(NULL, "event=listen listener=%s addr=%s", name, item->text);
 	return 0;
+}
+
+static int open_listeners(struct serve *sv, const struct cfg_listen_list *list,
+			  enum serve_proto proto, int kind, const char *name)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (open_one(sv, &list->items[i], proto, kind, name) != 0)
+			return -1;
+	return 0;
+}
+
+/* The network listeners a configuration names, for start and reload. */
+static const struct {
+	size_t off;
+	enum serve_proto proto;
+	int kind;
+	const char *name;
+} listen_keys[] = {
+	{offsetof(struct config, smtp_listen), SERVE_SMTP, SMTP_LISTENER_MTA, "smtp"},
+	{offsetof(struct config, submission_listen), SERVE_SMTP, SMTP_LISTENER_SUBMISSION,
+	 "submission"},
+	{offsetof(struct config, smtps_listen), SERVE_SMTP, SMTP_LISTENER_SMTPS, "smtps"},
+	{offsetof(struct config, pop3_listen), SERVE_POP3, POP3_LISTENER_PLAIN, "pop3"},
+	{offsetof(struct config, pop3s_listen), SERVE_POP3, POP3_LISTENER_TLS, "pop3s"},
+	{offsetof(struct config, pop2_listen), SERVE_POP2, 0, "pop2"},
+};
+
+static const struct cfg_listen_list *listen_list(const struct config *cfg, size_t k)
+{
+	return (const struct cfg_listen_list *)((const char *)cfg + listen_keys[k].off);
+}
+
+/* A reload: listeners whose address left the configuration close (their
+ * sessions go on), new addresses open. An address that cannot be bound
+ * now (a port below 1024 after the privilege drop) is logged. */
+static void reconcile_listeners(struct serve *sv, const struct config *next)
+{
+	for (size_t k = 0; k < sizeof(listen_keys) / sizeof(listen_keys[0]); k++) {
+		const struct cfg_listen_list *want = listen_list(next, k);
+		for (size_t i = 0; i < sv->listener_count; i++) {
+			struct serve_listener *sl = &sv->listeners[i];
+			if (sl->l == NULL || sl->name == NULL ||
+			    strcmp(sl->name, listen_keys[k].name) != 0)
+				continue;
+			bool keep = false;
+			for (size_t j = 0; j < want->count && !keep; j++)
+				keep = strcmp(want->items[j].text, sl->text) == 0;
+			if (!keep) {
+				listener_free(&sl->l);
+				log_info(NULL, "event=listen-closed listener=%s addr=%s", sl->name,
+					 sl->text);
+			}
+		}
+		for (size_t j = 0; j < want->count; j++) {
+			bool open = false;
+			for (size_t i = 0; i < sv->listener_count && !open; i++) {
+				const struct serve_listener *sl = &sv->listeners[i];
+				open = sl->l != NULL && sl->name != NULL &&
+				       strcmp(sl->name, listen_keys[k].name) == 0 &&
+				       strcmp(sl->text, want->items[j].text) == 0;
+			}
+			if (!open)
+				(void)open_one(sv, &want->items[j], listen_keys[k].proto,
+					       listen_keys[k].kind, listen_keys[k].name);
+		}
+	}
 }
 
 /* data_dir/public/submit.sock: local submission for "konvert sendmail".
@@ -204,6 +284,7 @@ static int open_local_listener(struct serve *sv)
 	sl->sv = sv;
 	sl->proto = SERVE_SMTP;
 	sl->kind = SMTP_LISTENER_LOCAL;
+	sl->name = NULL; /* never closed or reused by a reload */
 	char err[256];
 	sl->l = listener_new(sv->base, (const struct sockaddr *)&sun, sizeof(sun), sv->limits,
 			     on_accept, sl, err, sizeof(err));
@@ -265,11 +346,69 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	(void)event_add(sv->drain_timer, &tv);
 }
 
+static unsigned fit_fd_limit(unsigned max_sessions);
+
+/* SIGHUP, first part: the configuration file. A file that does not
+ * load (or has unsafe modes) keeps the running configuration; keys that
+ * need a restart keep their running values and are named in one line;
+ * everything else takes effect now. */
+static void reload_config(struct serve *sv)
+{
+	if (sv->conf_path == NULL)
+		return;
+	struct config *next = NULL;
+	char *errors = NULL;
+	char perr[4352];
+	if (cfg_load(sv->conf_path, &next, &errors) != 0) {
+		for (char *c = errors; c != NULL && *c; c++)
+			if (*c == '\n')
+				*c = ';';
+		log_error(NULL, "event=reload-config result=failed error=\"%s\" note=\"keeping the running configuration\"",
+			  errors ? errors : "?");
+		free(errors);
+		return;
+	}
+	if (preflight_config_file(sv->conf_path, perr, sizeof(perr)) != 0 ||
+	    preflight_tls_key(next, perr, sizeof(perr)) != 0) {
+		log_error(NULL, "event=reload-config result=failed error=\"%s\" note=\"keeping the running configuration\"",
+			  perr);
+		cfg_free(&next);
+		return;
+	}
+	char changed[1024], restart[512];
+	(void)cfg_reload_merge(next, sv->cfg, changed, sizeof(changed), restart, sizeof(restart));
+	if (restart[0] != '\0')
+		log_warn(NULL, "event=reload-config note=\"a restart is needed for: %s (their running values stay)\"",
+			 restart);
+	if (changed[0] == '\0') {
+		cfg_free(&next);
+		log_info(NULL, "event=reload-config result=unchanged");
+		return;
+	}
+	reconcile_listeners(sv, next);
+	if (sv->nretired == SERVE_RETIRED_MAX) {
+		cfg_free(&sv->retired[0]);
+		memmove(sv->retired, sv->retired + 1, (SERVE_RETIRED_MAX - 1) * sizeof(sv->retired[0]));
+		sv->nretired--;
+	}
+	sv->retired[sv->nretired++] = sv->cfg;
+	sv->cfg = next;
+	sv->smtp.cfg = next;
+	sv->pop3.cfg = next;
+	sv->pop2.cfg = next;
+	sesslimit_set(sv->limits, fit_fd_limit(next->max_sessions), next->max_sessions_per_ip);
+	log_set_target(next->log == CFG_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR);
+	if (sv->relay != NULL)
+		relay_config_changed(sv->relay);
+	log_info(NULL, "event=reload-config result=ok changed=\"%s\"", changed);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct serve *sv = arg;
+	reload_config(sv);
 	struct userdb *users = NULL;
 	struct aliases *aliases = NULL;
 	char err[512];
@@ -627,6 +766,8 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		return 1;
 	}
 	const struct config *cfg = sv.cfg;
+	sv.conf_path = cfg_default_path(config_path);
+	log_set_target(cfg->log == CFG_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR);
 	char perr[4352];
 	if (preflight_config_file(cfg_default_path(config_path), perr, sizeof(perr)) != 0 ||
 	    preflight_tls_key(cfg, perr, sizeof(perr)) != 0) {
@@ -688,13 +829,11 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	sv.pop2.base = sv.base;
 	sv.pop2.cfg = cfg;
 	sv.pop2.limits = sv.limits;
-	if (open_listeners(&sv, &cfg->smtp_listen, SERVE_SMTP, SMTP_LISTENER_MTA, "smtp") != 0 ||
-	    open_listeners(&sv, &cfg->submission_listen, SERVE_SMTP, SMTP_LISTENER_SUBMISSION,
-			   "submission") != 0 ||
-	    open_listeners(&sv, &cfg->smtps_listen, SERVE_SMTP, SMTP_LISTENER_SMTPS, "smtps") != 0 ||
-	    open_listeners(&sv, &cfg->pop3_listen, SERVE_POP3, POP3_LISTENER_PLAIN, "pop3") != 0 ||
-	    open_listeners(&sv, &cfg->pop3s_listen, SERVE_POP3, POP3_LISTENER_TLS, "pop3s") != 0 ||
-	    open_listeners(&sv, &cfg->pop2_listen, SERVE_POP2, 0, "pop2") != 0)
+	bool listening = true;
+	for (size_t k = 0; k < sizeof(listen_keys) / sizeof(listen_keys[0]) && listening; k++)
+		listening = open_listeners(&sv, listen_list(cfg, k), listen_keys[k].proto,
+					   listen_keys[k].kind, listen_keys[k].name) == 0;
+	if (!listening)
 		goto out;
 	if (pw != NULL && drop_privileges(pw) != 0)
 		goto out;
@@ -818,5 +957,7 @@ out:
 	if (sv.base != NULL)
 		event_base_free(sv.base);
 	cfg_free(&sv.cfg);
+	for (size_t i = 0; i < sv.nretired; i++)
+		cfg_free(&sv.retired[i]);
 	return rc;
 }

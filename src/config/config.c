@@ -90,6 +90,13 @@ _Static_assert(sizeof(enum cfg_relay_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_plaintext_auth) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_bool) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_bare_newline) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_log) == sizeof(int), "enum size");
+
+static const char *const cfg_log_names[] = {
+	[CFG_LOG_STDERR] = "stderr",
+	[CFG_LOG_SYSLOG] = "syslog",
+	NULL,
+};
 
 static const char *const cfg_bare_newline_names[] = {
 	[CFG_BARE_NEWLINE_NORMALIZE] = "normalize",
@@ -123,7 +130,7 @@ static const struct cfg_list_type cfg_domain_list, cfg_listen_list,
 #define LISTEN_KEY(key, dflt)                                              \
 	{ .name = #key, .type = CFG_T_LIST, .def = dflt,                   \
 	  .off = F(key.items), .aux_off = F(key.count),                    \
-	  .list = &cfg_listen_list, .flags = CFG_F_RESTART }
+	  .list = &cfg_listen_list }
 
 /* The schema: SPEC.md's table, in its order. */
 static const struct cfg_key cfg_keys[] = {
@@ -155,9 +162,10 @@ static const struct cfg_key cfg_keys[] = {
 	  .aux_off = F(relay_network_count), .list = &cfg_cidr_list },
 	{ .name = "smarthost", .type = CFG_T_HOSTPORT, .def = "",
 	  .off = F(smarthost), .aux_off = F(has_smarthost) },
+	/* The resolver is made at start. */
 	{ .name = "dns_servers", .type = CFG_T_LIST, .def = "",
 	  .off = F(dns_servers), .aux_off = F(dns_server_count),
-	  .list = &cfg_dns_list },
+	  .list = &cfg_dns_list, .flags = CFG_F_RESTART },
 	{ .name = "relay_port", .type = CFG_T_PORT, .def = "25",
 	  .min = 1, .max = 65535, .off = F(relay_port) },
 	{ .name = "smtp_timeout", .type = CFG_T_TIMEOUT_MS, .def = "5m",
@@ -215,6 +223,9 @@ static const struct cfg_key cfg_keys[] = {
 	 * DATA either way, so no smuggling variant splits a message. */
 	{ .name = "bare_newline", .type = CFG_T_ENUM, .def = "normalize",
 	  .names = cfg_bare_newline_names, .off = F(bare_newline) },
+	{ .name = "log", .type = CFG_T_ENUM, .def = "stderr",
+	  .names = cfg_log_names, .off = F(log) },
+	LISTEN_KEY(metrics_listen, ""),
 };
 
 #define CFG_KEY_COUNT (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -997,6 +1008,104 @@ bool cfg_in_relay_networks(const struct config *cfg,
 {
 	return cfg_cidr_match(cfg->relay_networks, cfg->relay_network_count,
 			      sa);
+}
+
+/* Bytes of the field(s) a key of this type occupies. */
+static size_t type_field_size(enum cfg_type t)
+{
+	switch (t) {
+	case CFG_T_STRING:
+	case CFG_T_HOSTNAME:
+	case CFG_T_USERPASS:
+		return sizeof(char *);
+	case CFG_T_HOSTPORT:
+		return sizeof(struct cfg_hostport);
+	case CFG_T_LIST:
+		return sizeof(void *); /* plus the count at aux_off */
+	case CFG_T_COUNT:
+	case CFG_T_TIMEOUT_MS:
+		return sizeof(unsigned);
+	case CFG_T_PORT:
+		return sizeof(uint16_t);
+	case CFG_T_ENUM:
+		return sizeof(int);
+	case CFG_T_SIZE:
+	case CFG_T_DURATION:
+		return sizeof(uint64_t);
+	}
+	return 0;
+}
+
+static char *dump_value(const struct cfg_key *k, const struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		return NULL;
+	cfg_type_ops[k->type].dump(k, cfg, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+static void list_add(char *out, size_t size, const char *name)
+{
+	size_t n = strlen(out);
+	if (n + strlen(name) + 2 > size)
+		return;
+	(void)snprintf(out + n, size - n, "%s%s", n ? " " : "", name);
+}
+
+size_t cfg_reload_merge(struct config *next, const struct config *running, char *changed,
+			size_t changed_size, char *restart, size_t restart_size)
+{
+	size_t n = 0;
+	changed[0] = restart[0] = '\0';
+	for (size_t i = 0; i < CFG_KEY_COUNT; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		char *a = dump_value(k, next), *b = dump_value(k, running);
+		bool same = a != NULL && b != NULL && strcmp(a, b) == 0;
+		free(a);
+		free(b);
+		if (same)
+			continue;
+		if (!(k->flags & CFG_F_RESTART)) {
+			list_add(changed, changed_size, k->name);
+			continue;
+		}
+		/* Swap the running value into next; next's own value goes to
+		 * a scratch copy of running's bytes that is cleared below. */
+		struct config *scratch = xcalloc(1, sizeof(*scratch));
+		size_t sz = type_field_size(k->type);
+		memcpy(field(scratch, k->off), field(next, k->off), sz);
+		if (k->type == CFG_T_LIST)
+			memcpy(field(scratch, k->aux_off), field(next, k->aux_off), sizeof(size_t));
+		/* Deep copy of the running value through its text form. */
+		char *text = dump_value(k, running);
+		char err[400];
+		memset(field(next, k->off), 0, sz);
+		if (k->type == CFG_T_LIST)
+			memset(field(next, k->aux_off), 0, sizeof(size_t));
+		if (text == NULL || cfg_type_ops[k->type].parse(k, text, next, err, sizeof err) != 0) {
+			/* Cannot happen for a value that was dumped by us; keep
+			 * next's own then. */
+			cfg_type_ops[k->type].clear(k, next);
+			memcpy(field(next, k->off), field(scratch, k->off), sz);
+			if (k->type == CFG_T_LIST)
+				memcpy(field(next, k->aux_off), field(scratch, k->aux_off),
+				       sizeof(size_t));
+		} else {
+			cfg_type_ops[k->type].clear(k, scratch);
+		}
+		free(text);
+		free(scratch);
+		list_add(restart, restart_size, k->name);
+		n++;
+	}
+	return n;
 }
 
 void cfg_dump(const struct config *cfg, FILE *out)

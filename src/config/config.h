@@ -38,6 +38,7 @@ struct cfg_hostport {
 
 enum cfg_relay_tls { CFG_RELAY_TLS_OPPORTUNISTIC, CFG_RELAY_TLS_REQUIRE, CFG_RELAY_TLS_OFF };
 enum cfg_bare_newline { CFG_BARE_NEWLINE_NORMALIZE, CFG_BARE_NEWLINE_REJECT };
+enum cfg_log { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
 enum cfg_plaintext_auth { CFG_PLAINTEXT_TLS, CFG_PLAINTEXT_TLS_OR_LOOPBACK, CFG_PLAINTEXT_ALWAYS };
 enum cfg_bool { CFG_NO, CFG_YES };
 
@@ -90,6 +91,8 @@ struct config {
 	char *tls_trust_file; /* owned, NULL: the system store (MTA-STS, smarthost) */
 	uint16_t mta_sts_port; /* HTTPS port of MTA-STS policy hosts */
 	enum cfg_bare_newline bare_newline; /* a bare LF in DATA/BDAT */
+	enum cfg_log log; /* where log lines go */
+	struct cfg_listen_list metrics_listen; /* Prometheus endpoint; empty: off */
 };
 
 /* Loads path (NULL: built-in defaults only). On failure returns -1, *out
@@ -105,6 +108,15 @@ int cfg_load(const char *path, struct config **out, char **errors_out);
 const char *cfg_default_path(const char *explicit_path);
 
 void cfg_free(struct config **pp);
+
+/* For a reload (SIGHUP): compares every key of next with running. Keys
+ * flagged restart-only whose value changed take the running value back
+ * (next is then what the server really runs) and are listed in restart;
+ * the keys that change live are listed in changed. Both lists are
+ * "key key ..." (cut to fit, NUL-terminated; "" when none). Returns how
+ * many keys need a restart. */
+size_t cfg_reload_merge(struct config *next, const struct config *running, char *changed,
+			size_t changed_size, char *restart, size_t restart_size);
 
 /* True when domain (any case, len bytes) is one of the local domains. */
 bool cfg_is_local_domain(const struct config *cfg, const char *domain, size_t len);

@@ -226,7 +226,9 @@ static const char defaults_dump[] =
 	"dnssec = no\n"
 	"tls_trust_file = \n"
 	"mta_sts_port = 443\n"
-	"bare_newline = normalize\n";
+	"bare_newline = normalize\n"
+	"log = stderr\n"
+	"metrics_listen = \n";
 
 static void test_dump_defaults(void **state)
 {

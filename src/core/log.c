@@ -1,6 +1,7 @@
 /* log: formats one line per call and writes it with a single write(2) so
  * that lines from worker threads never interleave. Knows no protocol. */
 #include "core/log.h"
+#include "core/log_syslog.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,6 +13,16 @@
 #include <unistd.h>
 
 static atomic_int log_level = LOG_INFO;
+static atomic_int log_target = LOG_TO_STDERR;
+
+void log_set_target(enum log_target target)
+{
+	if (target == LOG_TO_SYSLOG && atomic_load(&log_target) != LOG_TO_SYSLOG)
+		log_syslog_open();
+	else if (target == LOG_TO_STDERR && atomic_load(&log_target) == LOG_TO_SYSLOG)
+		log_syslog_close();
+	atomic_store(&log_target, (int)target);
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -51,6 +62,12 @@ void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
 	used += (size_t)m;
 	if (used > sizeof(line) - 2)
 		used = sizeof(line) - 2;
+	if (atomic_load(&log_target) == LOG_TO_SYSLOG) {
+		/* Without the timestamp: syslog has its own. */
+		size_t skip = (size_t)strcspn(line, " ") + 1;
+		log_syslog_write((int)level, line + skip, used - skip);
+		return;
+	}
 	line[used++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, used);
 	(void)w;

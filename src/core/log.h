@@ -12,6 +12,11 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
+
+/* Where lines go: stderr (the default; journald under systemd) or
+ * syslog (facility mail, without the timestamp, which syslog adds). */
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+void log_set_target(enum log_target target);
 enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *sid, const char *fmt, ...)

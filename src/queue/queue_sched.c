@@ -126,6 +126,11 @@ static bool owes_success_notice(const struct queue_env *env, const struct queue_
 
 /* ---- lifecycle ---- */
 
+void queue_sched_set_policy(struct queue_sched *s, const struct queue_retry_policy *policy)
+{
+	s->policy = *policy;
+}
+
 struct queue_sched *queue_sched_new(const struct queue_sched_ops *ops,
 				    const struct queue_retry_policy *policy,
 				    const struct queue_sched_limits *limits)

@@ -95,6 +95,10 @@ struct queue_sched *queue_sched_new(const struct queue_sched_ops *ops,
  * freed without callbacks: call at exit only. */
 void queue_sched_free(struct queue_sched **pp);
 
+/* A new retry policy (a configuration reload): it applies from the next
+ * decision on; next-try times already set stay. */
+void queue_sched_set_policy(struct queue_sched *s, const struct queue_retry_policy *policy);
+
 /* Takes over *env (moved out; *env is left empty) as a queued message
  * already durable on disk (new submission or startup scan). A recipient
  * still PENDING is due at once. */

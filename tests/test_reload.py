@@ -87,3 +87,30 @@ def test_broken_file_keeps_running_configuration(make_server):
         c.expect("MAIL FROM:<x@y.test>", "250")
         for who in ("alice", "bob", "carol"):
             c.expect("RCPT TO:<%s@example.test>" % who, "250")
+
+
+def test_user_add_takes_effect_in_the_running_server(make_server):
+    srv = make_server()
+    srv.start()
+    with srv.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<x@y.test>", "250")
+        assert c.cmd("RCPT TO:<newbie@example.test>").line.startswith("550 5.1.1")
+    r = srv.add_user("newbie@example.test")
+    assert "the running server has the change" in r.stdout, r.stdout
+    with srv.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<x@y.test>", "250")
+        c.expect("RCPT TO:<newbie@example.test>", "250 2.1.5")
+    r = srv.cli("user", "del", "newbie@example.test")
+    assert r.returncode == 0 and "the running server has the change" in r.stdout
+    with srv.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<x@y.test>", "250")
+        assert c.cmd("RCPT TO:<newbie@example.test>").line.startswith("550 5.1.1")
+
+
+def test_user_add_without_server_says_so(make_server):
+    srv = make_server()
+    r = srv.add_user("later@example.test")
+    assert "no server is running" in r.stdout, r.stdout

@@ -455,16 +455,8 @@ static int cmd_show(const struct config *cfg, const char *id)
 
 /* ---- the control socket client ---- */
 
-enum ask_result {
-	ASK_REPLIED, /* reply holds the server's line */
-	ASK_NO_SERVER, /* nobody listens (ENOENT, ECONNREFUSED) */
-	ASK_FAILED, /* printed */
-};
-
-/* Sends cmd (one line, LF added) to control.sock and reads one reply line
- * into reply (line end removed), waiting at most CONTROL_TIMEOUT_MS. */
-static enum ask_result control_ask(const char *data_dir, const char *cmd, char *reply,
-				   size_t reply_size)
+enum ask_result control_ask(const char *data_dir, const char *cmd, char *reply,
+			    size_t reply_size)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char line[QUEUE_CONTROL_LINE_MAX + 2];

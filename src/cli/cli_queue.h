@@ -72,4 +72,15 @@ int cli_queue_mailq(int argc, char **argv, const char *config_path);
  * already. */
 int cli_queue_list(const struct config *cfg, FILE *out);
 
+/* Sends cmd (one line, LF added) to the running server's control.sock
+ * and reads its one reply line into reply (line end removed), waiting a
+ * bounded time. Failures other than "no server" are printed. */
+enum ask_result {
+	ASK_REPLIED, /* reply holds the server's line ("OK ..." / "ERR ...") */
+	ASK_NO_SERVER, /* nobody listens (ENOENT, ECONNREFUSED) */
+	ASK_FAILED, /* printed */
+};
+enum ask_result control_ask(const char *data_dir, const char *cmd, char *reply,
+			    size_t reply_size);
+
 #endif

@@ -41,6 +41,8 @@ struct relay {
 	struct remote *remote; /* owned */
 	struct tlspolicy *tlspolicy; /* owned: DANE, MTA-STS */
 	struct tlsreport *tlsreport; /* owned: TLS reports (RFC 8460) */
+	int (*reload)(void *arg, char *msg, size_t msg_size); /* RELOAD */
+	void *reload_arg;
 	struct notice_ctx nc;
 	struct queue_control *control; /* owned: data_dir/control.sock */
 	struct event *tick; /* owned */
@@ -215,6 +217,16 @@ static int control_tls_report(void *ctx, bool today, char *msg, size_t msg_size)
 	return tlsreport_send_now(r->tlsreport, today, msg, msg_size);
 }
 
+static int control_reload(void *ctx, char *msg, size_t msg_size)
+{
+	struct relay *r = ctx;
+	if (r->reload == NULL) {
+		(void)snprintf(msg, msg_size, "reload is not available");
+		return -1;
+	}
+	return r->reload(r->reload_arg, msg, msg_size);
+}
+
 static void delete_work(void *arg)
 {
 	struct io_job *j = arg;
@@ -326,6 +338,7 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
 	struct queue_control_ops cops = {.flush = control_flush,
 					 .del = control_delete,
 					 .tls_report = control_tls_report,
+					 .reload = control_reload,
 					 .ctx = r};
 	r->control = queue_control_new(base, cfg->data_dir, &cops, err, err_size);
 	if (r->control == NULL) {
@@ -389,6 +402,13 @@ void relay_config_changed(struct relay *r)
 	queue_retry_policy_init(&policy, cfg->queue_retry_s, cfg->queue_retry_count,
 				cfg->queue_lifetime_s, cfg->delay_warning_s);
 	queue_sched_set_policy(r->sched, &policy);
+}
+
+void relay_set_reload(struct relay *r, int (*fn)(void *arg, char *msg, size_t msg_size),
+		      void *arg)
+{
+	r->reload = fn;
+	r->reload_arg = arg;
 }
 
 void relay_set_signing(struct relay *r, const struct signing *signing)

@@ -34,6 +34,11 @@ void relay_free(struct relay **pp);
  * parts that copied settings take the new ones. */
 void relay_config_changed(struct relay *r);
 
+/* What the control socket's RELOAD runs (users and aliases; konvert
+ * user asks for it after a change). */
+void relay_set_reload(struct relay *r, int (*fn)(void *arg, char *msg, size_t msg_size),
+		      void *arg);
+
 struct signing;
 /* The DKIM keys TLS reports are signed with (borrowed; NULL: unsigned). */
 void relay_set_signing(struct relay *r, const struct signing *signing);

@@ -403,12 +403,10 @@ static void reload_config(struct serve *sv)
 	log_info(NULL, "event=reload-config result=ok changed=\"%s\"", changed);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* users and aliases again (SIGHUP, and RELOAD from konvert user).
+ * Returns 0 when the new tables are in force. */
+static int reload_directory(struct serve *sv, char *msg, size_t msg_size)
 {
-	(void)sig;
-	(void)what;
-	struct serve *sv = arg;
-	reload_config(sv);
 	struct userdb *users = NULL;
 	struct aliases *aliases = NULL;
 	char err[512];
@@ -417,7 +415,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	if (load_directory(sv->cfg, &users, &aliases, err, sizeof(err)) != 0) {
 		log_error(NULL, "event=reload result=failed error=\"%s\" note=\"keeping previous users and aliases\"",
 			  err);
-		return;
+		(void)snprintf(msg, msg_size, "kept the previous tables: %.200s", err);
+		return -1;
 	}
 	if (users->count == 0 && sv->users->count > 0) {
 		/* ": > users" or "rm users" must not turn every local mailbox
@@ -427,7 +426,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			  sv->users->count);
 		userdb_free(&users);
 		aliases_free(&aliases);
-		return;
+		(void)snprintf(msg, msg_size, "kept the previous tables: users is empty or missing");
+		return -1;
 	}
 	log_directory_warnings(users);
 	log_postmaster(sv->cfg, users, aliases);
@@ -440,6 +440,25 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	sv->pop3.users = users;
 	sv->pop2.users = users;
 	log_info(NULL, "event=reload result=ok users=%zu aliases=%zu", users->count, aliases->count);
+	(void)snprintf(msg, msg_size, "%zu accounts, %zu aliases in force", users->count,
+		       aliases->count);
+	return 0;
+}
+
+static int control_reload(void *arg, char *msg, size_t msg_size)
+{
+	return reload_directory(arg, msg, msg_size);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct serve *sv = arg;
+	char err[512];
+	reload_config(sv);
+	char msg[256];
+	(void)reload_directory(sv, msg, sizeof(msg));
 	/* New certificate for new handshakes; sessions in TLS keep theirs. */
 	struct tls_server *tls = tls_server_new(sv->cfg->tls_cert, sv->cfg->tls_key,
 						sv->cfg->data_dir, sv->cfg->hostname, err,
@@ -884,6 +903,7 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		sv.smtp.signing = sv.signing;
 		relay_set_signing(sv.relay, sv.signing);
 	}
+	relay_set_reload(sv.relay, control_reload, &sv);
 	if (load_srs_key(cfg->data_dir, sv.srs_secret, err, sizeof(err)) == 0) {
 		sv.smtp.srs_secret = sv.srs_secret;
 		sv.smtp.srs_secret_len = sizeof(sv.srs_secret);

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "cli/cli_common.h"
+#include "cli/cli_queue.h"
+#include "queue/queue_control.h"
 #include "proto/scram.h"
 #include "auth/userdb.h"
 #include "config/config.h"
@@ -324,6 +326,27 @@ static int lock_data_dir(const char *dir, bool create)
 	return fd;
 }
 
+/* A running server takes the change at once (RELOAD over its control
+ * socket, as SIGHUP would); the terminal says which happened. */
+static void tell_server(const struct user_run *r)
+{
+	char reply[QUEUE_CONTROL_MSG_MAX + 16];
+	switch (control_ask(r->cfg->data_dir, "RELOAD", reply, sizeof(reply))) {
+	case ASK_REPLIED:
+		if (strncmp(reply, "OK", 2) == 0)
+			printf("the running server has the change (%s)\n", reply + 3);
+		else
+			printf("the running server did not take the change: %s\n", reply);
+		break;
+	case ASK_NO_SERVER:
+		printf("no server is running; it reads the change when it starts\n");
+		break;
+	case ASK_FAILED:
+		printf("the running server was not told; send it SIGHUP\n");
+		break;
+	}
+}
+
 static int save(struct user_run *r)
 {
 	char err[1024];
@@ -331,6 +354,7 @@ static int save(struct user_run *r)
 		cli_err("%s", err);
 		return CLI_USER_FAIL;
 	}
+	tell_server(r);
 	return CLI_USER_OK;
 }
 

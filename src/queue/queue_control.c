@@ -200,6 +200,11 @@ static void conn_command(struct control_conn *c, const char *line, size_t len)
 		rc = qc->ops.del(qc->ops.ctx, arg, msg, sizeof(msg));
 		if (msg[0] == '\0')
 			(void)snprintf(msg, sizeof(msg), "%s", rc == 0 ? "deleted" : "delete failed");
+	} else if (words == 1 && strcasecmp(verb, "RELOAD") == 0 && qc->ops.reload != NULL) {
+		what = "reload";
+		rc = qc->ops.reload(qc->ops.ctx, msg, sizeof(msg));
+		if (msg[0] == '\0')
+			(void)snprintf(msg, sizeof(msg), "%s", rc == 0 ? "reloaded" : "reload failed");
 	} else if (words >= 1 && words <= 2 && strcasecmp(verb, "TLSREPORT") == 0 &&
 		   qc->ops.tls_report != NULL && (arg == NULL || strcasecmp(arg, "TODAY") == 0)) {
 		what = "tls-report";

@@ -9,6 +9,8 @@
  *   FLUSH            try every queued message now
  *   FLUSH DOMAIN     try the messages for DOMAIN now (passed lower case)
  *   DELETE ID        forget message ID and remove its files
+ *   RELOAD           re-read users and aliases now (konvert user); only
+ *                    with ops->reload
  *   TLSREPORT [TODAY] send the TLS reports of finished days now (and
  *                    today's counts so far); only with ops->tls_report
  * Bytes after the first line are ignored. A peer that sends no complete
@@ -58,6 +60,8 @@ struct queue_control_ops {
 	/* TLSREPORT (may be NULL: the verb is then unknown). today: the
 	 * TODAY argument was given. As flush. */
 	int (*tls_report)(void *ctx, bool today, char *msg, size_t msg_size);
+	/* RELOAD (may be NULL). As flush. */
+	int (*reload)(void *ctx, char *msg, size_t msg_size);
 	/* The peer check; NULL means "uid 0 or geteuid()". Tests replace it
 	 * to see a refusal even when they run as root. */
 	bool (*may_control)(void *ctx, uid_t peer_uid);

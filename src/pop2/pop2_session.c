@@ -7,8 +7,9 @@
  *
  * Error handling follows RFC 937 and UW ipop2d: a "-" reply to a bad,
  * unknown or out-of-sequence command ends the session; deletions made by
- * ACKD happen only when QUIT is received, never on a dropped connection or
- * timeout. POP2 has no TLS, so HELO obeys plaintext_auth like USER/PASS. */
+ * ACKD, and the seen flag of messages kept by ACKS, happen only when QUIT
+ * is received, never on a dropped connection or timeout. POP2 has no TLS,
+ * so HELO obeys plaintext_auth like USER/PASS. */
 #include "pop2/pop2_session.h"
 
 #include <errno.h>
@@ -551,7 +552,11 @@ static bool xfer_pump(struct pop2_session *s)
 static void cmd_acks(struct pop2_session *s, const struct pop2_command *cmd)
 {
 	(void)cmd;
-	s->txn->current++;
+	struct pop2_txn *t = s->txn;
+	/* Received and kept: seen, so QUIT gives it the S flag as POP3 RETR
+	 * does (never without QUIT, like the deletions). */
+	maildrop_mark_seen(t->md, t->view[t->current - 1]);
+	t->current++;
 	read_current(s);
 }
 

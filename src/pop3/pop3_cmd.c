@@ -244,10 +244,12 @@ static void cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)
 	if (fd < 0)
 		return;
 	struct pop3_txn *t = s->txn;
-	/* RFC 1460: LAST is the highest message number accessed (RETR, as
-	 * Dovecot counts it). */
-	if (i + 1 > t->last)
-		t->last = (uint32_t)(i + 1);
+	/* Seen from now on: LAST counts it (RFC 1460, RETR as Dovecot counts
+	 * it), and UPDATE gives it the S flag, so mutt and IMAP show it read
+	 * and fetchmail in "keep" mode does not fetch it again. TOP does not
+	 * mark (fetchmail relies on that to peek). Only at QUIT does it reach
+	 * the disk: a dropped session changes nothing (RFC 1939 6). */
+	maildrop_mark_seen(t->md, i);
 	t->retrieved++;
 	pop3_reply(s, POP3_OK, "%llu octets", (unsigned long long)maildrop_get(t->md, i)->size);
 	pop3_send_message(s, fd, NULL);
@@ -291,9 +293,9 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	(void)cmd;
 	struct pop3_txn *t = s->txn;
-	maildrop_undelete_all(t->md);
-	/* RFC 1460: RSET also resets LAST to its value at the start. */
-	t->last = 0;
+	/* RFC 1939 5 unmarks the deleted messages; RFC 1460: RSET also
+	 * resets LAST to its value at the start, so the RETR marks go too. */
+	maildrop_reset(t->md);
 	size_t count;
 	uint64_t octets;
 	maildrop_stat(t->md, &count, &octets);
@@ -301,10 +303,12 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_command *cmd)
 		   (unsigned long long)octets);
 }
 
+/* RFC 1460 LAST: the highest number of a message seen, before this
+ * session (S flag; the maildrop lists those first) or by its RETRs. */
 static void cmd_last(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	(void)cmd;
-	pop3_reply(s, POP3_OK, "%u", s->txn->last);
+	pop3_reply(s, POP3_OK, "%zu", maildrop_last_seen(s->txn->md));
 }
 
 static void cmd_quit(struct pop3_session *s, const struct pop3_command *cmd)

@@ -80,11 +80,11 @@ struct pop3_send {
 
 /* The transaction: from a successful login to the end of the session. It
  * owns the maildrop lock; freeing it without pop3 UPDATE changes nothing
- * on disk (RFC 1939 6: no UPDATE without QUIT). */
+ * on disk (RFC 1939 6: no UPDATE without QUIT), neither deletions nor the
+ * seen marks of RETR (kept in the maildrop, maildrop_mark_seen). */
 struct pop3_txn {
 	char user[POP3_USER_MAX + 1]; /* normalised address */
 	struct maildrop *md; /* owned */
-	uint32_t last; /* RFC 1460 LAST: highest message number accessed */
 	unsigned retrieved; /* RETR count, for the log */
 	struct pop3_send *send; /* owned while SENDING */
 };

@@ -1,8 +1,9 @@
 /* pop3_maildrop: the two blocking steps of a POP3 session, run on worker
  * threads: taking the maildrop lock and snapshot after a login (RFC 1939 4),
- * and the UPDATE state after QUIT (RFC 1939 6). The job owns what the
- * worker touches; the session is only borrowed and is not freed while a job
- * runs (s->job). Nothing here parses commands. */
+ * and the UPDATE state after QUIT (RFC 1939 6: deletions, and the S flag
+ * of the messages retrieved). The job owns what the worker touches; the
+ * session is only borrowed and is not freed while a job runs (s->job).
+ * Nothing here parses commands. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +153,8 @@ void pop3_maildrop_update(struct pop3_session *s)
 	uint64_t octets;
 	maildrop_stat(t->md, &left, &octets);
 	deleted -= left;
-	log_info(s->sid, "proto=pop3 event=quit user=%s marked=%zu left=%zu", t->user, deleted, left);
+	log_info(s->sid, "proto=pop3 event=quit user=%s marked=%zu retrieved=%u left=%zu", t->user,
+		 deleted, t->retrieved, left);
 	/* RFC 1939 6: the reply comes after the removal. */
 	struct pop3_job *j = xcalloc(1, sizeof(*j));
 	j->kind = JOB_UPDATE;

@@ -1,11 +1,13 @@
 /* maildir: creation of Maildirs and atomic, durable delivery into them.
- * Owns the on-disk naming of message files. It does not know about
- * sessions, recipients or aliases; it is given paths. All functions block
- * (fsync) and belong on worker threads. */
+ * Owns the on-disk naming of message files, their info flags included. It
+ * does not know about sessions, recipients or aliases; it is given paths.
+ * All functions but the pure name helpers block (fsync) and belong on
+ * worker threads. */
 #include "store/maildir.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -56,6 +58,61 @@ int maildir_fsync_dir(const char *path)
 	(void)close(fd);
 	errno = saved;
 	return rc;
+}
+
+/* ---- info flags ---- */
+
+#define INFO_PREFIX ":2,"
+
+/* The flags of name (after ":2,"), or NULL when its info is missing or of
+ * another kind. */
+static const char *info_flags(const char *name)
+{
+	const char *colon = strchr(name, ':');
+	if (colon == NULL || strncmp(colon, INFO_PREFIX, 3) != 0)
+		return NULL;
+	return colon + 3;
+}
+
+bool maildir_name_has_flag(const char *name, char flag)
+{
+	const char *flags = info_flags(name);
+	return flags != NULL && strchr(flags, flag) != NULL;
+}
+
+int maildir_name_add_flag(const char *name, char flag, char *out, size_t out_size)
+{
+	if (out_size > 0)
+		out[0] = '\0';
+	size_t len = strlen(name);
+	const char *flags = info_flags(name);
+	size_t at; /* where flag goes */
+	const char *prefix = "";
+	if (flags != NULL) {
+		if (strchr(flags, flag) != NULL) {
+			if (len >= out_size)
+				return -1;
+			memcpy(out, name, len + 1);
+			return 0;
+		}
+		at = (size_t)(flags - name);
+		while (name[at] != '\0' && (unsigned char)name[at] < (unsigned char)flag)
+			at++;
+	} else if (strchr(name, ':') == NULL) {
+		at = len;
+		prefix = INFO_PREFIX;
+	} else {
+		return -1; /* ":1," or something else: not ours to rewrite */
+	}
+	size_t plen = strlen(prefix);
+	size_t total = len + plen + 1;
+	if (total > NAME_MAX || total >= out_size)
+		return -1;
+	memcpy(out, name, at);
+	memcpy(out + at, prefix, plen);
+	out[at + plen] = flag;
+	memcpy(out + at + plen + 1, name + at, len - at + 1);
+	return 1;
 }
 
 /* mkdir that fsyncs the parent, also when the entry already existed:

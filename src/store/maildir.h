@@ -4,12 +4,14 @@
  * line ends) and W the size with CRLF line ends (what POP3 reports), so
  * listings never need to open messages.
  *
- * Everything here does blocking I/O and fsync: call it from worker threads
- * (or the CLI), never from the event loop. Errors are returned as -1 with
- * a message in err; nothing logs. */
+ * Everything here but the pure name helpers (maildir_name_*) does blocking
+ * I/O and fsync: call it from worker threads (or the CLI), never from the
+ * event loop. Errors are returned as -1 with a message in err; nothing
+ * logs. */
 #ifndef KONVERT_STORE_MAILDIR_H
 #define KONVERT_STORE_MAILDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +47,22 @@ int maildir_deliver(int src_fd, const char *src_path, const char *const *maildir
 
 /* fsync of a directory by path. */
 int maildir_fsync_dir(const char *path);
+
+/* Maildir info flags (the spec's "experimental semantics" are left alone):
+ * a name's info starts at its first ':' and is ":2," followed by flags,
+ * single letters in ASCII order ("D F R S T", Dovecot keywords 'a'..'z'
+ * after them), e.g. "BASE:2,FS". The base name, the part before the info,
+ * is what POP3 UIDL shows and must never change. Pure, no I/O. */
+
+/* True when name has an info ":2,FLAGS" that holds flag. */
+bool maildir_name_has_flag(const char *name, char flag);
+
+/* Writes into out the name with flag added to its info: inserted before
+ * the first flag that sorts after it, or ":2,F" appended when name has no
+ * ':' at all. Returns 1 when out holds a new name, 0 when name already has
+ * flag (out holds name unchanged), or -1 when name has another kind of
+ * info (a ':' not starting ":2,") or the result would not fit in out or
+ * exceed NAME_MAX; out is then "". flag is an ASCII letter. */
+int maildir_name_add_flag(const char *name, char flag, char *out, size_t out_size);
 
 #endif

@@ -5,7 +5,8 @@
  * into three maildirs, all-or-nothing rollback, and the copy fallback when
  * link() fails with EXDEV (source on /dev/shm, maildirs under /tmp; skipped
  * when both are one filesystem). Tests run as root in CI: permission cases
- * are skipped there and a non-directory new/ is used instead. */
+ * are skipped there and a non-directory new/ is used instead. Also the
+ * pure info-flag helpers (has/add a flag, ASCII order, NAME_MAX). */
 #include "store/maildir.h"
 
 #include <dirent.h>
@@ -697,6 +698,88 @@ static void test_deliver_copy_large(void **state)
 	remove_tree(&md_root);
 }
 
+/* ---- info flags ---- */
+
+struct flag_case {
+	const char *name;
+	char flag;
+	int rc; /* maildir_name_add_flag */
+	const char *want; /* out */
+	bool had; /* maildir_name_has_flag before */
+};
+
+static const struct flag_case flag_cases[] = {
+	/* No info: ":2,S" appended (new/ -> cur/ as Dovecot does). */
+	{ .name = "1700000001.M1P2Q3.h,S=5,W=6", .flag = 'S', .rc = 1,
+	  .want = "1700000001.M1P2Q3.h,S=5,W=6:2,S" },
+	{ .name = "x:2,", .flag = 'S', .rc = 1, .want = "x:2,S" },
+	/* ASCII order: D F R S T, keywords (a..z) after. */
+	{ .name = "x:2,F", .flag = 'S', .rc = 1, .want = "x:2,FS" },
+	{ .name = "x:2,T", .flag = 'S', .rc = 1, .want = "x:2,ST" },
+	{ .name = "x:2,DFRT", .flag = 'S', .rc = 1, .want = "x:2,DFRST" },
+	{ .name = "x:2,Fab", .flag = 'S', .rc = 1, .want = "x:2,FSab" },
+	{ .name = "x:2,S", .flag = 'D', .rc = 1, .want = "x:2,DS" },
+	/* Already there: unchanged, wherever it sits. */
+	{ .name = "x:2,S", .flag = 'S', .rc = 0, .want = "x:2,S", .had = true },
+	{ .name = "x:2,FS", .flag = 'S', .rc = 0, .want = "x:2,FS",
+	  .had = true },
+	{ .name = "x:2,TS", .flag = 'S', .rc = 0, .want = "x:2,TS",
+	  .had = true },
+	/* Another kind of info, or a ':' that starts none: left alone. */
+	{ .name = "x:1,S", .flag = 'S', .rc = -1, .want = "" },
+	{ .name = "x:2S", .flag = 'S', .rc = -1, .want = "" },
+	{ .name = "x:", .flag = 'S', .rc = -1, .want = "" },
+	{ .name = "x:1,a:2,S", .flag = 'S', .rc = -1, .want = "" },
+	/* The flag letters in the base name do not count. */
+	{ .name = "S,W=3", .flag = 'S', .rc = 1, .want = "S,W=3:2,S" },
+};
+
+static void test_name_flags(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(flag_cases) / sizeof(flag_cases[0]);
+	     i++) {
+		const struct flag_case *c = &flag_cases[i];
+		char out[300];
+
+		memset(out, 'z', sizeof(out));
+		if (maildir_name_has_flag(c->name, c->flag) != c->had)
+			fail_msg("has_flag(\"%s\", %c)", c->name, c->flag);
+		int rc = maildir_name_add_flag(c->name, c->flag, out,
+					       sizeof(out));
+		if (rc != c->rc || strcmp(out, c->want) != 0)
+			fail_msg("add_flag(\"%s\", %c): %d \"%s\"", c->name,
+				 c->flag, rc, rc >= 0 ? out : "");
+		if (rc >= 0 && !maildir_name_has_flag(out, c->flag))
+			fail_msg("has_flag(\"%s\", %c) after", out, c->flag);
+	}
+}
+
+/* The result must fit in out and in NAME_MAX (255): no truncation. */
+static void test_name_flags_limits(void **state)
+{
+	(void)state;
+	char name[300], out[300];
+
+	/* 252 + ":2,S" = 256 > NAME_MAX */
+	memset(name, 'n', 252);
+	name[252] = '\0';
+	assert_int_equal(maildir_name_add_flag(name, 'S', out, sizeof(out)),
+			 -1);
+	assert_string_equal(out, "");
+	/* 251 + 4 = 255 fits, but not in an out of 255 bytes (no NUL). */
+	name[251] = '\0';
+	assert_int_equal(maildir_name_add_flag(name, 'S', out, 255), -1);
+	assert_int_equal(maildir_name_add_flag(name, 'S', out, 256), 1);
+	assert_int_equal(strlen(out), 255);
+	assert_string_equal(out + 251, ":2,S");
+	/* Already flagged but out too small for the copy. */
+	assert_int_equal(maildir_name_add_flag("x:2,S", 'S', out, 5), -1);
+	assert_int_equal(maildir_name_add_flag("x:2,S", 'S', out, 6), 0);
+	assert_string_equal(out, "x:2,S");
+	assert_int_equal(maildir_name_add_flag("x", 'S', out, 0), -1);
+}
+
 static void test_fsync_dir(void **state)
 {
 	(void)state;
@@ -726,6 +809,8 @@ int main(void)
 		cmocka_unit_test(test_deliver_copy_rollback),
 		cmocka_unit_test(test_deliver_copy_large),
 		cmocka_unit_test(test_fsync_dir),
+		cmocka_unit_test(test_name_flags),
+		cmocka_unit_test(test_name_flags_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

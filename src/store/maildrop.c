@@ -1,7 +1,8 @@
 /* maildrop: the POP3/POP2 session's locked, numbered snapshot of a Maildir.
  * Owns the POP lock file (DIR/konvert-pop.lock), message ordering,
- * unique-ids, the CRLF sizes of messages, and at UPDATE the removal of
- * deleted messages and the new/ -> cur/ move of the kept ones.
+ * unique-ids, the CRLF sizes of messages, the session's seen marks (RETR)
+ * and LAST, and at UPDATE the removal of deleted messages, the new/ -> cur/
+ * move of the kept ones and the S flag of those the session retrieved.
  * It does not know POP3 commands, dot-stuffing or line conversion, and it
  * never writes messages (delivery is maildir.c). Blocking I/O only: worker
  * threads or CLI. Nothing logs; see maildrop.h for the on-disk rules. */
@@ -24,7 +25,7 @@
 #include "store/maildir.h"
 
 #define LOCK_NAME "konvert-pop.lock"
-#define INFO_SEEN ":2,"
+#define INFO_PREFIX ":2,"
 
 struct entry {
 	struct maildrop_msg pub;
@@ -33,6 +34,8 @@ struct entry {
 	ino_t ino; /* from the directory listing: tie-break for duplicate ids */
 	bool gone; /* a search of cur/ found it removed: never searched again */
 	bool in_undo; /* listed in maildrop.undo */
+	bool seen_at_open; /* its name had the S flag when listed */
+	bool seen_mark; /* marked seen by this session (RETR): S added at commit */
 };
 
 struct maildrop {
@@ -44,11 +47,15 @@ struct maildrop {
 	 * maildrop_mark_deleted() so that STAT is O(1). */
 	size_t live_count;
 	uint64_t live_octets;
-	/* Indexes marked deleted since the last maildrop_undelete_all() (each
+	/* Indexes marked deleted or seen since the last maildrop_reset() (each
 	 * at most once, possibly unmarked again since): RSET costs the number
-	 * of DELEs, not the size of the maildrop. Owned, n entries of room. */
+	 * of DELEs and RETRs, not the size of the maildrop. Owned, n entries
+	 * of room. */
 	size_t *undo;
 	size_t undo_len;
+	/* LAST: the highest number of a seen message, at open and now. */
+	size_t last_seen_open;
+	size_t last_seen;
 	bool committed;
 };
 
@@ -57,7 +64,7 @@ struct maildrop {
 /* Length of the base name: up to, not including, the first ":2,". */
 static size_t base_len(const char *name)
 {
-	const char *info = strstr(name, INFO_SEEN);
+	const char *info = strstr(name, INFO_PREFIX);
 	return info != NULL ? (size_t)(info - name) : strlen(name);
 }
 
@@ -291,6 +298,8 @@ static int scan_one(struct maildrop *md, int dir_fd, const char *sub, const char
 	struct entry *e = add_entry(md);
 	set_file(e, sub, name);
 	e->pub.size = size;
+	e->seen_at_open = maildir_name_has_flag(name, 'S');
+	e->pub.seen = e->seen_at_open;
 	e->secs = secs;
 	e->usec = usec;
 	e->ino = ino;
@@ -329,9 +338,14 @@ static int scan_dir(struct maildrop *md, const char *sub, char *err, size_t err_
 	return rc;
 }
 
-static int cmp_delivery(const void *a, const void *b)
+/* Seen messages first (LAST then covers exactly them, so a client that
+ * fetches the messages after LAST gets every unseen one), each part by
+ * delivery time. */
+static int cmp_listing(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
+	if (x->seen_at_open != y->seen_at_open)
+		return x->seen_at_open ? -1 : 1;
 	if (x->secs != y->secs)
 		return x->secs < y->secs ? -1 : 1;
 	if (x->usec != y->usec)
@@ -455,11 +469,15 @@ int maildrop_open(const char *maildir_path, struct maildrop **out, bool *busy_ou
 		return -1;
 	}
 	if (md->n > 1)
-		qsort(md->msgs, md->n, sizeof(*md->msgs), cmp_delivery);
+		qsort(md->msgs, md->n, sizeof(*md->msgs), cmp_listing);
 	assign_uids(md);
-	for (size_t i = 0; i < md->n; i++)
+	for (size_t i = 0; i < md->n; i++) {
 		md->live_octets += md->msgs[i].pub.size;
+		if (md->msgs[i].seen_at_open)
+			md->last_seen_open = i + 1;
+	}
 	md->live_count = md->n;
+	md->last_seen = md->last_seen_open;
 	*out = md;
 	return 0;
 }
@@ -481,6 +499,23 @@ void maildrop_stat(const struct maildrop *md, size_t *count_out, uint64_t *octet
 	*octets_out = md->live_octets;
 }
 
+/* Lists index0 for maildrop_reset(), once. */
+static void note_undo(struct maildrop *md, size_t index0)
+{
+	struct entry *e = &md->msgs[index0];
+	if (e->in_undo)
+		return;
+	if (md->undo == NULL) {
+		size_t bytes;
+		KASSERT(!ckd_mul_size(&bytes, md->n, sizeof(*md->undo)));
+		md->undo = xmalloc(bytes);
+	}
+	/* Each index is listed at most once: room for n. */
+	KASSERT(md->undo_len < md->n);
+	md->undo[md->undo_len++] = index0;
+	e->in_undo = true;
+}
+
 void maildrop_mark_deleted(struct maildrop *md, size_t index0, bool deleted)
 {
 	KASSERT(index0 < md->n);
@@ -491,31 +526,45 @@ void maildrop_mark_deleted(struct maildrop *md, size_t index0, bool deleted)
 	if (deleted) {
 		md->live_count--;
 		md->live_octets -= e->pub.size;
-		if (!e->in_undo) {
-			if (md->undo == NULL) {
-				size_t bytes;
-				KASSERT(!ckd_mul_size(&bytes, md->n, sizeof(*md->undo)));
-				md->undo = xmalloc(bytes);
-			}
-			/* Each index is listed at most once: room for n. */
-			KASSERT(md->undo_len < md->n);
-			md->undo[md->undo_len++] = index0;
-			e->in_undo = true;
-		}
+		note_undo(md, index0);
 	} else {
 		md->live_count++;
 		md->live_octets += e->pub.size;
 	}
 }
 
-void maildrop_undelete_all(struct maildrop *md)
+void maildrop_mark_seen(struct maildrop *md, size_t index0)
+{
+	KASSERT(index0 < md->n);
+	struct entry *e = &md->msgs[index0];
+	if (e->pub.seen)
+		return; /* seen at open, or marked already: LAST covers it */
+	e->pub.seen = true;
+	e->seen_mark = true;
+	note_undo(md, index0);
+	if (index0 + 1 > md->last_seen)
+		md->last_seen = index0 + 1;
+}
+
+size_t maildrop_last_seen(const struct maildrop *md)
+{
+	return md->last_seen;
+}
+
+void maildrop_reset(struct maildrop *md)
 {
 	for (size_t i = 0; i < md->undo_len; i++) {
 		size_t index0 = md->undo[i];
+		struct entry *e = &md->msgs[index0];
 		maildrop_mark_deleted(md, index0, false);
-		md->msgs[index0].in_undo = false;
+		if (e->seen_mark) {
+			e->seen_mark = false;
+			e->pub.seen = false; /* seen_mark is only set when not seen at open */
+		}
+		e->in_undo = false;
 	}
 	md->undo_len = 0;
+	md->last_seen = md->last_seen_open;
 }
 
 /* Finds the message under another name in cur/ (same base name: another
@@ -571,48 +620,73 @@ int maildrop_open_msg(struct maildrop *md, size_t index0)
 	return -1;
 }
 
-/* Moves new/NAME to cur/NAME:2, without replacing anything there:
+/* Renames from_fd/name to to_fd/target without replacing anything there:
  * renameat2(RENAME_NOREPLACE), or link + unlink where the file system lacks
  * it (that refuses to replace too). */
-static int move_to_cur(int new_fd, int cur_fd, const char *name, char *target, size_t target_size,
-		       bool *no_renameat2)
+static int rename_noreplace(int from_fd, const char *name, int to_fd, const char *target,
+			    bool *no_renameat2)
 {
-	/* Maildir: new/ holds no info; a name with one moves unchanged. */
-	const char *suffix = strchr(name, ':') != NULL ? "" : INFO_SEEN;
-	int len = snprintf(target, target_size, "%s%s", name, suffix);
-	if (len < 0 || (size_t)len >= target_size || len > NAME_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
 	if (!*no_renameat2) {
-		if (renameat2(new_fd, name, cur_fd, target, RENAME_NOREPLACE) == 0)
+		if (renameat2(from_fd, name, to_fd, target, RENAME_NOREPLACE) == 0)
 			return 0;
 		if (errno != EINVAL && errno != ENOSYS)
 			return -1;
 		*no_renameat2 = true;
 	}
-	if (linkat(new_fd, name, cur_fd, target, 0) != 0)
+	if (linkat(from_fd, name, to_fd, target, 0) != 0)
 		return -1;
-	return unlinkat(new_fd, name, 0);
+	return unlinkat(from_fd, name, 0);
 }
 
-/* Kept messages still in new/ go to cur/ with ":2,": the client has seen
- * them. Best effort: one that cannot move (gone, name taken, too long)
- * stays where it is and is listed from there next time. */
-static void move_kept(struct maildrop *md, bool *new_changed)
+/* The cur/ name a kept message gets at UPDATE into target: its name with
+ * the S flag added when this session marked it seen (Maildir flags in
+ * ASCII order, as Dovecot and mutt write them), else, for one in new/, the
+ * name with an empty info ":2," (new/ holds no info; a name that has one
+ * anyway moves unchanged). Returns false when the file stays as it is:
+ * already in cur/ with nothing to add, or no room for the name. */
+static bool kept_target(const struct entry *e, char *target, size_t target_size)
+{
+	const char *name = e->pub.file + 4;
+	if (e->seen_mark && maildir_name_add_flag(name, 'S', target, target_size) > 0)
+		return true;
+	if (memcmp(e->pub.file, "new/", 4) != 0)
+		return false;
+	const char *suffix = strchr(name, ':') != NULL ? "" : INFO_PREFIX;
+	int len = snprintf(target, target_size, "%s%s", name, suffix);
+	return len >= 0 && (size_t)len < target_size && len <= NAME_MAX;
+}
+
+/* Kept messages still in new/ go to cur/, and those the session retrieved
+ * get the S flag (in new/ or cur/): the client has seen them. Best effort:
+ * one that cannot be renamed (gone, name taken) stays as it is and is
+ * listed from there next time; its unique-id is the same either way. A
+ * retrieved message that another client (IMAP, mutt) moved out of new/ or
+ * flagged since the snapshot is looked for in cur/ by its base name, once
+ * (one listing of cur/ each, as maildrop_open_msg costs). */
+static void update_kept(struct maildrop *md, bool *new_changed)
 {
 	int new_fd = open_subdir(md->root_fd, "new");
 	int cur_fd = open_subdir(md->root_fd, "cur");
 	bool no_renameat2 = false;
-	char target[NAME_MAX + 8];
+	char target[NAME_MAX + 1];
 	for (size_t i = 0; new_fd >= 0 && cur_fd >= 0 && i < md->n; i++) {
 		struct entry *e = &md->msgs[i];
-		if (e->pub.deleted || e->gone || memcmp(e->pub.file, "new/", 4) != 0)
+		if (e->pub.deleted || e->gone)
 			continue;
-		if (move_to_cur(new_fd, cur_fd, e->pub.file + 4, target, sizeof(target),
-				&no_renameat2) == 0) {
-			set_file(e, "cur", target);
-			*new_changed = true;
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (!kept_target(e, target, sizeof(target)))
+				break;
+			bool in_new = memcmp(e->pub.file, "new/", 4) == 0;
+			if (rename_noreplace(in_new ? new_fd : cur_fd, e->pub.file + 4, cur_fd,
+					     target, &no_renameat2) == 0) {
+				set_file(e, "cur", target);
+				*new_changed |= in_new;
+				break;
+			}
+			/* Gone from where the snapshot saw it: only a message
+			 * that needs its S flag is worth a listing of cur/. */
+			if (errno != ENOENT || attempt > 0 || !e->seen_mark || relocate(md, e) != 0)
+				break;
 		}
 	}
 	if (new_fd >= 0)
@@ -645,8 +719,9 @@ int maildrop_commit(struct maildrop *md, char *err, size_t err_size)
 			failed = true;
 		}
 	}
-	move_kept(md, &new_changed);
-	/* The removals are durable before the session answers +OK. */
+	update_kept(md, &new_changed);
+	/* The removals and renames are durable before the session answers
+	 * +OK. */
 	static const char *const subs[] = {"cur", "new"};
 	for (size_t i = 0; i < 2; i++) {
 		if (i == 1 && !new_changed)

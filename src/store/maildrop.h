@@ -1,6 +1,7 @@
 /* maildrop: the POP3/POP2 view of one Maildir (RFC 1939 "maildrop"): an
- * exclusive lock, a numbered snapshot of the messages, their sizes and
- * unique ids, and the UPDATE-state removal of deleted messages.
+ * exclusive lock, a numbered snapshot of the messages, their sizes, unique
+ * ids and seen state, and the UPDATE state: removal of deleted messages and
+ * the S flag on the retrieved ones.
  *
  * Locking: DIR/konvert-pop.lock (created once, never removed) is held with
  * an open-file-description lock (F_OFD_SETLK), which excludes a second
@@ -10,17 +11,27 @@
  * share the lock with the child.
  *
  * Snapshot (at open): the regular files of cur/ and then new/ (dotfiles
- * and anything else skipped), ordered by delivery time, the leading
- * "SECS.MUSEC" of the name (Maildir naming; names without a leading "SECS."
- * use the file's mtime), then by file name. So numbers are stable for the
- * session, oldest first. Mail delivered later is not shown until the next
- * open. Nothing is renamed at open: moving 50,000 files costs about a
- * second on ext4, so the new/ -> cur/ move (adding the Maildir info ":2,",
- * "seen by a client", as Dovecot does) happens in maildrop_commit() for
- * the messages that are kept; deleted ones are unlinked where they are.
+ * and anything else skipped). The messages already seen, those whose name
+ * has the Maildir flag S (":2,...S..."), come first, then the others; each
+ * part is ordered by delivery time, the leading "SECS.MUSEC" of the name
+ * (Maildir naming; names without a leading "SECS." use the file's mtime),
+ * then by file name. So numbers are stable for the session, and LAST
+ * (RFC 1460, maildrop_last_seen) at the start of a session is exactly the
+ * number of seen messages: a client that fetches the messages after LAST
+ * (fetchmail "keep" without UIDL) gets every unseen one, also when a
+ * reader flagged a newer message seen before an older one. Mail delivered
+ * later is not shown until the next open. Nothing is renamed at open:
+ * moving 50,000 files costs about a second on ext4, so the new/ -> cur/
+ * move (adding the Maildir info ":2,", as Dovecot does) happens in
+ * maildrop_commit() for the messages that are kept, which also adds S to
+ * those the session marked seen; deleted ones are unlinked where they are.
  * A session that ends without UPDATE leaves the maildir untouched. (cur/
  * is listed before new/: a message another client moves between the two
  * listings is missed for this session rather than listed twice.)
+ *
+ * Flags (store/maildir.h): the info ":2," then single letters in ASCII
+ * order, "D F R S T" and Dovecot's keyword letters, as Dovecot and mutt
+ * write them; adding S keeps the others (":2,F" becomes ":2,FS").
  *
  * Unique ids (RFC 1939 7, UIDL): the file name up to, not including, the
  * first ":2," (the whole name if there is none). This survives the
@@ -63,6 +74,7 @@ struct maildrop_msg {
 	char uid[MAILDROP_UID_MAX + 1];	   /* NUL-terminated unique-id */
 	uint64_t size;			   /* octets with CRLF line ends */
 	bool deleted;			   /* set through maildrop_mark_deleted() */
+	bool seen;			   /* S flag at open, or maildrop_mark_seen() */
 };
 
 /* Creates the maildir when missing (an account without mail has an empty
@@ -89,9 +101,20 @@ void maildrop_stat(const struct maildrop *md, size_t *count_out, uint64_t *octet
 /* Sets or clears the deleted mark of index0 (DELE). O(1). */
 void maildrop_mark_deleted(struct maildrop *md, size_t index0, bool deleted);
 
-/* Clears every deleted mark (RSET). Costs the number of messages marked
- * since the last call, not the size of the maildrop. */
-void maildrop_undelete_all(struct maildrop *md);
+/* Marks index0 seen (POP3 RETR, POP2 ACKS): maildrop_commit() adds the S
+ * flag to its name, unless it is deleted. A message seen at open stays as
+ * it is. O(1). */
+void maildrop_mark_seen(struct maildrop *md, size_t index0);
+
+/* RFC 1460 LAST: the highest message number (index0 + 1) of a message
+ * that is seen, at open or through maildrop_mark_seen(); 0 if none. O(1). */
+size_t maildrop_last_seen(const struct maildrop *md);
+
+/* RSET (RFC 1939 5, RFC 1460 LAST): clears every deleted mark and every
+ * seen mark made by maildrop_mark_seen(), so LAST is again what it was at
+ * open. Costs the number of messages marked since the last call, not the
+ * size of the maildrop. */
+void maildrop_reset(struct maildrop *md);
 
 /* Opens message index0 read-only (stored form: LF line ends as written, not
  * dot-stuffed). When the snapshot's name is gone, cur/ is searched for the
@@ -106,12 +129,15 @@ int maildrop_open_msg(struct maildrop *md, size_t index0);
 /* UPDATE state (RFC 1939 6): unlinks the file of every message marked
  * deleted (a file already gone counts as done: another client removed it;
  * a renamed one is found as in maildrop_open_msg), moves the kept messages
- * of new/ to cur/NAME:2, (best effort: one that cannot move stays in new/;
- * names already holding ':' keep their name; an existing cur/ name is never
- * replaced), then fsyncs cur/ and, when it changed, new/. Keeps going past
- * a failed unlink and then reports it. Returns the number of files removed
- * by this call, or -1 with err set. At most once per maildrop; the lock
- * stays held until maildrop_close(). */
+ * of new/ to cur/NAME:2, and gives the kept ones marked seen the S flag
+ * (new/NAME becomes cur/NAME:2,S, cur/NAME:2,F becomes cur/NAME:2,FS; a
+ * file another client moved or flagged meanwhile is found in cur/ by its
+ * base name). Renames are best effort: one that cannot be made leaves the
+ * file as it is; names whose info is not ":2," keep their name; an
+ * existing cur/ name is never replaced. Then fsyncs cur/ and, when it
+ * changed, new/. Keeps going past a failed unlink and then reports it.
+ * Returns the number of files removed by this call, or -1 with err set.
+ * At most once per maildrop; the lock stays held until maildrop_close(). */
 int maildrop_commit(struct maildrop *md, char *err, size_t err_size);
 
 /* Releases the lock and frees the maildrop without changing the mailbox

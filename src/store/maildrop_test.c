@@ -3,7 +3,8 @@
  * CRLF sizes with and without ",W=", the lock against this process and a
  * forked one, commit (deletes, new/ -> cur/ move) versus close, files that
  * vanish (searched for once) or are moved by another client, the STAT
- * totals through DELE and RSET, and 50,000 messages, timed. */
+ * totals through DELE and RSET, seen marks (LAST, RSET, the S flag added at
+ * commit, seen messages listed first), and 50,000 messages, timed. */
 #include "store/maildrop.h"
 
 #include <errno.h>
@@ -152,11 +153,12 @@ static void test_new_and_cur_ordering(void **state)
 	assert_int_equal(symlink("/etc/passwd", p), 0);
 
 	struct maildrop *md = open_ok(&t);
+	/* The seen message (flag S) first, then the others. */
 	static const char *const want[] = {
+		"cur/1700000001.M10P1Q2.h,S=2,W=3:2,S",
 		"cur/handmade",
 		"new/999999999.P7.h",
 		"new/1700000001.M9P1Q3.h,S=2,W=3",
-		"cur/1700000001.M10P1Q2.h,S=2,W=3:2,S",
 		"new/1700000002.M5P1Q0.h,S=2,W=3",
 		"new/1700000002.M5P1Q1.h,S=2,W=3",
 		"cur/1700000002.M5P1Q2.h,S=2,W=3:2,",
@@ -169,9 +171,13 @@ static void test_new_and_cur_ordering(void **state)
 		assert_false(m->deleted);
 		memcpy(uids[i], m->uid, sizeof(uids[i]));
 	}
-	assert_string_equal(uids[0], "handmade");
-	assert_string_equal(uids[2], "1700000001.M9P1Q3.h,S=2,W=3");
-	assert_string_equal(uids[3], "1700000001.M10P1Q2.h,S=2,W=3");
+	assert_string_equal(uids[0], "1700000001.M10P1Q2.h,S=2,W=3");
+	assert_string_equal(uids[1], "handmade");
+	assert_string_equal(uids[3], "1700000001.M9P1Q3.h,S=2,W=3");
+	assert_true(maildrop_get(md, 0)->seen);
+	for (size_t i = 1; i < 7; i++)
+		assert_false(maildrop_get(md, i)->seen);
+	assert_int_equal(maildrop_last_seen(md), 1);
 	/* Nothing moves before UPDATE. */
 	assert_true(exists(&t, "new", "1700000002.M5P1Q1.h,S=2,W=3"));
 	char err[256] = "";
@@ -217,6 +223,7 @@ static void test_snapshot_is_fixed(void **state)
 /* ---- unique ids ---- */
 
 static void read_all(int fd, char *buf, size_t size);
+static const char *uid_of_content(struct maildrop *md, const char *want);
 
 static bool is_hex32(const char *s)
 {
@@ -242,11 +249,15 @@ static void test_uid_stability(void **state)
 	put(&t, "new", longname, "c\n");
 	put(&t, "cur", "1700000004.M1P1Q1.host:2,S", "d\n");
 
+	static const char *const contents[4] = {"a\n", "b\n", "c\n", "d\n"};
+
 	struct maildrop *md = open_ok(&t);
 	assert_int_equal(maildrop_count(md), 4);
 	char uids[4][MAILDROP_UID_MAX + 1];
 	for (size_t i = 0; i < 4; i++)
-		memcpy(uids[i], maildrop_get(md, i)->uid, sizeof(uids[i]));
+		(void)snprintf(uids[i], sizeof(uids[i]), "%s", uid_of_content(md, contents[i]));
+	/* The seen one (S) is listed first. */
+	assert_string_equal(maildrop_get(md, 0)->uid, uids[3]);
 	char err[256] = "";
 	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 0); /* new/ -> cur/ */
 	maildrop_close(&md);
@@ -271,7 +282,7 @@ static void test_uid_stability(void **state)
 	md = open_ok(&t);
 	assert_int_equal(maildrop_count(md), 4);
 	for (size_t i = 0; i < 4; i++)
-		assert_string_equal(maildrop_get(md, i)->uid, uids[i]);
+		assert_string_equal(uid_of_content(md, contents[i]), uids[i]);
 	maildrop_close(&md);
 	tmp_remove(&t);
 }
@@ -406,7 +417,8 @@ static void test_sizes(void **state)
 	put_bytes(&t, "cur", "1700000010.M1P1Q1.h", "a\nb\r\nlast", 9);
 
 	struct maildrop *md = open_ok(&t);
-	static const uint64_t want[] = {1234, 11, 3, 3, 3, 77, 16384 * 2 + 12, 0, 3, 12};
+	/* The seen one (W=77, flag S) first. */
+	static const uint64_t want[] = {77, 1234, 11, 3, 3, 3, 16384 * 2 + 12, 0, 3, 12};
 	assert_int_equal(maildrop_count(md), 10);
 	uint64_t total = 0;
 	for (size_t i = 0; i < 10; i++) {
@@ -418,7 +430,7 @@ static void test_sizes(void **state)
 	maildrop_stat(md, &count, &octets);
 	assert_int_equal(count, 10);
 	assert_int_equal(octets, total);
-	maildrop_mark_deleted(md, 0, true);
+	maildrop_mark_deleted(md, 1, true);
 	maildrop_stat(md, &count, &octets);
 	assert_int_equal(count, 9);
 	assert_int_equal(octets, total - 1234);
@@ -574,7 +586,7 @@ static void test_gone_remembered(void **state)
 }
 
 /* STAT's running totals follow DELE, a repeated mark, unmarking and RSET
- * (maildrop_undelete_all), also across repeated rounds. */
+ * (maildrop_reset), also across repeated rounds. */
 static void test_stat_totals(void **state)
 {
 	(void)state;
@@ -606,14 +618,14 @@ static void test_stat_totals(void **state)
 		maildrop_stat(md, &count, &octets);
 		assert_int_equal(count, 0);
 		assert_int_equal(octets, 0);
-		maildrop_undelete_all(md);
+		maildrop_reset(md);
 		maildrop_stat(md, &count, &octets);
 		assert_int_equal(count, 3);
 		assert_int_equal(octets, 3210);
 		for (size_t i = 0; i < 3; i++)
 			assert_false(maildrop_get(md, i)->deleted);
 	}
-	maildrop_undelete_all(md); /* nothing marked: fine */
+	maildrop_reset(md); /* nothing marked: fine */
 	maildrop_mark_deleted(md, 0, true);
 	char err[256] = "";
 	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 1);
@@ -695,6 +707,153 @@ static void test_commit_deletes_marked(void **state)
 	read_all(fd, buf, sizeof(buf));
 	assert_string_equal(buf, "e\n");
 	maildrop_close(&md);
+	tmp_remove(&t);
+}
+
+/* ---- seen flag and LAST ---- */
+
+static void read_file_in(const struct tmpdir *t, const char *sub, const char *name, char *buf,
+			 size_t size)
+{
+	char p[512];
+	path_in(p, sizeof(p), t, sub, name);
+	int fd = open(p, O_RDONLY);
+	if (fd < 0)
+		fail_msg("open %s: %s", p, strerror(errno));
+	read_all(fd, buf, size);
+}
+
+/* RETR marks (maildrop_mark_seen), LAST, RSET, and the S flag at commit:
+ * new/ -> cur/NAME:2,S, other flags kept in ASCII order, a file moved and
+ * flagged by another client meanwhile found in cur/, deleted ones simply
+ * removed; seen messages are listed first in the next session, with the
+ * same ids. */
+static void test_seen_marks(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	prepare_box(&t);
+	put(&t, "new", "1700000001.M1P1Q1.h,S=2,W=3", "a\n");
+	put(&t, "new", "1700000002.M1P1Q1.h,S=2,W=3", "b\n");
+	put(&t, "cur", "1700000003.M1P1Q1.h,S=2,W=3:2,F", "c\n");
+	put(&t, "cur", "1700000004.M1P1Q1.h,S=2,W=3:2,FS", "d\n");
+	put(&t, "cur", "1700000005.M1P1Q1.h,S=2,W=3:2,T", "e\n");
+	struct maildrop *md = open_ok(&t);
+	assert_int_equal(maildrop_count(md), 5);
+	/* d was seen (S) before: first, and LAST is 1. */
+	assert_string_equal(maildrop_get(md, 0)->file, "cur/1700000004.M1P1Q1.h,S=2,W=3:2,FS");
+	assert_string_equal(maildrop_get(md, 1)->file, "new/1700000001.M1P1Q1.h,S=2,W=3");
+	assert_string_equal(maildrop_get(md, 4)->file, "cur/1700000005.M1P1Q1.h,S=2,W=3:2,T");
+	assert_true(maildrop_get(md, 0)->seen);
+	assert_int_equal(maildrop_last_seen(md), 1);
+
+	maildrop_mark_seen(md, 2);
+	assert_true(maildrop_get(md, 2)->seen);
+	assert_int_equal(maildrop_last_seen(md), 3);
+	maildrop_mark_seen(md, 0); /* seen already: nothing changes */
+	maildrop_mark_seen(md, 1);
+	maildrop_mark_seen(md, 1);
+	assert_int_equal(maildrop_last_seen(md), 3);
+	maildrop_mark_deleted(md, 3, true);
+	/* RSET: back to what open found, marks and deletions gone. */
+	maildrop_reset(md);
+	assert_int_equal(maildrop_last_seen(md), 1);
+	assert_true(maildrop_get(md, 0)->seen);
+	for (size_t i = 1; i < 5; i++) {
+		assert_false(maildrop_get(md, i)->seen);
+		assert_false(maildrop_get(md, i)->deleted);
+	}
+	maildrop_reset(md); /* nothing marked: fine */
+	assert_int_equal(maildrop_last_seen(md), 1);
+
+	maildrop_mark_seen(md, 2); /* b, new/ */
+	maildrop_mark_seen(md, 3); /* c, cur/ :2,F */
+	maildrop_mark_seen(md, 4); /* e, cur/ :2,T, then deleted */
+	maildrop_mark_deleted(md, 4, true);
+	assert_int_equal(maildrop_last_seen(md), 5);
+	/* Another client (mutt) moves b to cur/ and flags it R meanwhile. */
+	char p[512], q[512];
+	path_in(p, sizeof(p), &t, "new", "1700000002.M1P1Q1.h,S=2,W=3");
+	path_in(q, sizeof(q), &t, "cur", "1700000002.M1P1Q1.h,S=2,W=3:2,R");
+	assert_int_equal(rename(p, q), 0);
+	/* Nothing is written before commit. */
+	assert_true(exists(&t, "cur", "1700000003.M1P1Q1.h,S=2,W=3:2,F"));
+	char err[256] = "";
+	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 1);
+	assert_string_equal(maildrop_get(md, 2)->file, "cur/1700000002.M1P1Q1.h,S=2,W=3:2,RS");
+	assert_string_equal(maildrop_get(md, 3)->file, "cur/1700000003.M1P1Q1.h,S=2,W=3:2,FS");
+	maildrop_close(&md);
+	assert_true(exists(&t, "cur", "1700000001.M1P1Q1.h,S=2,W=3:2,")); /* kept, unseen */
+	assert_true(exists(&t, "cur", "1700000002.M1P1Q1.h,S=2,W=3:2,RS"));
+	assert_false(exists(&t, "cur", "1700000002.M1P1Q1.h,S=2,W=3:2,R"));
+	assert_true(exists(&t, "cur", "1700000003.M1P1Q1.h,S=2,W=3:2,FS"));
+	assert_false(exists(&t, "cur", "1700000003.M1P1Q1.h,S=2,W=3:2,F"));
+	assert_true(exists(&t, "cur", "1700000004.M1P1Q1.h,S=2,W=3:2,FS"));
+	assert_false(exists(&t, "cur", "1700000005.M1P1Q1.h,S=2,W=3:2,T"));
+	assert_false(exists(&t, "cur", "1700000005.M1P1Q1.h,S=2,W=3:2,ST"));
+	char buf[64];
+	read_file_in(&t, "cur", "1700000003.M1P1Q1.h,S=2,W=3:2,FS", buf, sizeof(buf));
+	assert_string_equal(buf, "c\n");
+
+	/* Next session: b, c, d seen (delivery order), then a; same ids. */
+	md = open_ok(&t);
+	static const char *const want[] = {
+		"1700000002.M1P1Q1.h,S=2,W=3",
+		"1700000003.M1P1Q1.h,S=2,W=3",
+		"1700000004.M1P1Q1.h,S=2,W=3",
+		"1700000001.M1P1Q1.h,S=2,W=3",
+	};
+	assert_int_equal(maildrop_count(md), 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(maildrop_get(md, i)->uid, want[i]);
+		assert_true(maildrop_get(md, i)->seen == (i < 3));
+	}
+	assert_int_equal(maildrop_last_seen(md), 3);
+	maildrop_close(&md);
+	tmp_remove(&t);
+}
+
+/* Seen marks without commit change nothing; odd names: no info in cur/
+ * gets ":2,S", an info of another kind is left alone, a name with info in
+ * new/ moves as it is, and a taken target name is never replaced. */
+static void test_seen_odd_names(void **state)
+{
+	(void)state;
+	struct tmpdir t;
+	prepare_box(&t);
+	put(&t, "new", "1700000001.M1P1Q1.h,S=2,W=3", "a\n");
+	put(&t, "cur", "1700000002.M1P1Q1.h", "b\n");
+	put(&t, "cur", "1700000003.M1P1Q1.h:1,odd", "c\n");
+	put(&t, "new", "1700000004.M1P1Q1.h:2,F", "d\n");
+	put(&t, "cur", "1700000005.M1P1Q1.h:2,", "e\n");
+	put(&t, "cur", "1700000005.M1P1Q1.h:2,S", "intruder\n");
+	struct maildrop *md = open_ok(&t);
+	assert_int_equal(maildrop_count(md), 6);
+	assert_string_equal(maildrop_get(md, 0)->file, "cur/1700000005.M1P1Q1.h:2,S");
+	for (size_t i = 1; i < 6; i++)
+		maildrop_mark_seen(md, i);
+	assert_int_equal(maildrop_last_seen(md), 6);
+	maildrop_close(&md); /* no UPDATE */
+	assert_true(exists(&t, "new", "1700000001.M1P1Q1.h,S=2,W=3"));
+	assert_true(exists(&t, "cur", "1700000002.M1P1Q1.h"));
+	assert_true(exists(&t, "cur", "1700000005.M1P1Q1.h:2,"));
+
+	md = open_ok(&t);
+	assert_int_equal(maildrop_last_seen(md), 1);
+	for (size_t i = 1; i < 6; i++)
+		maildrop_mark_seen(md, i);
+	char err[256] = "";
+	assert_int_equal(maildrop_commit(md, err, sizeof(err)), 0);
+	maildrop_close(&md);
+	assert_true(exists(&t, "cur", "1700000001.M1P1Q1.h,S=2,W=3:2,S"));
+	assert_true(exists(&t, "cur", "1700000002.M1P1Q1.h:2,S"));
+	assert_true(exists(&t, "cur", "1700000003.M1P1Q1.h:1,odd"));
+	assert_true(exists(&t, "cur", "1700000004.M1P1Q1.h:2,FS"));
+	/* e's seen name is taken by the intruder: e stays, both intact. */
+	assert_true(exists(&t, "cur", "1700000005.M1P1Q1.h:2,"));
+	char buf[64];
+	read_file_in(&t, "cur", "1700000005.M1P1Q1.h:2,S", buf, sizeof(buf));
+	assert_string_equal(buf, "intruder\n");
 	tmp_remove(&t);
 }
 
@@ -793,6 +952,8 @@ int main(void)
 		cmocka_unit_test(test_stat_totals),
 		cmocka_unit_test(test_close_deletes_nothing),
 		cmocka_unit_test(test_commit_deletes_marked),
+		cmocka_unit_test(test_seen_marks),
+		cmocka_unit_test(test_seen_odd_names),
 		cmocka_unit_test(test_50000_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -948,7 +948,7 @@ class BenchDns:
         self.answered = 0
         self.cpu = 0.0
         self.replay = replay
-        self.srv = DnsServer(HOST)
+        self.srv = DnsServer(HOST, ttl=300)  # konvert caches answers for their TTL, as a resolver would
         self.srv.start()
         # ThreadingMixIn runs each request in a new thread: its CPU time
         # when the request is done is what answering it cost

@@ -179,3 +179,23 @@ def test_auth_checks_no_adds_nothing(make_server, dns):
     assert send_raw(srv, "a@good.test", make_msg("off", sender="a@good.test")).code == 250
     assert "Authentication-Results" not in stored_headers(srv)
     assert ("good.test", "TXT") not in dns.asked()
+
+
+def test_dns_answers_are_cached_for_their_ttl(checked, dns):
+    """Two messages from one sender: the SPF, DMARC records are asked once
+    (answers with records are kept for their TTL); with TTL 0 every
+    message asks again."""
+    dns.ttl = 300
+    dns.add_txt("cached.test", "v=spf1 ip4:127.0.0.1 -all")
+    dns.add_txt("_dmarc.cached.test", "v=DMARC1; p=none")
+    dns.ttl = 0
+    dns.add_txt("fresh.test", "v=spf1 ip4:127.0.0.1 -all")
+    srv = checked()
+    for i in range(2):
+        assert send_raw(srv, "a@cached.test", make_msg("c%d" % i, sender="a@cached.test")).code == 250
+        assert send_raw(srv, "a@fresh.test", make_msg("f%d" % i, sender="a@fresh.test")).code == 250
+    asked = [n for n, t in dns.asked() if t == "TXT"]
+    assert asked.count("cached.test") == 1, asked
+    assert asked.count("_dmarc.cached.test") == 1, asked
+    assert asked.count("fresh.test") == 2, asked
+    assert result_of(ar_of(stored_headers(srv)), "spf") == ["pass"]

@@ -43,7 +43,17 @@ struct dns_sock {
 	struct dns_sock *next;
 };
 
+/* One cached dns_query answer (see dns.h). */
+struct dns_cache_entry {
+	enum dns_qtype type;
+	char name[DNS_NAME_MAX + 1]; /* lower case; "" for a free slot */
+	time_t expires;
+	struct dns_answer *ans; /* owned */
+};
+
 struct dns {
+	struct dns_cache_entry *cache; /* owned, DNS_CACHE_SIZE slots */
+	size_t cache_next; /* the slot the next new entry takes */
 	struct event_base *base; /* borrowed */
 	struct dns_req *reqs; /* owned list of open requests */
 	unsigned timeout_ms; /* per request */
@@ -474,6 +484,47 @@ static void dns_answer_clear(struct dns_answer *ans)
 	ans->ad = false;
 }
 
+static struct dns_cache_entry *dns_cache_find(struct dns *dns, enum dns_qtype type,
+					       const char *name)
+{
+	if (dns->cache == NULL)
+		return NULL;
+	time_t now = time(NULL);
+	for (size_t i = 0; i < DNS_CACHE_SIZE; i++) {
+		struct dns_cache_entry *e = &dns->cache[i];
+		if (e->name[0] != '\0' && e->type == type && strcasecmp(e->name, name) == 0) {
+			if (now < e->expires)
+				return e;
+			dns_answer_free(&e->ans);
+			e->name[0] = '\0';
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void dns_cache_put(struct dns *dns, enum dns_qtype type, const char *name,
+			  const struct dns_answer *ans, long ttl)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < ans->count; i++)
+		bytes += ans->recs[i].len;
+	if (bytes > DNS_CACHE_ANSWER_MAX)
+		return; /* a huge answer is not worth the memory */
+	if (dns->cache == NULL)
+		dns->cache = xcalloc(DNS_CACHE_SIZE, sizeof(dns->cache[0]));
+	struct dns_cache_entry *e = dns_cache_find(dns, type, name);
+	if (e == NULL) {
+		e = &dns->cache[dns->cache_next];
+		dns->cache_next = (dns->cache_next + 1) % DNS_CACHE_SIZE;
+	}
+	dns_answer_free(&e->ans);
+	e->type = type;
+	(void)snprintf(e->name, sizeof(e->name), "%s", name);
+	e->expires = time(NULL) + ttl;
+	e->ans = dns_answer_copy(ans);
+}
+
 static void dns_query_answered(struct dns_req *req, int status, const unsigned char *abuf,
 			       int alen)
 {
@@ -496,6 +547,11 @@ static void dns_query_answered(struct dns_req *req, int status, const unsigned c
 		ad = c == DNS_ANSWER_TEMP ? false : ad;
 	}
 	ans->ad = ad;
+	/* Only answers with records are cached: a negative answer's TTL
+	 * lives in its SOA (RFC 2308), which we do not read. */
+	long ttl = -1;
+	if (c == DNS_ANSWER_OK && !ans->truncated && !ans->malformed)
+		ttl = dns_answer_min_ttl(abuf, (size_t)alen);
 	switch (c) {
 	case DNS_ANSWER_OK:
 		dns_answer_set(ans, DNS_A_OK, "%s", "");
@@ -517,6 +573,9 @@ static void dns_query_answered(struct dns_req *req, int status, const unsigned c
 				       : dns_strerror(status));
 		break;
 	}
+	if (ttl > 0)
+		dns_cache_put(req->dns, req->qtype, req->name, ans,
+			      ttl > DNS_CACHE_TTL_MAX ? DNS_CACHE_TTL_MAX : ttl);
 	dns_req_finish(req);
 }
 
@@ -796,6 +855,14 @@ struct dns_req *dns_query(struct dns *dns, enum dns_qtype type, const char *name
 		dns_req_finish(req);
 		return req;
 	}
+	struct dns_cache_entry *hit = dns_cache_find(dns, type, req->name);
+	if (hit != NULL) {
+		/* Answered from the loop like any other (dns_req_finish). */
+		dns_answer_free(&req->ans);
+		req->ans = dns_answer_copy(hit->ans);
+		dns_req_finish(req);
+		return req;
+	}
 	if (!dns_req_open(req))
 		return req;
 	dns_send_query(req);
@@ -943,6 +1010,11 @@ void dns_free(struct dns **pp)
 	/* No callback fires from here on. */
 	while (dns->reqs != NULL)
 		dns_req_free(dns->reqs);
+	if (dns->cache != NULL) {
+		for (size_t i = 0; i < DNS_CACHE_SIZE; i++)
+			dns_answer_free(&dns->cache[i].ans);
+		free(dns->cache);
+	}
 	if (dns->ares_ready) {
 		ares_destroy_options(&dns->opts);
 		if (dns->servers != NULL)

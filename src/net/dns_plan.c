@@ -484,6 +484,24 @@ struct dns_answer *dns_answer_new(enum dns_astatus status)
 	return ans;
 }
 
+struct dns_answer *dns_answer_copy(const struct dns_answer *ans)
+{
+	struct dns_answer *c = xmalloc(sizeof(*c));
+	*c = *ans;
+	c->recs = NULL;
+	if (ans->count > 0) {
+		c->recs = xcalloc(ans->count, sizeof(c->recs[0]));
+		for (size_t i = 0; i < ans->count; i++) {
+			c->recs[i] = ans->recs[i];
+			if (ans->recs[i].data != NULL) {
+				c->recs[i].data = xmalloc(ans->recs[i].len + 1);
+				memcpy(c->recs[i].data, ans->recs[i].data, ans->recs[i].len + 1);
+			}
+		}
+	}
+	return c;
+}
+
 void dns_answer_free(struct dns_answer **pp)
 {
 	struct dns_answer *ans = *pp;
@@ -773,6 +791,36 @@ static int dns_tlsa_walk(const unsigned char *m, size_t len, struct dns_answer *
 	}
 	/* The authority and additional sections are not read. */
 	return 0;
+}
+
+long dns_answer_min_ttl(const unsigned char *m, size_t len)
+{
+	if (m == NULL || len < DNS_HDR_LEN)
+		return -1;
+	unsigned qdcount = dns_get16(m + 4), ancount = dns_get16(m + 6);
+	size_t off = DNS_HDR_LEN;
+	for (unsigned i = 0; i < qdcount; i++) {
+		if (dns_wire_name(m, len, off, &off) < 0 || len - off < 4)
+			return -1;
+		off += 4;
+	}
+	long min = -1;
+	for (unsigned i = 0; i < ancount; i++) {
+		if (dns_wire_name(m, len, off, &off) < 0 || len - off < 10)
+			return -1;
+		unsigned long ttl = (unsigned long)m[off + 4] << 24 | (unsigned long)m[off + 5] << 16 |
+				    (unsigned long)m[off + 6] << 8 | m[off + 7];
+		size_t rdlen = dns_get16(m + off + 8);
+		off += 10;
+		if (len - off < rdlen)
+			return -1;
+		off += rdlen;
+		if (ttl > 0x7fffffffUL)
+			ttl = 0; /* RFC 2181 8: treat as zero */
+		if (min < 0 || (long)ttl < min)
+			min = (long)ttl;
+	}
+	return min;
 }
 
 int dns_parse_tlsa(const unsigned char *abuf, size_t alen, struct dns_answer *ans)

@@ -4,7 +4,10 @@
  * aliases of the table and some fixed ones) are expanded with
  * example.org/example.net/localhost as local domains. Expansion results
  * must be lower-case local@domain addresses, deduplicated, within
- * ALIAS_TARGETS_MAX; a failed expansion leaves the outputs alone. */
+ * ALIAS_TARGETS_MAX; a failed expansion leaves the outputs alone. Names
+ * and targets of a loaded table are well-formed UTF-8 (RFC 6531 local
+ * parts), and a load error is one line of valid UTF-8 whatever the
+ * input bytes. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +15,7 @@
 
 #include "auth/aliases.h"
 #include "core/limits.h"
+#include "core/utf8.h"
 #include "fuzz_common.h"
 
 static const char *const local_domains[] = { "example.org", "example.net", "localhost" };
@@ -72,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (aliases_load(path, &al, err, sizeof(err)) < 0) {
 		FUZZ_CHECK(al == NULL);
 		FUZZ_CHECK(strncmp(err, path, strlen(path)) == 0 && err[strlen(path)] == ':');
+		FUZZ_CHECK(utf8_is_valid(err, strlen(err)) && strchr(err, '\n') == NULL);
 		return 0;
 	}
 	FUZZ_CHECK(al != NULL);
@@ -79,10 +84,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct alias_entry *e = &al->entries[i];
 
 		FUZZ_CHECK(e->name[0] != '\0' && !has_upper(e->name));
+		FUZZ_CHECK(utf8_is_valid(e->name, strlen(e->name)));
 		FUZZ_CHECK(i == 0 || strcmp(al->entries[i - 1].name, e->name) < 0);
 		FUZZ_CHECK(e->target_count >= 1 && e->target_count <= ALIAS_TARGETS_MAX);
 		for (size_t t = 0; t < e->target_count; t++)
-			FUZZ_CHECK(e->targets[t][0] != '\0' && !has_upper(e->targets[t]));
+			FUZZ_CHECK(e->targets[t][0] != '\0' && !has_upper(e->targets[t]) &&
+				   utf8_is_valid(e->targets[t], strlen(e->targets[t])));
 	}
 	/* The first few names of the table, in each local domain when bare. */
 	for (size_t i = 0; i < al->count && i < 8; i++) {

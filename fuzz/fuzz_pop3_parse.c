@@ -28,7 +28,7 @@ static const char *const verbs[POP3_VERB_COUNT] = {
 	[POP3_VERB_STAT] = "STAT",   [POP3_VERB_LIST] = "LIST", [POP3_VERB_RETR] = "RETR",
 	[POP3_VERB_DELE] = "DELE",   [POP3_VERB_NOOP] = "NOOP", [POP3_VERB_RSET] = "RSET",
 	[POP3_VERB_TOP] = "TOP",     [POP3_VERB_UIDL] = "UIDL", [POP3_VERB_LAST] = "LAST",
-	[POP3_VERB_QUIT] = "QUIT",
+	[POP3_VERB_QUIT] = "QUIT",   [POP3_VERB_UTF8] = "UTF8",
 };
 
 static unsigned char lower(unsigned char c)
@@ -175,6 +175,7 @@ static bool ref_args_ok(const struct pop3_command *c)
 	case POP3_VERB_RSET:
 	case POP3_VERB_LAST:
 	case POP3_VERB_QUIT:
+	case POP3_VERB_UTF8:
 		return c->argc == 0;
 	default:
 		return false;

@@ -18,10 +18,13 @@
 #include "core/textfile.h"
 #include "core/kassert.h"
 #include "core/limits.h"
+#include "core/log.h"
 
 /* A logical line (with its continuations) may hold a long list, but not an
  * unbounded one. */
 #define ALIAS_LOGICAL_LINE_MAX (64 * FILE_LINE_MAX)
+/* Room for a name or target quoted in an error (cut with "..."). */
+#define ALIAS_SHOWN_MAX 96
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t err_size,
 							   const char *fmt, ...)
@@ -98,15 +101,19 @@ static int cmp_item(const void *a, const void *b)
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
-static bool is_valid_name(const char *s, size_t len)
+/* Why a name or target is not a local part or an address (userdb
+ * syntax, UTF-8 local parts included); NULL when it is one. */
+static const char *name_error(const char *s, size_t len)
 {
-	return memchr(s, '@', len) != NULL ? userdb_is_valid_address(s, len)
-					   : userdb_is_valid_local(s, len);
+	return memchr(s, '@', len) != NULL ? userdb_address_error(s, len)
+					   : userdb_local_error(s, len);
 }
 
-/* Checks one trimmed target; NULL when fine, else a static reason. */
-static const char *check_target(const char *t, size_t len)
+/* Checks one trimmed target; NULL when fine, else a static reason and,
+ * for a malformed address, *detail_out says what is wrong with it. */
+static const char *check_target(const char *t, size_t len, const char **detail_out)
 {
+	*detail_out = NULL;
 	if (t[0] == '|')
 		return "command targets (\"|...\") are not supported";
 	if (t[0] == '/')
@@ -115,9 +122,8 @@ static const char *check_target(const char *t, size_t len)
 		return "\":include:\" is not supported";
 	if (t[0] == '"')
 		return "quoted targets are not supported";
-	if (!is_valid_name(t, len))
-		return "invalid target address";
-	return NULL;
+	*detail_out = name_error(t, len);
+	return *detail_out != NULL ? "invalid target address" : NULL;
 }
 
 /* Parses one logical line "name: t1, t2" (NUL-terminated, continuations
@@ -133,8 +139,13 @@ static int parse_logical(struct loader *ld, char *text, unsigned long lineno)
 	size_t name_len = (size_t)(colon - text);
 	while (name_len > 0 && is_blank(text[name_len - 1]))
 		name_len--;
-	if (name_len == 0 || !is_valid_name(text, name_len)) {
-		set_err(ld->err, ld->err_size, "%s:%lu: invalid alias name", ld->path, lineno);
+	/* The file is the administrator's, but a message quoting it must
+	 * still be one clean line: text that is not shown is escaped. */
+	char shown[ALIAS_SHOWN_MAX];
+	const char *bad_name = name_error(text, name_len);
+	if (bad_name != NULL) {
+		set_err(ld->err, ld->err_size, "%s:%lu: invalid alias name \"%s\": %s", ld->path,
+			lineno, log_escape_utf8(shown, sizeof(shown), text, name_len), bad_name);
 		return -1;
 	}
 	struct alias_entry e = {.name = xstrndup(text, name_len)};
@@ -151,10 +162,13 @@ static int parse_logical(struct loader *ld, char *text, unsigned long lineno)
 			q--;
 		size_t len = (size_t)(q - p);
 		if (len > 0) {
-			const char *why = check_target(p, len);
+			const char *detail;
+			const char *why = check_target(p, len, &detail);
 			if (why != NULL) {
-				set_err(ld->err, ld->err_size, "%s:%lu: %s: %.*s", ld->path, lineno,
-					why, (int)(len > 80 ? 80 : len), p);
+				set_err(ld->err, ld->err_size, "%s:%lu: %s: %s%s%s%s", ld->path, lineno,
+					why, log_escape_utf8(shown, sizeof(shown), p, len),
+					detail != NULL ? " (" : "", detail != NULL ? detail : "",
+					detail != NULL ? ")" : "");
 				goto fail;
 			}
 			if (e.target_count == ALIAS_TARGETS_MAX) {

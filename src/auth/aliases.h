@@ -5,7 +5,9 @@
  * '#' comments, blank lines, continuation lines starting with whitespace.
  * name is a local part (valid in every local domain) or a full address;
  * a target is a local part, a local address or a remote address. Names and
- * targets are compared case-insensitively (stored lower case). Only plain
+ * targets are compared ignoring the case of ASCII letters (stored with
+ * those in lower case); a UTF-8 local part (RFC 6531) is compared byte for
+ * byte, neither case-folded nor normalised. Only plain
  * addresses are supported as targets: "|command", "/file" and ":include:"
  * are errors (a mail server must not run commands named in a data file).
  * The loaded table is an immutable snapshot. No logging here.
@@ -15,7 +17,9 @@
  * line is not a comment. Targets are separated by ','; empty items
  * ("a: b,,c,") are skipped, but an alias needs at least one target and at
  * most ALIAS_TARGETS_MAX. Names and targets use userdb_is_valid_local() /
- * userdb_is_valid_address() syntax. */
+ * userdb_is_valid_address() syntax; one that is not (malformed UTF-8
+ * included) is an error naming the line and why. Comment lines are not
+ * checked: a Latin-1 comment in an old file is harmless. */
 #ifndef KONVERT_AUTH_ALIASES_H
 #define KONVERT_AUTH_ALIASES_H
 
@@ -23,8 +27,8 @@
 #include <stddef.h>
 
 struct alias_entry {
-	char *name; /* owned, lower case: "local" or "local@domain" */
-	char **targets; /* owned array of owned strings, lower case, as written */
+	char *name; /* owned, ASCII lower case: "local" or "local@domain" */
+	char **targets; /* owned array of owned strings, ASCII lower case, as written */
 	size_t target_count;
 };
 

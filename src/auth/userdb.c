@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "core/safefile.h"
 #include "core/textfile.h"
 #include "core/limits.h"
+#include "core/utf8.h"
 #include "proto/scram.h"
 
 _Static_assert(USERDB_HASH_MAX >= CRYPT_OUTPUT_SIZE, "USERDB_HASH_MAX too small");
@@ -51,54 +53,102 @@ static bool is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-=?^_`{|}~", c) != NULL;
 }
 
-bool userdb_is_valid_local(const char *s, size_t len)
+const char *userdb_local_error(const char *s, size_t len)
 {
-	if (len == 0 || len > SMTP_LOCAL_MAX || s[0] == '.' || s[len - 1] == '.' || s[0] == '#')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '.') {
-			if (s[i + 1] == '.')
-				return false;
-		} else if (!is_atext((unsigned char)s[i])) {
-			return false;
+	if (len == 0)
+		return "empty local part";
+	if (len > SMTP_LOCAL_MAX)
+		return "local part longer than 64 bytes";
+	if (s[0] == '.' || s[len - 1] == '.')
+		return "local part starts or ends with '.'";
+	if (s[0] == '#')
+		return "local part starts with '#'";
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (i + 1 < len && s[i + 1] == '.')
+				return "\"..\" in the local part";
+			i++;
+		} else if (c < 0x80) {
+			if (c == ' ' || c < 0x20 || c == 0x7f)
+				return "space or control character in the local part";
+			if (c == '"')
+				return "quoted local parts are not supported (dot-atom only)";
+			if (!is_atext(c))
+				return "character not allowed in a local part "
+				       "(dot-atom: letters, digits, !#$%&'*+-=?^_`{|}~)";
+			i++;
+		} else {
+			/* RFC 6531 3.3: atext =/ UTF8-non-ascii, so any
+			 * well-formed character; minus the ones that are
+			 * invisible or controls (core/utf8.h), since the name
+			 * is also a directory and is echoed in replies. */
+			uint32_t cp;
+			size_t n = utf8_decode(s + i, len - i, &cp);
+			if (n == 0)
+				return "malformed UTF-8 in the local part";
+			if (utf8_is_hidden(cp))
+				return "control, space or invisible character in the local part";
+			i += n;
 		}
 	}
-	return true;
+	return NULL;
 }
 
-bool userdb_is_valid_domain(const char *s, size_t len)
+const char *userdb_domain_error(const char *s, size_t len)
 {
-	if (len == 0 || len > SMTP_DOMAIN_MAX)
-		return false;
+	if (len == 0)
+		return "empty domain";
+	if (len > SMTP_DOMAIN_MAX)
+		return "domain longer than 255 bytes";
 	size_t label = 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x80)
+			return "non-ASCII domain: IDNA is not supported, "
+			       "write the A-label (xn--...)";
 		if (c == '.') {
 			if (label == 0)
-				return false;
+				return "empty label in the domain";
 			label = 0;
 			continue;
 		}
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-' || c == '_'))
-			return false;
+			return c == '[' ? "address literals are not supported"
+					: "character not allowed in a domain";
 		if (++label > 63)
-			return false;
+			return "domain label longer than 63 bytes";
 	}
-	return label > 0;
+	return label > 0 ? NULL : "empty label in the domain";
+}
+
+const char *userdb_address_error(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len);
+	if (at == NULL)
+		return "no '@' (want local@domain)";
+	/* RFC 5321 4.5.3.1.3: the path, angle brackets included, is <= 256. */
+	if (len + 2 > SMTP_PATH_MAX)
+		return "address longer than 254 bytes";
+	size_t local_len = (size_t)(at - s);
+	const char *why = userdb_local_error(s, local_len);
+	return why != NULL ? why : userdb_domain_error(at + 1, len - local_len - 1);
+}
+
+bool userdb_is_valid_local(const char *s, size_t len)
+{
+	return userdb_local_error(s, len) == NULL;
+}
+
+bool userdb_is_valid_domain(const char *s, size_t len)
+{
+	return userdb_domain_error(s, len) == NULL;
 }
 
 bool userdb_is_valid_address(const char *s, size_t len)
 {
-	/* RFC 5321 4.5.3.1.3: the path, angle brackets included, is <= 256. */
-	if (len + 2 > SMTP_PATH_MAX)
-		return false;
-	const char *at = memchr(s, '@', len);
-	if (at == NULL)
-		return false;
-	size_t local_len = (size_t)(at - s);
-	return userdb_is_valid_local(s, local_len) &&
-	       userdb_is_valid_domain(at + 1, len - local_len - 1);
+	return userdb_address_error(s, len) == NULL;
 }
 
 /* ---- the directory ---- */
@@ -261,9 +311,10 @@ static int cmp_item(const void *a, const void *b)
 }
 
 /* Parses one line (NUL-terminated, no line ending) into *e. Returns NULL
- * for success or a static message. A skipped line gives success with
- * e->address NULL. */
-static const char *parse_line(char *line, size_t len, struct user_entry *e)
+ * for success or a message: static, or in msg_buf (msg_size bytes). A
+ * skipped line gives success with e->address NULL. */
+static const char *parse_line(char *line, size_t len, struct user_entry *e, char *msg_buf,
+			      size_t msg_size)
 {
 	*e = (struct user_entry){0};
 	/* Hand-edited files pick up trailing blanks; they are never data. */
@@ -276,8 +327,11 @@ static const char *parse_line(char *line, size_t len, struct user_entry *e)
 	if (colon == NULL)
 		return "missing ':' after the address";
 	size_t alen = (size_t)(colon - line);
-	if (!userdb_is_valid_address(line, alen))
-		return "invalid address (want local@domain)";
+	const char *why = userdb_address_error(line, alen);
+	if (why != NULL) {
+		(void)snprintf(msg_buf, msg_size, "invalid address: %s", why);
+		return msg_buf;
+	}
 	char *hash = colon + 1;
 	char *colon2 = strchr(hash, ':');
 	size_t hlen = colon2 ? (size_t)(colon2 - hash) : strlen(hash);
@@ -344,7 +398,8 @@ int userdb_load(const char *path, struct userdb **out, char *err, size_t err_siz
 			break;
 		lineno = tf.lineno;
 		struct user_entry e;
-		const char *msg = parse_line(line, len, &e);
+		char msg_buf[160];
+		const char *msg = parse_line(line, len, &e, msg_buf, sizeof(msg_buf));
 		if (msg != NULL) {
 			set_err(err, err_size, "%s:%lu: %s", path, lineno, msg);
 			goto out;

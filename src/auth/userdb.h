@@ -1,14 +1,16 @@
 /* userdb: the account directory, data_dir/users (SPEC.md "Files").
  *
  * One account a line, "ADDRESS:HASH[:FIELD...]". A loaded userdb is an
- * immutable snapshot: SIGHUP loads a new one and swaps it. Lookups are
- * case-insensitive on the whole address. Writing (konvert user ...) goes
+ * immutable snapshot: SIGHUP loads a new one and swaps it. Lookups ignore
+ * the case of ASCII letters and compare every other byte exactly (a UTF-8
+ * local part is neither case-folded nor normalised). Writing (konvert user ...) goes
  * through userdb_save(), which rewrites the file atomically (temporary
  * file, fsync, rename, fsync of the directory). No logging here.
  *
  * File syntax: blank lines and lines whose first non-blank byte is '#' are
  * skipped (and not preserved by userdb_save). ADDRESS is local@domain as
- * accepted by userdb_is_valid_address() and is stored lower case; HASH is
+ * accepted by userdb_is_valid_address() and is stored with its ASCII
+ * letters in lower case, its UTF-8 bytes as written; HASH is
  * the non-empty text up to the next ':' or the end of the line; the rest
  * after that ':' is the extra field, kept verbatim. A duplicate address is
  * an error. */
@@ -24,7 +26,7 @@
 #define USERDB_PASSWORD_MAX 511
 
 struct user_entry {
-	char *address; /* owned, lower case "local@domain" */
+	char *address; /* owned, "local@domain", ASCII letters lower case */
 	char *hash; /* owned, crypt(3) string */
 	char *extra; /* owned, everything after the second ':' or NULL (never "") */
 };
@@ -51,8 +53,8 @@ struct userdb *userdb_new(void);
 
 void userdb_free(struct userdb **pp);
 
-/* Case-insensitive exact lookup of "local@domain" (len bytes, need not be
- * NUL-terminated). The result points into db and lives as long as db is
+/* Exact lookup of "local@domain" (len bytes, need not be NUL-terminated)
+ * ignoring the case of ASCII letters only. The result points into db and lives as long as db is
  * not mutated or freed. NULL when absent. */
 const struct user_entry *userdb_find(const struct userdb *db, const char *address, size_t len);
 
@@ -84,12 +86,22 @@ int userdb_hash_password(const char *password, char *out, size_t out_size);
  * matches. Slow: never on the event loop thread. */
 bool userdb_check_password(const char *password, const char *hash);
 
-/* Address syntax shared by users, aliases and the CLI (ASCII only).
- * Local part: 1..64 bytes of RFC 5322 atext and dots (no leading, trailing
- * or double dot), without '/' (it names a directory under data_dir/mail)
- * and not starting with '#' (it would read as a comment). Domain: labels
+/* Address syntax shared by users, aliases, the CLI and every login.
+ * Local part: 1..64 bytes of dot-atom (RFC 5322 3.2.3: no leading,
+ * trailing or double dot, no quoting) whose atext is the ASCII one minus
+ * '/' (it names a directory under data_dir/mail) plus, as RFC 6531 3.3
+ * extends it, any well-formed UTF-8 character that utf8_is_hidden()
+ * (core/utf8.h) does not refuse: no overlong forms, surrogates, C1
+ * controls, odd spaces or invisible format characters. Not starting with
+ * '#' (it would read as a comment). Domain: ASCII only (IDNA is not
+ * supported: a U-label is refused, its A-label "xn--..." is fine), labels
  * of letters, digits, '-' and '_', 1..63 bytes each, total <= 255, no
- * address literals. The whole address fits an RFC 5321 path. Any case. */
+ * address literals. The whole address fits an RFC 5321 path. Any case.
+ * The _error forms return NULL when valid, else a static reason fit for
+ * an administrator ("malformed UTF-8 in the local part"). */
+const char *userdb_local_error(const char *s, size_t len);
+const char *userdb_domain_error(const char *s, size_t len);
+const char *userdb_address_error(const char *s, size_t len);
 bool userdb_is_valid_local(const char *s, size_t len);
 bool userdb_is_valid_domain(const char *s, size_t len);
 bool userdb_is_valid_address(const char *s, size_t len);

@@ -90,7 +90,49 @@ static const struct addr_case addr_cases[] = {
 	{.addr = "bob@example.org.", .valid = false},
 	{.addr = "bob@[127.0.0.1]", .valid = false},
 	{.addr = "bob@ex/ample", .valid = false},
-	{.addr = "b\xc3\xa9@example.org", .valid = false},
+	/* RFC 6531 local parts: well-formed UTF-8 of shown characters */
+	{.addr = "b\xc3\xa9@example.org", .valid = true},
+	{.addr = "J\xc3\xb6rg@Example.ORG", .valid = true},
+	{.addr = "\xe7\x94\xb0\xe4\xb8\xad.\xe5\xa4\xaa\xe9\x83\x8e@example.org", .valid = true},
+	{.addr = "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd+tag@example.org", .valid = true},
+	{.addr = "\xf0\x9f\x93\xa7@example.org", .valid = true},
+	{.addr = "a\xe2\x80\x8d" "b@example.org", .valid = true}, /* ZWJ */
+	{.addr = "j\xf6rg@example.org", .valid = false}, /* Latin-1 */
+	{.addr = "\xc0\xaf@example.org", .valid = false}, /* overlong '/' */
+	{.addr = "a\xc0\xae\xc0\xae@example.org", .valid = false}, /* overlong ".." */
+	{.addr = "a\xe0\x80\xaf@example.org", .valid = false}, /* overlong 3 byte */
+	{.addr = "a\xed\xa0\x80@example.org", .valid = false}, /* surrogate */
+	{.addr = "a\xf4\x90\x80\x80@example.org", .valid = false}, /* > U+10FFFF */
+	{.addr = "a\xc3@example.org", .valid = false}, /* truncated */
+	{.addr = "a\xe7\x94@example.org", .valid = false}, /* truncated */
+	{.addr = "\xb6@example.org", .valid = false}, /* lone continuation */
+	{.addr = "a\xc2\x85@example.org", .valid = false}, /* C1 NEL */
+	{.addr = "a\xc2\x9b@example.org", .valid = false}, /* C1 CSI */
+	{.addr = "a\xc2\xa0" "b@example.org", .valid = false}, /* no-break space */
+	{.addr = "a\xe3\x80\x80" "b@example.org", .valid = false}, /* ideographic space */
+	{.addr = "a\xe2\x80\x8b" "b@example.org", .valid = false}, /* zero width space */
+	{.addr = "a\xe2\x80\xae" "b@example.org", .valid = false}, /* RLO */
+	{.addr = "\xef\xbb\xbf" "a@example.org", .valid = false}, /* BOM */
+	{.addr = "\"j\xc3\xb6rg\"@example.org", .valid = false}, /* quoted */
+	{.addr = ".\xc3\xb6@example.org", .valid = false},
+	{.addr = "\xc3\xb6.@example.org", .valid = false},
+	{.addr = "\xc3\xb6..\xc3\xb6@example.org", .valid = false},
+	/* domains stay ASCII: A-labels yes, U-labels no (no IDNA) */
+	{.addr = "bob@xn--bcher-kva.example", .valid = true},
+	{.addr = "bob@b\xc3\xbc" "cher.example", .valid = false},
+	{.addr = "j\xc3\xb6rg@b\xc3\xbc" "cher.example", .valid = false},
+	/* 64 bytes, not characters: 32 two-byte characters fit, 33 do not */
+	{.addr = "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6@x.org",
+	 .valid = true},
+	{.addr = "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6\xc3\xb6"
+		 "\xc3\xb6@x.org",
+	 .valid = false},
 	{.addr = "12345678901234567890123456789012345678901234567890123456789012345@x.org",
 	 .valid = false},
 	{.addr = "1234567890123456789012345678901234567890123456789012345678901234@x.org",
@@ -116,6 +158,40 @@ static void test_address_syntax(void **state)
 		long_addr[i] = '.';
 	assert_false(userdb_is_valid_address(long_addr, 255));
 	assert_true(userdb_is_valid_address(long_addr, 250));
+}
+
+/* The reasons the CLI and the file loaders show. */
+static void test_address_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *addr;
+		const char *why; /* substring; NULL: valid */
+	} cases[] = {
+		{"j\xc3\xb6rg@example.org", NULL},
+		{"j\xf6rg@example.org", "malformed UTF-8 in the local part"},
+		{"a\xc2\x85@example.org", "invisible character in the local part"},
+		{"bob@b\xc3\xbc" "cher.example", "IDNA is not supported"},
+		{"bob@b\xc3\xbc" "cher.example", "xn--"},
+		{"a b@example.org", "space or control character"},
+		{"a/b@example.org", "not allowed in a local part"},
+		{"bob", "no '@'"},
+		{"@example.org", "empty local part"},
+		{"bob@", "empty domain"},
+		{"bob@[127.0.0.1]", "address literals"},
+		{"a..b@example.org", "\"..\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = userdb_address_error(cases[i].addr, strlen(cases[i].addr));
+		if (cases[i].why == NULL ? why != NULL
+					 : why == NULL || strstr(why, cases[i].why) == NULL)
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, why ? why : "(valid)",
+				 cases[i].why ? cases[i].why : "(valid)");
+	}
+	assert_null(userdb_local_error("j\xc3\xb6rg", 5));
+	assert_non_null(userdb_local_error("j\xc3", 2));
+	assert_null(userdb_domain_error("xn--bcher-kva.example", 21));
+	assert_non_null(userdb_domain_error("b\xc3\xbc" "cher", 7));
 }
 
 /* ---- loading ---- */
@@ -189,6 +265,52 @@ static const struct load_case load_cases[] = {
 	 .content = "bob@x.org:h h\n",
 	 .rc = -1,
 	 .err = ":1: whitespace in password hash"},
+	{.name = "utf-8 local part, stored as written",
+	 .content = "J\xc3\xb6rg@Example.ORG:$y$h\n\xe7\x94\xb0\xe4\xb8\xad@example.org:$y$t\n",
+	 .rc = 0,
+	 .count = 2,
+	 .find = "j\xc3\xb6rg@EXAMPLE.org",
+	 .hash = "$y$h"},
+	{.name = "utf-8 local part, other line",
+	 .content = "J\xc3\xb6rg@Example.ORG:$y$h\n\xe7\x94\xb0\xe4\xb8\xad@example.org:$y$t\n",
+	 .rc = 0,
+	 .count = 2,
+	 .find = "\xe7\x94\xb0\xe4\xb8\xad@example.org",
+	 .hash = "$y$t"},
+	{.name = "malformed utf-8 (Latin-1)",
+	 .content = "bob@x.org:h\nj\xf6rg@x.org:h\n",
+	 .rc = -1,
+	 .err = ":2: invalid address: malformed UTF-8 in the local part"},
+	{.name = "overlong utf-8",
+	 .content = "\xc0\xae\xc0\xae@x.org:h\n",
+	 .rc = -1,
+	 .err = ":1: invalid address: malformed UTF-8"},
+	{.name = "surrogate",
+	 .content = "\xed\xa0\x80@x.org:h\n",
+	 .rc = -1,
+	 .err = ":1: invalid address: malformed UTF-8"},
+	{.name = "truncated utf-8 before the colon",
+	 .content = "j\xc3@x.org:h\n",
+	 .rc = -1,
+	 .err = ":1: invalid address: malformed UTF-8"},
+	{.name = "C1 control",
+	 .content = "a\xc2\x9b@x.org:h\n",
+	 .rc = -1,
+	 .err = ":1: invalid address: control, space or invisible character"},
+	{.name = "U-label domain",
+	 .content = "bob@b\xc3\xbc" "cher.example:h\n",
+	 .rc = -1,
+	 .err = ":1: invalid address: non-ASCII domain: IDNA is not supported"},
+	{.name = "utf-8 duplicate after ASCII case folding",
+	 .content = "J\xc3\xb6rg@x.org:h1\nj\xc3\xb6rg@X.org:h2\n",
+	 .rc = -1,
+	 .err = ":2: duplicate address j\xc3\xb6rg@x.org (first on line 1)"},
+	{.name = "non-ASCII letters are not case-folded",
+	 .content = "j\xc3\xb6rg@x.org:h1\nj\xc3\x96rg@x.org:h2\n",
+	 .rc = 0,
+	 .count = 2,
+	 .find = "J\xc3\x96RG@x.org",
+	 .hash = "h2"},
 	{.name = "duplicate, other case",
 	 .content = "bob@x.org:h1\nalice@x.org:h\nBOB@X.org:h2\n",
 	 .rc = -1,
@@ -526,7 +648,8 @@ static void test_hash_bad(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_address_syntax), cmocka_unit_test(test_load),
+		cmocka_unit_test(test_address_syntax), cmocka_unit_test(test_address_errors),
+		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_load_long_line), cmocka_unit_test(test_find),
 		cmocka_unit_test(test_load_absent_modes_warnings),
 		cmocka_unit_test(test_mutations),      cmocka_unit_test(test_save_round_trip),

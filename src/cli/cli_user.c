@@ -28,6 +28,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/limits.h"
+#include "core/log.h"
 
 enum { CLI_USER_OK = 0, CLI_USER_FAIL = 1, CLI_USER_USAGE = 2 };
 
@@ -442,13 +443,19 @@ static const struct user_verb *find_verb(const char *name)
 	return NULL;
 }
 
-/* Checks and lower-cases the address into r->address; 0 or -1. */
+/* Checks the address and lower-cases its ASCII letters into r->address
+ * (a UTF-8 local part is kept byte for byte: auth/userdb.h); 0 or -1. */
 static int set_address(struct user_run *r, const char *arg)
 {
 	size_t len = strlen(arg);
-	if (len >= sizeof(r->address) || !userdb_is_valid_address(arg, len)) {
-		cli_err("invalid address \"%.*s\" (want local@domain)", len > 80 ? 80 : (int)len,
-			 arg);
+	const char *why = len >= sizeof(r->address) ? "address longer than 254 bytes"
+						    : userdb_address_error(arg, len);
+	if (why != NULL) {
+		/* Shown as UTF-8 where it is valid, \xNN where not (a
+		 * Latin-1 terminal, a stray control byte). */
+		char shown[128];
+		cli_err("invalid address \"%s\": %s", log_escape_utf8(shown, sizeof(shown), arg, len),
+			why);
 		return -1;
 	}
 	for (size_t i = 0; i <= len; i++) {

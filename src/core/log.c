@@ -2,9 +2,12 @@
  * that lines from worker threads never interleave. Knows no protocol. */
 #include "core/log.h"
 #include "core/log_syslog.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,33 +76,57 @@ void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
 	(void)w;
 }
 
-char *log_escape(char *dst, size_t dst_size, const char *src, size_t len)
+/* Both escapers: with utf8, a well-formed sequence of a shown character
+ * is kept whole; anything else outside printable ASCII, '"' and '\\' is
+ * \xNN. The cut ("...") never splits a kept sequence or an escape. */
+static char *escape(char *dst, size_t dst_size, const char *src, size_t len, bool utf8)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
 	if (dst_size == 0)
 		return dst;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)src[i];
-		int need = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
-		if (o + (size_t)need + 4 > dst_size) {
+		size_t take = 1, need = 1;
+		uint32_t cp;
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+			need = 4;
+			if (utf8 && c >= 0x80) {
+				size_t n = utf8_decode(src + i, len - i, &cp);
+				if (n > 1 && !utf8_is_hidden(cp))
+					take = need = n;
+			}
+		}
+		if (o + need + 4 > dst_size) {
 			if (o + 4 <= dst_size) {
 				memcpy(dst + o, "...", 3);
 				o += 3;
 			}
 			break;
 		}
-		if (need == 4) {
+		if (need == 4 && take == 1) {
 			dst[o++] = '\\';
 			dst[o++] = 'x';
 			dst[o++] = hex[c >> 4];
 			dst[o++] = hex[c & 15];
 		} else {
-			dst[o++] = (char)c;
+			memcpy(dst + o, src + i, take);
+			o += take;
 		}
+		i += take;
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+char *log_escape(char *dst, size_t dst_size, const char *src, size_t len)
+{
+	return escape(dst, dst_size, src, len, false);
+}
+
+char *log_escape_utf8(char *dst, size_t dst_size, const char *src, size_t len)
+{
+	return escape(dst, dst_size, src, len, true);
 }
 
 void fatal(const char *fmt, ...)

@@ -37,6 +37,14 @@ void log_msg(enum log_level level, const char *sid, const char *fmt, ...)
  * Returns dst. */
 char *log_escape(char *dst, size_t dst_size, const char *src, size_t len);
 
+/* As log_escape, but a well-formed UTF-8 sequence (core/utf8.h) of a
+ * character at or above U+00A0 that utf8_is_hidden() lets through is
+ * copied as it is, never cut; every other byte >= 0x80 becomes \xNN, one
+ * escape per byte. The result is valid UTF-8 without controls. For
+ * replies to a client that asked for UTF-8 (SMTPUTF8, POP3 UTF8) and
+ * for messages to the administrator; log lines keep log_escape. */
+char *log_escape_utf8(char *dst, size_t dst_size, const char *src, size_t len);
+
 /* Prints "konvert: MESSAGE" on stderr and exits with status 1. For startup
  * and configuration errors only, never for client input. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -4,8 +4,9 @@
  * mkdtemp directory once for the group. Cases: accounts in any case,
  * unknown users, remote domains, postmaster without an account (also with
  * domain NULL), alias fan-out to local and remote targets, loops, the depth
- * cap, and relay tricks in the local part ('%', '!', '@'), which must never
- * come out remote. */
+ * cap, relay tricks in the local part ('%', '!', '@'), which must never
+ * come out remote, and UTF-8 local parts (RFC 6531) of accounts and
+ * aliases. */
 #include "delivery/resolve.h"
 
 #include <setjmp.h>
@@ -43,7 +44,8 @@ static const char users_text[] =
 	"carol@example.test:$y$x\n"
 	"Alice@Example.Test:$y$x\n"
 	"carol@other.test:$y$x\n"
-	"dave@other.test:$y$x\n";
+	"dave@other.test:$y$x\n"
+	"J\xc3\xb6rg@example.test:$y$x\n";
 
 static const char aliases_text[] =
 	"team: bob, carol, far@remote.test\n"
@@ -57,7 +59,9 @@ static const char aliases_text[] =
 	"ring2: ring1\n"
 	"sales@other.test: dave\n"
 	"info@other.test: far@remote.test\n"
-	"x@remote.test: far@elsewhere.test\n";
+	"x@remote.test: far@elsewhere.test\n"
+	"b\xc3\xbcro: j\xc3\xb6rg, \xe7\x94\xb0\xe4\xb8\xad@remote.test\n"
+	"info-de: J\xc3\xb6rg\n";
 
 static void write_text(const char *dir, const char *name, const char *text,
 		       char *path_out, size_t path_size)
@@ -225,6 +229,32 @@ static const struct rcase rcases[] = {
 	{ .name = "alias nesting past the depth cap", .local = "d0",
 	  .domain = "example.test", .kind = RESOLVE_ERROR },
 	{ .name = "alias nesting at the depth cap", .local = "d1",
+	  .domain = "example.test", .kind = RESOLVE_UNKNOWN },
+
+	/* RFC 6531 local parts: ASCII letters fold, other bytes match
+	 * exactly (no Unicode case folding or normalisation) */
+	{ .name = "utf-8 user", .local = "j\xc3\xb6rg", .domain = "example.test",
+	  .kind = RESOLVE_LOCAL, .mailboxes = { "j\xc3\xb6rg@example.test" } },
+	{ .name = "utf-8 user, ASCII upper case", .local = "J\xc3\xb6RG",
+	  .domain = "example.test", .kind = RESOLVE_LOCAL,
+	  .mailboxes = { "j\xc3\xb6rg@example.test" } },
+	{ .name = "utf-8 user, non-ASCII upper case is another name",
+	  .local = "j\xc3\x96rg", .domain = "example.test",
+	  .kind = RESOLVE_UNKNOWN },
+	{ .name = "utf-8 user, decomposed form is another name",
+	  .local = "jo\xcc\x88rg", .domain = "example.test",
+	  .kind = RESOLVE_UNKNOWN },
+	{ .name = "utf-8 user in the other domain", .local = "j\xc3\xb6rg",
+	  .domain = "other.test", .kind = RESOLVE_UNKNOWN },
+	{ .name = "utf-8 alias to a utf-8 user and a utf-8 remote",
+	  .local = "B\xc3\xbcro", .domain = "example.test",
+	  .kind = RESOLVE_ALIAS_REMOTE,
+	  .mailboxes = { "j\xc3\xb6rg@example.test" },
+	  .remote = { "\xe7\x94\xb0\xe4\xb8\xad@remote.test" } },
+	{ .name = "ascii alias to a utf-8 user", .local = "info-de",
+	  .domain = "example.test", .kind = RESOLVE_LOCAL,
+	  .mailboxes = { "j\xc3\xb6rg@example.test" } },
+	{ .name = "Latin-1 bytes name nothing", .local = "j\xf6rg",
 	  .domain = "example.test", .kind = RESOLVE_UNKNOWN },
 
 	/* relay tricks: never remote, never a real mailbox */

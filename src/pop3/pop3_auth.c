@@ -382,6 +382,8 @@ void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 	}
 	pop3_reply(s, POP3_OK, "Begin TLS negotiation");
 	forget_user(s);
+	/* Nothing said in plaintext carries over (RFC 2595 4), UTF8 neither. */
+	s->utf8 = false;
 	pop3_set_state(s, POP3_STATE_TLS_HANDSHAKE);
 	/* Drops any plaintext pipelined after STLS (CVE-2011-0411). */
 	if (conn_starttls(s->conn, ssl) != 0) {

@@ -1,10 +1,10 @@
 /* pop3_cmd: the POP3 command table, the dispatcher, and the commands of the
- * TRANSACTION state (RFC 1939 5 and 7, RFC 1460 LAST) plus CAPA (RFC 2449)
- * and QUIT. The dispatcher checks the state mask and argument count and
- * answers wrong-state and syntax errors itself, so handlers start from
- * valid preconditions (STYLE.md 3). Login commands are in pop3_auth.c,
- * multi-line output in pop3_send.c. Reply texts follow the RFC 1939
- * examples (reproduced in the project seeds). */
+ * TRANSACTION state (RFC 1939 5 and 7, RFC 1460 LAST) plus CAPA (RFC 2449),
+ * UTF8 (RFC 6856) and QUIT. The dispatcher checks the state mask and
+ * argument count and answers wrong-state and syntax errors itself, so
+ * handlers start from valid preconditions (STYLE.md 3). Login commands are
+ * in pop3_auth.c, multi-line output in pop3_send.c. Reply texts follow the
+ * RFC 1939 examples (reproduced in the project seeds). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,10 +41,12 @@ static void cmd_top(struct pop3_session *s, const struct pop3_command *cmd);
 static void cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd);
 static void cmd_last(struct pop3_session *s, const struct pop3_command *cmd);
 static void cmd_quit(struct pop3_session *s, const struct pop3_command *cmd);
+static void cmd_utf8(struct pop3_session *s, const struct pop3_command *cmd);
 
 /* RFC 1939 4-6 and 9: which command is valid in which state. STLS is
- * AUTHORIZATION only (RFC 2595 4), AUTH too (RFC 5034 4); CAPA is valid
- * in both states (RFC 2449 5). APOP is not offered and so unknown. */
+ * AUTHORIZATION only (RFC 2595 4), AUTH too (RFC 5034 4), and UTF8
+ * (RFC 6856 2); CAPA is valid in both states (RFC 2449 5). APOP and LANG
+ * (RFC 6856 3) are not offered and so unknown. */
 static const struct pop3_cmd cmds[POP3_VERB_COUNT] = {
 	[POP3_VERB_USER] = {pop3_cmd_user, ST(AUTHORIZATION), 0, "USER name"},
 	[POP3_VERB_PASS] = {pop3_cmd_pass, ST(AUTHORIZATION), POP3_CMD_SECRET, "PASS string"},
@@ -62,6 +64,7 @@ static const struct pop3_cmd cmds[POP3_VERB_COUNT] = {
 	[POP3_VERB_UIDL] = {cmd_uidl, ST(TRANSACTION), 0, "UIDL [msg]"},
 	[POP3_VERB_LAST] = {cmd_last, ST(TRANSACTION), 0, "LAST"},
 	[POP3_VERB_QUIT] = {cmd_quit, ST(AUTHORIZATION) | ST(TRANSACTION), 0, "QUIT"},
+	[POP3_VERB_UTF8] = {cmd_utf8, ST(AUTHORIZATION), 0, "UTF8"},
 };
 
 enum pop3_check pop3_cmd_check(enum pop3_state state, const struct pop3_command *cmd)
@@ -126,6 +129,11 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 	pop3_data_line(s, "RESP-CODES");
 	pop3_data_line(s, "AUTH-RESP-CODE");
 	pop3_data_line(s, "PIPELINING");
+	/* RFC 6856 2, the same in both states. USER: UTF-8 names and
+	 * passwords are taken in USER/PASS (and SASL) with or without the
+	 * UTF8 command; names must be the account's bytes (no SASLprep or
+	 * normalisation: auth/userdb.h). */
+	pop3_data_line(s, "UTF8 USER");
 	if (s->state == POP3_STATE_AUTHORIZATION) {
 		bool plain = pop3_plaintext_allowed(s);
 		/* RFC 2449 6.2/6.3: announce only what can be used now. */
@@ -143,6 +151,19 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 	}
 	pop3_data_line(s, "IMPLEMENTATION konvert");
 	conn_write(s->conn, ".\r\n", 3);
+}
+
+/* ---- UTF8 (RFC 6856 2) ---------------------------------------------------- */
+
+/* UTF-8 mode: replies may carry UTF-8 from now on. Messages are served
+ * as stored in either mode (a maildrop holds what SMTP took, SMTPUTF8
+ * mail included; there is no downgrading, RFC 6857). A second UTF8 is
+ * harmless and answered the same. */
+static void cmd_utf8(struct pop3_session *s, const struct pop3_command *cmd)
+{
+	(void)cmd;
+	s->utf8 = true;
+	pop3_reply(s, POP3_OK, "UTF-8 mode on");
 }
 
 /* ---- message arguments --------------------------------------------------- */

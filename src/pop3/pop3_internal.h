@@ -107,6 +107,10 @@ struct pop3_session {
 	 * STLS or a failed login. */
 	char user[POP3_USER_MAX + 1];
 	bool has_user;
+	/* RFC 6856 2: the client sent UTF8, so replies may carry UTF-8 (the
+	 * login in "+OK jörg@...'s maildrop"); before, pop3_reply turns every
+	 * byte >= 0x80 into \xNN. Forgotten after STLS, like USER. */
+	bool utf8;
 	/* Login in progress (normalised name; "" when it cannot be one). */
 	char login[POP3_USER_MAX + 1];
 	struct sasl_server *sasl; /* owned during AUTH */
@@ -135,7 +139,9 @@ enum pop3_reply_kind {
 		       * number; counts towards POP3_BAD_CMDS_MAX */
 };
 /* The one status-line writer: "+OK text" / "-ERR text", cut to
- * POP3_REPLY_MAX octets with the CRLF. Logs -ERR replies (at debug before
+ * POP3_REPLY_MAX octets with the CRLF (never inside a UTF-8 sequence).
+ * Outside UTF-8 mode (s->utf8) a byte >= 0x80 of text is sent as \xNN,
+ * so the line is ASCII (RFC 6856 2). Logs -ERR replies (at debug before
  * login); closes the session, with no further line, after
  * POP3_BAD_CMDS_MAX protocol errors in a row, or before login after
  * POP3_BAD_CMDS_MAX -ERR replies of either kind in total. An empty
@@ -159,7 +165,7 @@ bool pop3_plaintext_allowed(const struct pop3_session *s);
 /* True when STLS can be offered: plain connection and a TLS context. */
 bool pop3_stls_offered(const struct pop3_session *s);
 
-/* pop3_cmd.c: the command table and the TRANSACTION commands. */
+/* pop3_cmd.c: the command table, the TRANSACTION commands, CAPA and UTF8. */
 enum pop3_check {
 	POP3_CHECK_OK,
 	POP3_CHECK_UNKNOWN, /* no such command (or not offered: APOP) */

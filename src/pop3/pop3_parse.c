@@ -12,8 +12,8 @@ struct verb_info {
 };
 
 /* Argument counts from RFC 1939 9 (command summary), RFC 2449 5 (CAPA),
- * RFC 2595 4 (STLS), RFC 5034 4 (AUTH mechanism [initial-response]) and
- * RFC 1460 (LAST). AUTH without arguments lists the mechanisms, as
+ * RFC 2595 4 (STLS), RFC 5034 4 (AUTH mechanism [initial-response]),
+ * RFC 1460 (LAST) and RFC 6856 2 (UTF8). AUTH without arguments lists the mechanisms, as
  * Dovecot and the pre-RFC 5034 draft do for old clients. */
 static const struct verb_info verbs[POP3_VERB_COUNT] = {
 	[POP3_VERB_UNKNOWN] = {"?", 0, 0},
@@ -32,6 +32,7 @@ static const struct verb_info verbs[POP3_VERB_COUNT] = {
 	[POP3_VERB_UIDL] = {"UIDL", 0, 1},
 	[POP3_VERB_LAST] = {"LAST", 0, 0},
 	[POP3_VERB_QUIT] = {"QUIT", 0, 0},
+	[POP3_VERB_UTF8] = {"UTF8", 0, 0}, /* RFC 6856 2: no parameters */
 };
 
 const char *pop3_verb_name(enum pop3_verb verb)

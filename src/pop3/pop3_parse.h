@@ -1,4 +1,5 @@
-/* pop3_parse: pure parsers for POP3 (RFC 1939, RFC 2449, RFC 5034):
+/* pop3_parse: pure parsers for POP3 (RFC 1939, RFC 2449, RFC 5034,
+ * RFC 6856):
  * splitting a command line into verb and arguments, the per-verb argument
  * counts, message-number and line-count parsing, and the TOP cut point in
  * a stored message. No I/O, no logging, no replies: results and error
@@ -41,6 +42,7 @@ enum pop3_verb {
 	POP3_VERB_UIDL,
 	POP3_VERB_LAST,
 	POP3_VERB_QUIT,
+	POP3_VERB_UTF8,
 	POP3_VERB_COUNT
 };
 
@@ -69,7 +71,7 @@ void pop3_parse_command(const char *line, size_t len, struct pop3_command *out);
 const char *pop3_verb_name(enum pop3_verb verb);
 
 /* True when cmd has an argument count its verb accepts (RFC 1939 9,
- * RFC 2449, RFC 2595, RFC 5034): PASS needs a non-empty rest; USER, RETR,
+ * RFC 2449, RFC 2595, RFC 5034, RFC 6856): PASS needs a non-empty rest; USER, RETR,
  * DELE one argument; LIST and UIDL none or one; TOP two; AUTH none (the
  * mechanism list) to two; the others none. */
 bool pop3_args_ok(const struct pop3_command *cmd);

@@ -85,6 +85,12 @@ static const struct cmd_case cmd_cases[] = {
 	{S("LAST"), POP3_VERB_LAST, 0, .rest = "", .args_ok = true},
 	{S("QUIT"), POP3_VERB_QUIT, 0, .rest = "", .args_ok = true},
 	{S("QUIT now"), POP3_VERB_QUIT, 1, "now", .rest = "now", .args_ok = false},
+	/* RFC 6856 2: UTF8 has no parameters; a UTF-8 user name is a word */
+	{S("UTF8"), POP3_VERB_UTF8, 0, .rest = "", .args_ok = true},
+	{S("utf8"), POP3_VERB_UTF8, 0, .rest = "", .args_ok = true},
+	{S("UTF8 on"), POP3_VERB_UTF8, 1, "on", .rest = "on", .args_ok = false},
+	{S("USER j\xc3\xb6rg@example.test"), POP3_VERB_USER, 1, "j\xc3\xb6rg@example.test",
+	 .rest = "j\xc3\xb6rg@example.test", .args_ok = true},
 	/* A tab is not a separator (RFC 2449 3: a single SPACE). */
 	{S("RETR\t1"), POP3_VERB_UNKNOWN, 0, .rest = ""},
 	/* A keyword of more than 40 characters is never a verb. */
@@ -333,6 +339,9 @@ static const struct check_case check_cases[] = {
 	{"USER", POP3_STATE_AUTHORIZATION, POP3_CHECK_ARGS},
 	{"PASS", POP3_STATE_AUTHORIZATION, POP3_CHECK_ARGS},
 	{"STLS now", POP3_STATE_AUTHORIZATION, POP3_CHECK_ARGS},
+	{"UTF8", POP3_STATE_AUTHORIZATION, POP3_CHECK_OK},
+	{"UTF8 x", POP3_STATE_AUTHORIZATION, POP3_CHECK_ARGS},
+	{"LANG", POP3_STATE_AUTHORIZATION, POP3_CHECK_UNKNOWN}, /* RFC 6856 3: not offered */
 	/* TRANSACTION (RFC 1939 5, 7) */
 	{"STAT", POP3_STATE_TRANSACTION, POP3_CHECK_OK},
 	{"LIST", POP3_STATE_TRANSACTION, POP3_CHECK_OK},
@@ -350,6 +359,7 @@ static const struct check_case check_cases[] = {
 	{"PASS a", POP3_STATE_TRANSACTION, POP3_CHECK_STATE},
 	{"AUTH PLAIN", POP3_STATE_TRANSACTION, POP3_CHECK_STATE},
 	{"STLS", POP3_STATE_TRANSACTION, POP3_CHECK_STATE},
+	{"UTF8", POP3_STATE_TRANSACTION, POP3_CHECK_STATE},
 	{"RETR", POP3_STATE_TRANSACTION, POP3_CHECK_ARGS},
 	{"DELE 1 2", POP3_STATE_TRANSACTION, POP3_CHECK_ARGS},
 	{"TOP 1", POP3_STATE_TRANSACTION, POP3_CHECK_ARGS},
@@ -400,6 +410,7 @@ static void test_cmd_states(void **state)
 			case POP3_VERB_PASS:
 			case POP3_VERB_AUTH:
 			case POP3_VERB_STLS:
+			case POP3_VERB_UTF8:
 				legal = auth;
 				break;
 			case POP3_VERB_CAPA:

@@ -18,6 +18,7 @@
 #include "core/id.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "net/conn.h"
 #include "net/listener.h"
 #include "net/tls.h"
@@ -73,6 +74,42 @@ void pop3_close(struct pop3_session *s)
 	conn_close_after_flush(s->conn);
 }
 
+/* Copies text into out (room bytes, no NUL) and returns the length. In
+ * UTF-8 mode a well-formed UTF-8 sequence goes as it is, never cut;
+ * every other byte >= 0x80 becomes \xNN (RFC 6856 2: UTF-8 in replies
+ * only after UTF8), never cut either. The text is ours or escaped
+ * already (log_escape); only a login name, UTF-8 checked by auth/userdb,
+ * brings bytes >= 0x80. */
+static size_t reply_text(char *out, size_t room, const char *text, bool utf8)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len = strlen(text), o = 0;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)text[i];
+		size_t take = 1, need = 1;
+		if (c >= 0x80) {
+			size_t n = utf8 ? utf8_seq_len(text + i, len - i) : 0;
+			if (n > 1)
+				take = need = n;
+			else
+				need = 4;
+		}
+		if (o + need > room)
+			break;
+		if (need == 4 && take == 1) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			memcpy(out + o, text + i, take);
+			o += take;
+		}
+		i += take;
+	}
+	return o;
+}
+
 void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *fmt, ...)
 {
 	/* RFC 2449 4: at most 512 octets with the CRLF. */
@@ -89,12 +126,7 @@ void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *f
 		text[0] = '\0';
 	if (text[0] != '\0') {
 		line[n++] = ' ';
-		size_t tl = strlen(text);
-		size_t room = POP3_REPLY_MAX - 2 - n;
-		if (tl > room)
-			tl = room;
-		memcpy(line + n, text, tl);
-		n += tl;
+		n += reply_text(line + n, POP3_REPLY_MAX - 2 - n, text, s->utf8);
 	}
 	line[n++] = '\r';
 	line[n++] = '\n';

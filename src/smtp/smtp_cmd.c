@@ -135,6 +135,25 @@ static void reply_parse_error(struct smtp_session *s, enum smtp_parse_err err, b
 	}
 }
 
+/* An address or login echoed in a reply. RFC 6531 3.7.4: a reply may
+ * carry UTF-8 once the client has asked for SMTPUTF8 in this transaction;
+ * it then sees jörg, not j\xc3\xb6rg. Controls, bidi overrides and bytes
+ * that are not UTF-8 are \xNN either way (core/log.h), so a reply stays
+ * one line of text. Log lines keep log_escape (ASCII, greppable). */
+static const char *reply_escape(bool utf8, char *buf, size_t size, const char *text)
+{
+	size_t len = strlen(text);
+	return utf8 ? log_escape_utf8(buf, size, text, len) : log_escape(buf, size, text, len);
+}
+
+static bool has_non_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
 static bool alias_is_local(const char *domain, void *ctx)
 {
 	return cfg_is_local_domain(ctx, domain, strlen(domain));
@@ -219,10 +238,11 @@ static void cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	}
 	if (s->authenticated && !sender_owned(s, &t->sender)) {
 		/* RFC 6409 6.1: the submission server checks the sender. */
-		char esc[300];
+		char esc[300], user[300];
+		bool utf8 = t->params.smtputf8;
 		smtp_reply(s, 553, "5.7.1", "<%s>: Sender address rejected: not owned by user %s",
-			   log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
-			   s->auth_user);
+			   reply_escape(utf8, esc, sizeof(esc), t->sender_text),
+			   reply_escape(utf8, user, sizeof(user), s->auth_user));
 		free(t);
 		return;
 	}
@@ -287,13 +307,14 @@ static bool rcpt_srs(struct smtp_session *s, const struct smtp_addr *addr,
 		return false;
 	char orig[SRS_ADDR_MAX + 1];
 	const char *why = NULL;
-	char esc[600];
+	char esc[600], shown[600];
 	log_escape(esc, sizeof(esc), text, strlen(text));
+	reply_escape(t->params.smtputf8, shown, sizeof(shown), text);
 	if (t->sender_text[0] != '\0') {
 		log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-refused reason=\"not a bounce\"",
 			 t->id, esc);
 		smtp_reply(s, 550, "5.7.1",
-			   "<%s>: Recipient address rejected: an SRS address only takes bounces", esc);
+			   "<%s>: Recipient address rejected: an SRS address only takes bounces", shown);
 		return true;
 	}
 	if (srs_reverse(s->env->srs_secret, s->env->srs_secret_len, text, time(NULL),
@@ -301,12 +322,13 @@ static bool rcpt_srs(struct smtp_session *s, const struct smtp_addr *addr,
 		log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=srs-refused reason=\"%s\"",
 			 t->id, esc, why ? why : "?");
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: invalid SRS address (%s)",
-			   esc, why ? why : "?");
+			   shown, why ? why : "?");
 		return true;
 	}
 	const char *at = strrchr(orig, '@');
 	if (at == NULL || cfg_is_local_domain(cfg, at + 1, strlen(at + 1))) {
-		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: invalid SRS address", esc);
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: invalid SRS address",
+			   shown);
 		return true;
 	}
 	(void)add_remote(t, orig, params);
@@ -350,8 +372,9 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	struct resolve_result r;
 	resolve_rcpt(cfg, s->env->users, s->env->aliases, addr.local, addr.local_len,
 		     addr.is_postmaster ? NULL : addr.domain, &r);
-	char esc[600];
+	char esc[600], shown[600];
 	log_escape(esc, sizeof(esc), text, strlen(text));
+	reply_escape(t->params.smtputf8, shown, sizeof(shown), text);
 	const char *result = "ok";
 	switch (r.kind) {
 	case RESOLVE_LOCAL:
@@ -369,11 +392,11 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	case RESOLVE_REMOTE:
 		if (!may_relay(s)) {
 			result = "relay-denied";
-			smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", esc);
+			smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", shown);
 		} else if (s->env->queue == NULL) {
 			result = "deferred-relay";
 			smtp_reply(s, 451, "4.3.0", "<%s>: relaying is not available, try again later",
-				   esc);
+				   shown);
 		} else {
 			result = "relay";
 			(void)add_remote(t, text, &params);
@@ -387,8 +410,25 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		if (s->env->queue == NULL) {
 			result = "deferred-forward";
 			smtp_reply(s, 451, "4.3.0",
-				   "<%s>: forwarding is not available, try again later", esc);
+				   "<%s>: forwarding is not available, try again later", shown);
 			break;
+		}
+		if (!t->params.smtputf8) {
+			/* RFC 6531: an address with UTF-8 goes out only in a
+			 * transaction that carries SMTPUTF8, and this one does
+			 * not: a UTF-8 forwarding target cannot be reached with
+			 * it (the queue would send an RCPT the peer must
+			 * refuse). */
+			bool utf8_target = false;
+			for (size_t i = 0; i < r.remote_count && !utf8_target; i++)
+				utf8_target = has_non_ascii(r.remote[i]);
+			if (utf8_target) {
+				result = "forward-needs-smtputf8";
+				smtp_reply(s, 553, "5.6.7",
+					   "<%s>: forwarded to a UTF-8 address, which needs SMTPUTF8",
+					   shown);
+				break;
+			}
 		}
 		/* A local alias that forwards: the local copies and the
 		 * remote ones, each with its own fate. The original recipient
@@ -411,15 +451,16 @@ static void cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 			 * the administrator will fix. */
 			result = "no-accounts";
 			smtp_reply(s, 451, "4.3.0",
-				   "<%s>: mailbox directory unavailable, try again later", esc);
+				   "<%s>: mailbox directory unavailable, try again later", shown);
 			break;
 		}
 		result = "unknown-user";
-		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", esc);
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", shown);
 		break;
 	case RESOLVE_ERROR:
 		result = "alias-error";
-		smtp_reply(s, 550, "5.4.6", "<%s>: alias expansion failed (loop or too large)", esc);
+		smtp_reply(s, 550, "5.4.6", "<%s>: alias expansion failed (loop or too large)",
+			   shown);
 		break;
 	}
 	log_info(s->sid, "proto=smtp event=rcpt id=%s to=<%s> result=%s mailboxes=%zu", t->id, esc,

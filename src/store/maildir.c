@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +19,33 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/utf8.h"
 
 static atomic_uint maildir_seq;
 
+/* One path component that stays in its directory and lists cleanly: not
+ * empty, no leading '.' ("..", hidden Maildir++ folders), no '/', no
+ * control byte. Bytes >= 0x80 must be well-formed UTF-8 (an RFC 6531
+ * local part is stored as its UTF-8 bytes) and no character that
+ * utf8_is_hidden() refuses (C1 controls, bidi overrides: a listing of
+ * mail/DOMAIN/ must show what is there). */
 static bool is_safe_component(const char *s, size_t len)
 {
 	if (len == 0 || s[0] == '.')
 		return false;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '/' || c < 0x20 || c == 0x7f)
+		if (c < 0x80) {
+			if (c == '/' || c < 0x20 || c == 0x7f)
+				return false;
+			i++;
+			continue;
+		}
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
+		if (n == 0 || utf8_is_hidden(cp))
 			return false;
+		i += n;
 	}
 	return true;
 }

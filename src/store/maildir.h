@@ -15,9 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* data_dir/mail/DOMAIN/LOCAL for a lower-case "local@domain". Refuses
- * local parts or domains that could escape the tree ('/', leading '.',
- * empty, control bytes). Returns 0, or -1 when invalid or too long. */
+/* data_dir/mail/DOMAIN/LOCAL for a lower-case "local@domain"; a UTF-8
+ * local part is the directory name as it is. Refuses local parts or
+ * domains that could escape the tree ('/', leading '.', empty, control
+ * bytes) or list badly (malformed UTF-8, C1 controls, the invisible
+ * characters of core/utf8.h). Returns 0, or -1 when invalid or too long. */
 int maildir_path(const char *data_dir, const char *address, char *out, size_t out_size);
 
 /* Creates path and its tmp/new/cur (and missing parents), fsyncing each

@@ -152,6 +152,19 @@ static const struct path_case path_cases[] = {
 	{ .address = "a\nb@d" },
 	{ .address = "a\x7f@d" },
 	{ .address = "x@d\r" },
+	/* RFC 6531: a UTF-8 local part is its own bytes on disk... */
+	{ .address = "j\xc3\xb6rg@example.test",
+	  .want = "/srv/k/mail/example.test/j\xc3\xb6rg" },
+	{ .address = "\xe7\x94\xb0\xe4\xb8\xad@example.test",
+	  .want = "/srv/k/mail/example.test/\xe7\x94\xb0\xe4\xb8\xad" },
+	/* ...but only well-formed and visible: */
+	{ .address = "j\xf6rg@d" }, /* Latin-1, not UTF-8 */
+	{ .address = "\xc0\xaf@d" }, /* overlong '/' */
+	{ .address = "a\xed\xa0\x80@d" }, /* surrogate */
+	{ .address = "a\xc3@d" }, /* truncated */
+	{ .address = "a\xc2\x85@d" }, /* C1 NEL */
+	{ .address = "a\xe2\x80\xae@d" }, /* right-to-left override */
+	{ .address = "x@d\xc2\x9b" },
 };
 
 static void test_path_table(void **state)

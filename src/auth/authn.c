@@ -19,6 +19,7 @@
 #include "core/alloc.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "net/addr.h"
 
@@ -580,6 +581,7 @@ static void log_failure(const char *sid, const char *proto, const char *peer_tex
 			const char *who, size_t who_len, const char *reason, unsigned delay)
 {
 	char esc[LOG_NAME_MAX];
+	metrics_auth_failure(proto);
 	log_info(sid, "event=auth-failure proto=%s client=%s user=\"%s\" reason=%s delay_ms=%u",
 		 proto, peer_text, log_escape(esc, sizeof(esc), who, who_len), reason, delay);
 }

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "delivery/notice.h"
 #include "delivery/remote.h"
@@ -388,6 +389,13 @@ void relay_stop(struct relay *r)
 	 * duplicate window, INTERNALS.md). */
 	remote_free(&r->remote);
 	tlspolicy_free(&r->tlspolicy);
+}
+
+void relay_refresh_metrics(const struct relay *r)
+{
+	int64_t oldest = queue_sched_oldest_created(r->sched), now = (int64_t)time(NULL);
+	metrics_set_queue(queue_sched_count(r->sched),
+			  oldest > 0 && now > oldest ? (uint64_t)(now - oldest) : 0);
 }
 
 void relay_config_changed(struct relay *r)

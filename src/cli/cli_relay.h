@@ -30,6 +30,9 @@ struct relay *relay_new(struct event_base *base, const struct config *const *cfg
  * queued on disk and are tried again at the next start). */
 void relay_free(struct relay **pp);
 
+/* Sets the queue gauges of core/metrics (before a scrape). */
+void relay_refresh_metrics(const struct relay *r);
+
 /* The configuration (*cfg of relay_new) was replaced by a reload: the
  * parts that copied settings take the new ones. */
 void relay_config_changed(struct relay *r);

@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/safefile.h"
 #include "core/worker.h"
 #include "delivery/intake.h"
@@ -39,6 +40,7 @@
 #include "trust/authcheck_dns.h"
 #include "trust/psl.h"
 #include "net/listener.h"
+#include "net/metrics_http.h"
 #include "net/tls.h"
 #include "pop2/pop2_session.h"
 #include "pop3/pop3_session.h"
@@ -101,6 +103,7 @@ struct serve {
 	size_t listener_count;
 	struct event *sig_term, *sig_int, *sig_hup; /* owned */
 	struct event *drain_timer; /* owned */
+	struct metrics_http *metrics; /* owned; NULL: metrics_listen off */
 	unsigned drain_ms;
 	bool stopping;
 };
@@ -298,8 +301,38 @@ static int open_local_listener(struct serve *sv)
 	return 0;
 }
 
+/* Before each scrape, on the loop thread. */
+static void metrics_refresh(void *arg)
+{
+	struct serve *sv = arg;
+	metrics_set_worker_backlog(METRICS_POOL_MAIN, worker_pending(sv->workers));
+	metrics_set_worker_backlog(METRICS_POOL_AUTH, worker_pending(sv->auth_workers));
+	if (sv->relay != NULL)
+		relay_refresh_metrics(sv->relay);
+}
+
+/* metrics_listen: the Prometheus endpoint (the first address), opened
+ * at start and by a reload that changes it. */
+static int open_metrics(struct serve *sv, const struct config *cfg)
+{
+	metrics_http_free(&sv->metrics);
+	if (cfg->metrics_listen.count == 0)
+		return 0;
+	const struct cfg_listen *m = &cfg->metrics_listen.items[0];
+	char err[256];
+	sv->metrics = metrics_http_new(sv->base, (const struct sockaddr *)&m->addr, m->addr_len,
+				       metrics_refresh, sv, err, sizeof(err));
+	if (sv->metrics == NULL) {
+		log_error(NULL, "event=listen listener=metrics addr=%s error=\"%s\"", m->text, err);
+		return -1;
+	}
+	log_info(NULL, "event=listen listener=metrics addr=%s", m->text);
+	return 0;
+}
+
 static void close_listeners(struct serve *sv)
 {
+	metrics_http_free(&sv->metrics);
 	for (size_t i = 0; i < sv->listener_count; i++)
 		listener_free(&sv->listeners[i].l);
 	sv->listener_count = 0;
@@ -386,6 +419,8 @@ static void reload_config(struct serve *sv)
 		return;
 	}
 	reconcile_listeners(sv, next);
+	if (strstr(changed, "metrics_listen") != NULL)
+		(void)open_metrics(sv, next);
 	if (sv->nretired == SERVE_RETIRED_MAX) {
 		cfg_free(&sv->retired[0]);
 		memmove(sv->retired, sv->retired + 1, (SERVE_RETIRED_MAX - 1) * sizeof(sv->retired[0]));
@@ -852,7 +887,7 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	for (size_t k = 0; k < sizeof(listen_keys) / sizeof(listen_keys[0]) && listening; k++)
 		listening = open_listeners(&sv, listen_list(cfg, k), listen_keys[k].proto,
 					   listen_keys[k].kind, listen_keys[k].name) == 0;
-	if (!listening)
+	if (!listening || open_metrics(&sv, cfg) != 0)
 		goto out;
 	if (pw != NULL && drop_privileges(pw) != 0)
 		goto out;

@@ -16,6 +16,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "queue/queue_env.h"
 #include "queue/queue_store.h"
@@ -511,6 +512,11 @@ static void commit_done(void *arg)
 		const char *id = strrchr(in->path, '/');
 		log_warn(NULL, "event=rewrite result=unchanged id=%s reason=\"%s\"",
 			 id ? id + 1 : in->path, in->dkim_err);
+	}
+	if (result == 0) {
+		metrics_deliveries(METRICS_RESULT_DELIVERED, METRICS_WHERE_LOCAL, in->mailbox_count);
+		if (in->dkim != NULL && in->dkim_err == NULL) /* signed, not left as it was */
+			metrics_dkim_signed();
 	}
 	if (result == 0 && in->qenv != NULL) {
 		/* Durable in the queue: the scheduler takes the envelope. */

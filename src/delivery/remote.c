@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -23,6 +24,7 @@
 #include "core/alloc.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "delivery/tlspolicy.h"
 #include "mta/mta_conn.h"
 #include "net/dns.h"
@@ -83,6 +85,7 @@ struct rdel {
 	char *mem; /* owned: downgraded body */
 	size_t mem_len;
 	bool dest_failed;
+	bool conn_reused; /* the attempt's conn came from the cache */
 };
 
 /* A connection that finished a delivery in good shape, waiting for the
@@ -203,6 +206,15 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 			 /* the host last tried, whether or not it answered */
 			 d->mta[i][0] ? d->mta[i] : "none", d->attempts,
 			 log_escape(esc, sizeof(esc), d->reply[i], strlen(d->reply[i])));
+		enum queue_outcome o = d->res[i].outcome;
+		bool later = o == QUEUE_OUT_TEMPFAIL || o == QUEUE_OUT_UNTRIED;
+		metrics_deliveries(later			 ? METRICS_RESULT_DEFERRED
+				   : o == QUEUE_OUT_PERMFAIL ? METRICS_RESULT_BOUNCED
+							     : METRICS_RESULT_DELIVERED,
+				   METRICS_WHERE_REMOTE, 1);
+		int64_t age_s = (int64_t)time(NULL) - b->env->created; /* whole seconds */
+		if (!later)
+			metrics_delivery_latency_ms(age_s > 0 ? (uint64_t)age_s * 1000 : 0);
 	}
 	remote_done_fn done = r->done;
 	void *darg = r->arg;
@@ -432,6 +444,11 @@ static void notify_text(unsigned notify, char *out, size_t out_size)
 static void on_job_done(void *arg, struct mta_job *job)
 {
 	struct rdel *d = arg;
+	char tls_desc[128] = ""; /* once per connection, not per reuse */
+	if (!d->conn_reused && d->conn != NULL)
+		mta_conn_describe_tls(d->conn, tls_desc, sizeof(tls_desc));
+	if (tls_desc[0] != '\0')
+		metrics_tls_session(tls_desc, METRICS_TLS_CLIENT);
 	for (size_t k = 0; k < job->rcpt_count; k++) {
 		size_t i = d->job_map[k];
 		const struct mta_rcpt_result *mr = &job->results[k];
@@ -809,6 +826,7 @@ static void start_attempt(struct rdel *d, const struct dns_host *h, const struct
 	struct mta_conn *cached = o.implicit_tls || d->conn_kind == TLSPOLICY_DANE
 					  ? NULL
 					  : idle_take(d->r, &o.addr, d->conn_mode, d->host);
+	d->conn_reused = cached != NULL;
 	if (cached != NULL) {
 		d->conn = cached;
 		mta_conn_set_owner(cached, on_job_done, on_conn_done, d);

@@ -106,6 +106,17 @@ void listener_free(struct listener **pp)
 	*pp = NULL;
 }
 
+int listener_local_addr(const struct listener *l, struct sockaddr_storage *out,
+			socklen_t *len_out)
+{
+	socklen_t len = sizeof(*out);
+	memset(out, 0, sizeof(*out));
+	if (getsockname(evconnlistener_get_fd(l->evl), (struct sockaddr *)out, &len) != 0)
+		return -1;
+	*len_out = len;
+	return 0;
+}
+
 static unsigned addr_hash(const unsigned char key[ADDR_KEY_LEN])
 {
 	return addr_key_hash(key) % SESSLIMIT_BUCKETS;

@@ -24,6 +24,11 @@ struct listener *listener_new(struct event_base *base, const struct sockaddr *ad
 			      socklen_t addr_len, struct sesslimit *limits,
 			      listener_accept_fn cb, void *arg, char *err, size_t err_size);
 void listener_free(struct listener **pp);
+/* The address l is bound to (with the port the kernel chose when addr had
+ * port 0) into *out, its length into *len_out. Returns 0, or -1 when
+ * getsockname(2) fails. */
+int listener_local_addr(const struct listener *l, struct sockaddr_storage *out,
+			socklen_t *len_out);
 
 struct sesslimit *sesslimit_new(unsigned max_total, unsigned max_per_ip);
 void sesslimit_free(struct sesslimit **pp);

@@ -30,6 +30,7 @@
 #include "core/kassert.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "net/conn.h"
 #include "net/linereader.h"
@@ -194,6 +195,7 @@ static void session_free(struct pop2_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	metrics_session_end(METRICS_LISTENER_POP2);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -715,6 +717,7 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *peer,
 			socklen_t peer_len, bool allowed)
 {
+	metrics_connection(METRICS_LISTENER_POP2);
 	struct pop2_session *s = xcalloc(1, sizeof(*s));
 	id_new(s->sid);
 	s->env = env;
@@ -723,6 +726,7 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
 	linereader_init(&s->lr, POP2_CMD_LINE_MAX);
 	env->live_sessions++;
+	metrics_session_start(METRICS_LISTENER_POP2);
 	s->next = env->sessions;
 	if (env->sessions)
 		env->sessions->prev = s;

@@ -18,6 +18,7 @@
 #include "core/id.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/utf8.h"
 #include "net/conn.h"
 #include "net/listener.h"
@@ -206,6 +207,8 @@ void pop3_session_free(struct pop3_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	metrics_session_end(s->kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S
+							 : METRICS_LISTENER_POP3);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -291,6 +294,7 @@ static void tls_ready(struct pop3_session *s)
 	char desc[TLS_DESCRIBE_SIZE];
 	tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
 	log_info(s->sid, "proto=pop3 event=tls %s", desc);
+	metrics_tls_session(tls_version_name(conn_ssl(s->conn)), METRICS_TLS_SERVER);
 	/* RFC 2595 4: after STLS the session starts over in AUTHORIZATION;
 	 * a USER given before is forgotten. */
 	s->has_user = false;
@@ -338,6 +342,7 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
 {
+	metrics_connection(kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S : METRICS_LISTENER_POP3);
 	struct pop3_session *s = xcalloc(1, sizeof(*s));
 	id_new(s->sid);
 	s->env = env;
@@ -358,6 +363,8 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 	}
 	linereader_init(&s->lr, POP3_CMD_LINE_MAX);
 	env->live_sessions++;
+	metrics_session_start(kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S
+							: METRICS_LISTENER_POP3);
 	s->next = env->sessions;
 	if (env->sessions)
 		env->sessions->prev = s;

@@ -566,3 +566,12 @@ const struct queue_env *queue_sched_find(const struct queue_sched *s, const char
 			return &s->entries[i]->env;
 	return NULL;
 }
+
+int64_t queue_sched_oldest_created(const struct queue_sched *s)
+{
+	int64_t oldest = 0;
+	for (size_t i = 0; i < s->count; i++)
+		if (oldest == 0 || s->entries[i]->env.created < oldest)
+			oldest = s->entries[i]->env.created;
+	return oldest;
+}

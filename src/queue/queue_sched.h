@@ -127,6 +127,9 @@ void queue_sched_notice_done(struct queue_sched *s, struct queue_entry *e, bool 
 
 /* Numbers for logs and metrics. */
 size_t queue_sched_count(const struct queue_sched *s);
+
+/* created of the oldest message, 0 when empty. O(n): for scrapes. */
+int64_t queue_sched_oldest_created(const struct queue_sched *s);
 unsigned queue_sched_in_flight(const struct queue_sched *s);
 /* The envelope of a queued message by id, or NULL (borrowed). */
 const struct queue_env *queue_sched_find(const struct queue_sched *s, const char *id);

@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "delivery/intake.h"
 #include "delivery/signing.h"
@@ -218,6 +219,8 @@ void smtp_data_start(struct smtp_session *s)
 static void commit_done(void *arg, int result, const char *err)
 {
 	struct smtp_session *s = arg;
+	if (result == 0) /* ours now, whether or not the client hears the 250 */
+		metrics_message_received(smtp_metrics_listener(s->kind));
 	if (s->dead) {
 		/* The client left before the reply; the message is delivered
 		 * (or not) all the same, as with any lost 250. */
@@ -260,6 +263,7 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 {
 	(void)ac;
 	struct smtp_session *s = arg;
+	metrics_dmarc_result(authcheck_dmarc_result_name(res->dmarc));
 	if (s->dead) {
 		smtp_session_end_after_commit(s); /* frees the txn and the check */
 		return;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/limits.h"
+#include "core/metrics.h"
 #include "net/linereader.h"
 #include "proto/dot.h"
 #include "proto/smtp_parse.h"
@@ -140,6 +141,8 @@ char *smtp_decode_buf(struct smtp_session *s);
 void smtp_txn_free(struct smtp_txn **pp);
 /* Processes buffered input as far as the state allows. */
 void smtp_process_input(struct smtp_session *s);
+/* The listener="..." label of the session's listener (core/metrics). */
+enum metrics_listener smtp_metrics_listener(enum smtp_listener_kind kind);
 
 /* smtp_cmd.c */
 void smtp_dispatch(struct smtp_session *s, const char *line, size_t len);

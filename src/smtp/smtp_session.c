@@ -20,6 +20,7 @@
 #include "core/id.h"
 #include "core/kassert.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "delivery/intake.h"
 #include "net/conn.h"
 #include "net/listener.h"
@@ -166,6 +167,7 @@ static void session_free(struct smtp_session *s)
 	if (s->counted)
 		sesslimit_release(s->env->limits, conn_peer(s->conn));
 	s->env->live_sessions--;
+	metrics_session_end(smtp_metrics_listener(s->kind));
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -295,6 +297,7 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 		char desc[TLS_DESCRIBE_SIZE];
 		tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
 		log_info(s->sid, "proto=smtp event=tls %s", desc);
+		metrics_tls_session(tls_version_name(conn_ssl(s->conn)), METRICS_TLS_SERVER);
 		/* RFC 3207 4.2: forget everything learnt before TLS; the client
 		 * starts over with EHLO. */
 		smtp_txn_free(&s->txn);
@@ -327,9 +330,25 @@ static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
 	}
 }
 
+enum metrics_listener smtp_metrics_listener(enum smtp_listener_kind kind)
+{
+	switch (kind) {
+	case SMTP_LISTENER_MTA:
+		return METRICS_LISTENER_SMTP;
+	case SMTP_LISTENER_SUBMISSION:
+		return METRICS_LISTENER_SUBMISSION;
+	case SMTP_LISTENER_SMTPS:
+		return METRICS_LISTENER_SMTPS;
+	case SMTP_LISTENER_LOCAL:
+		break;
+	}
+	return METRICS_LISTENER_LOCAL;
+}
+
 void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
 {
+	metrics_connection(smtp_metrics_listener(kind));
 	if (!allowed && kind == SMTP_LISTENER_SMTPS) {
 		/* A refusal in plaintext on a TLS port would reach the client
 		 * as garbage (RFC 8314): just close. */
@@ -360,6 +379,7 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	}
 	linereader_init(&s->lr, SMTP_AUTH_CMD_LINE_MAX);
 	env->live_sessions++;
+	metrics_session_start(smtp_metrics_listener(s->kind));
 	s->next = env->sessions;
 	if (env->sessions)
 		env->sessions->prev = s;

@@ -49,6 +49,18 @@ def submit(srv, sender, rcpt, subject):
         assert r.code == 250, r.lines
 
 
+def submit_as_alice(srv, msg, mail_params=""):
+    """alice@example.test submits msg (wire form) to bob@example.test."""
+    with SMTPConn(srv.submission_port) as c:
+        c.ehlo()
+        tok = base64.b64encode(b"\0alice@example.test\0pw-alice").decode()
+        c.expect("AUTH PLAIN " + tok, "235")
+        c.expect("MAIL FROM:<alice@example.test>" + mail_params, "250")
+        c.expect("RCPT TO:<bob@example.test>", "250")
+        r = c.data(dot_stuff(msg))
+        assert r.code == 250, r.lines
+
+
 def signatures(raw):
     return re.findall(rb"(?m)^DKIM-Signature: v=1; a=([a-z0-9-]+)", raw)
 
@@ -115,14 +127,7 @@ def test_8bit_mail_is_converted_before_signing(make_server):
     msg = make_msg("8bit", sender="alice@example.test", to="bob@example.test", body=body,
                    extra=("MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
                           "Content-Transfer-Encoding: 8bit"))
-    with SMTPConn(srv.submission_port) as c:
-        c.ehlo()
-        tok = base64.b64encode(b"\0alice@example.test\0pw-alice").decode()
-        c.expect("AUTH PLAIN " + tok, "235")
-        c.expect("MAIL FROM:<alice@example.test> BODY=8BITMIME", "250")
-        c.expect("RCPT TO:<bob@example.test>", "250")
-        r = c.data(dot_stuff(msg))
-        assert r.code == 250, r.lines
+    submit_as_alice(srv, msg, " BODY=8BITMIME")
     raw = srv.delivered("bob@example.test")[0].read_bytes().split(b"\n", 1)[1]
     assert all(b < 0x80 for b in raw), raw
     assert b"Content-Transfer-Encoding: quoted-printable" in raw
@@ -141,14 +146,7 @@ def test_submission_adds_date_and_message_id(make_server):
     full = (b"From: <alice@example.test>\r\nTo: <bob@example.test>\r\nSubject: full\r\n"
             b"Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <own@example.test>\r\n\r\nhi\r\n")
     for msg in (bare, full):
-        with SMTPConn(srv.submission_port) as c:
-            c.ehlo()
-            tok = base64.b64encode(b"\0alice@example.test\0pw-alice").decode()
-            c.expect("AUTH PLAIN " + tok, "235")
-            c.expect("MAIL FROM:<alice@example.test>", "250")
-            c.expect("RCPT TO:<bob@example.test>", "250")
-            r = c.data(dot_stuff(msg))
-            assert r.code == 250, r.lines
+        submit_as_alice(srv, msg)
     got = {}
     for p in srv.delivered("bob@example.test"):
         m = email.message_from_bytes(p.read_bytes())

@@ -29,6 +29,17 @@ def unprivileged_user():
     pytest.skip("no unprivileged user to run as")
 
 
+def reachable_by_others(path):
+    """run_as must be able to reach data_dir: o+rx on it and its parents
+    up to /tmp."""
+    p = path
+    while p != p.parent:
+        os.chmod(p, os.stat(p).st_mode | 0o005) if p.is_dir() else None
+        p = p.parent
+        if str(p) in ("/", "/tmp"):
+            break
+
+
 def serve_once(conf, timeout=10):
     """Runs `konvert serve` expecting it to refuse (exit) on its own; kills
     it and fails the test if it is still running after timeout."""
@@ -132,13 +143,7 @@ def test_root_start_hands_plain_tree_to_run_as(make_server, tmp_path):
     run_as and the server runs unprivileged."""
     pw = unprivileged_user()
     srv = make_server(config={"run_as": pw.pw_name})
-    # run_as must be able to reach data_dir.
-    p = srv.data_dir
-    while p != p.parent:
-        os.chmod(p, os.stat(p).st_mode | 0o005) if p.is_dir() else None
-        p = p.parent
-        if str(p) in ("/", "/tmp"):
-            break
+    reachable_by_others(srv.data_dir)
     srv.start()
     for name in ("users", "mail", "incoming", "tls", "tls/key.pem"):
         st = os.stat(srv.data_dir / name)
@@ -402,12 +407,7 @@ def test_root_marks_its_own_data_dir(make_server):
     marker, other files no longer matter."""
     pw = unprivileged_user()
     srv = make_server(config={"run_as": pw.pw_name})
-    p = srv.data_dir
-    while p != p.parent:
-        os.chmod(p, os.stat(p).st_mode | 0o005) if p.is_dir() else None
-        p = p.parent
-        if str(p) in ("/", "/tmp"):
-            break
+    reachable_by_others(srv.data_dir)
     srv.start()
     assert (srv.data_dir / ".konvert").is_file()
     srv.stop()

@@ -37,7 +37,8 @@ POP2_FAIL = b"- invalid user name or password"
 # The documented line (authn.h); what a fail2ban failregex would match.
 FAIL_LINE = re.compile(r'^\S+ info \[\S+\] event=auth-failure proto=(smtp|pop3|pop2) '
                        r'client=(\S+) user="((?:[^"\\]|\\x[0-9a-f]{2})*)" '
-                       r'reason=(bad-password|unknown|locked) delay_ms=(\d+)$')
+                       r'reason=(bad-password|unknown|locked) delay_ms=(\d+) '
+                       r'mechanism=(PLAIN|LOGIN|SCRAM-SHA-256|USER|HELO|-)$')
 
 
 @pytest.fixture
@@ -142,6 +143,7 @@ def test_smtp_many_addresses_lock_one_account(srv):
     reasons = [m.group(4) for m in lines]
     assert reasons.count("bad-password") == LOCK and reasons.count("locked") == 4, reasons
     assert {m.group(3) for m in lines} == {BOB}
+    assert {m.group(6) for m in lines} == {"PLAIN"}  # the mechanism is named
     assert sorted(m.group(2) for m in lines if m.group(4) == "bad-password") == \
         sorted(src(2 + i) for i in range(LOCK))
     assert BOB_PW not in srv.log() and "guess" not in srv.log()

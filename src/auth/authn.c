@@ -80,6 +80,7 @@ struct authn_job {
 	/* copies of the attempt, for the throttle and the log line */
 	char sid[64];
 	const char *proto; /* static */
+	const char *mechanism; /* static or NULL */
 	struct sockaddr_storage peer;
 	char peer_text[64];
 	char user[NAME_MAX_LEN + 1];
@@ -577,13 +578,15 @@ static const char *reason_name(enum authn_result result, bool exists)
 }
 
 /* The one failed-login line (format in authn.h; fail2ban matches it). */
-static void log_failure(const char *sid, const char *proto, const char *peer_text,
-			const char *who, size_t who_len, const char *reason, unsigned delay)
+static void log_failure(const char *sid, const char *proto, const char *mech,
+			const char *peer_text, const char *who, size_t who_len, const char *reason,
+			unsigned delay)
 {
 	char esc[LOG_NAME_MAX];
 	metrics_auth_failure(proto);
-	log_info(sid, "event=auth-failure proto=%s client=%s user=\"%s\" reason=%s delay_ms=%u",
-		 proto, peer_text, log_escape(esc, sizeof(esc), who, who_len), reason, delay);
+	log_info(sid, "event=auth-failure proto=%s client=%s user=\"%s\" reason=%s delay_ms=%u mechanism=%s",
+		 proto, peer_text, log_escape(esc, sizeof(esc), who, who_len), reason, delay,
+		 mech != NULL ? mech : "-");
 }
 
 /* Records the outcome of an attempt that was admitted or refused; the
@@ -616,8 +619,8 @@ static enum authn_result settle_logged(struct authn *a, const struct userdb *use
 			      userdb_find(users, at->user, strlen(at->user)) != NULL;
 		const char *who = at->user[0] != '\0' || at->name == NULL ? at->user : at->name;
 		size_t who_len = who == at->name ? at->name_len : strlen(who);
-		log_failure(at->sid, at->proto, at->peer_text, who, who_len, reason_name(r, exists),
-			    *delay_out);
+		log_failure(at->sid, at->proto, at->mechanism, at->peer_text, who, who_len,
+			    reason_name(r, exists), *delay_out);
 	}
 	return r;
 }
@@ -657,8 +660,9 @@ static void check_done(void *arg)
 	enum authn_result r = settle(job->a, job->user, (const struct sockaddr *)&job->peer,
 				     job->ok, job->locked, &delay);
 	if (r != AUTHN_OK)
-		log_failure(job->sid[0] != '\0' ? job->sid : NULL, job->proto, job->peer_text,
-			    job->name, strlen(job->name), reason_name(r, job->exists), delay);
+		log_failure(job->sid[0] != '\0' ? job->sid : NULL, job->proto, job->mechanism,
+			    job->peer_text, job->name, strlen(job->name),
+			    reason_name(r, job->exists), delay);
 	OPENSSL_cleanse(job, sizeof(*job));
 	free(job);
 	done(darg, r, delay);
@@ -679,6 +683,7 @@ void authn_login(struct authn *a, struct worker_pool *wp, const struct userdb *u
 	job->arg = arg;
 	copy_text(job->sid, sizeof(job->sid), at->sid);
 	job->proto = at->proto;
+	job->mechanism = at->mechanism;
 	copy_text(job->peer_text, sizeof(job->peer_text), at->peer_text);
 	size_t plen = at->peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 						       : sizeof(struct sockaddr_in);

@@ -38,8 +38,9 @@
  *
  * Log: every failed login, whatever the protocol, gives exactly one line
  * (level info, the session id in brackets, then)
- *   event=auth-failure proto=P client=ADDR user="NAME" reason=R delay_ms=N
- * P is smtp, pop3 or pop2; ADDR the numeric client address; NAME the
+ *   event=auth-failure proto=P client=ADDR user="NAME" reason=R delay_ms=N mechanism=M
+ * P is smtp, pop3 or pop2; M the SASL mechanism (PLAIN, LOGIN,
+ * SCRAM-SHA-256), USER for POP3 USER/PASS, HELO for POP2, "-" unknown; ADDR the numeric client address; NAME the
  * normalised account, or what the client sent when it is no address,
  * escaped with log_escape(); R is bad-password (the account exists),
  * unknown (it does not) or locked (refused by the throttle, password not
@@ -103,6 +104,9 @@ int authn_normalize_user(const char *name, size_t len, const char *default_domai
 struct authn_attempt {
 	const char *sid; /* session id, for the log line */
 	const char *proto; /* "smtp", "pop3", "pop2" (static) */
+	/* "PLAIN", "LOGIN", "SCRAM-SHA-256", "USER" (POP3 USER/PASS),
+	 * "HELO" (POP2); static, may be NULL (logged as "-"). */
+	const char *mechanism;
 	const struct sockaddr *peer;
 	const char *peer_text; /* numeric address, logged as client= */
 	const char *user; /* authn_normalize_user() result, "" if none */

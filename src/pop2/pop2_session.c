@@ -363,7 +363,7 @@ static void password_checked(void *arg, enum authn_result result, unsigned delay
 		(void)evtimer_add(s->delay, &tv);
 		return;
 	}
-	log_info(s->sid, "proto=pop2 event=auth result=ok user=%s", s->login);
+	log_info(s->sid, "proto=pop2 event=auth result=ok mechanism=HELO user=%s", s->login);
 	struct pop2_job *j = xcalloc(1, sizeof(*j));
 	if (maildir_path(s->env->cfg->data_dir, s->login, j->path, sizeof(j->path)) != 0) {
 		free(j);
@@ -396,6 +396,7 @@ static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 	const struct authn_attempt at = {
 		.sid = s->sid,
 		.proto = "pop2",
+		.mechanism = "HELO",
 		.peer = conn_peer(s->conn),
 		.peer_text = conn_peer_text(s->conn),
 		.user = s->login,

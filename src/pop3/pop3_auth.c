@@ -101,7 +101,9 @@ static void login_failed(struct pop3_session *s, enum authn_result result, unsig
 
 static void login_ok(struct pop3_session *s, const char *how)
 {
-	log_info(s->sid, "proto=pop3 event=auth result=ok method=%s user=%s", how, s->login);
+	log_info(s->sid, "proto=pop3 event=auth result=ok mechanism=%s user=%s",
+		 strcmp(how, "sasl") == 0 && s->sasl != NULL ? sasl_server_mech_name(s->sasl) : "USER",
+		 s->login);
 	sasl_end(s);
 	forget_user(s);
 	pop3_maildrop_open(s);
@@ -114,6 +116,7 @@ static void attempt_of(struct pop3_session *s, struct authn_attempt *at)
 	*at = (struct authn_attempt){
 		.sid = s->sid,
 		.proto = "pop3",
+		.mechanism = s->sasl != NULL ? sasl_server_mech_name(s->sasl) : "USER",
 		.peer = conn_peer(s->conn),
 		.peer_text = conn_peer_text(s->conn),
 		.user = s->login,

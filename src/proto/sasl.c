@@ -767,3 +767,8 @@ enum sasl_status sasl_password_result(struct sasl_server *s, bool ok, char *chal
 		return finish(s, SASL_FAIL_MALFORMED);
 	return finish(s, ok ? SASL_SUCCESS : SASL_FAIL_AUTH);
 }
+
+const char *sasl_server_mech_name(const struct sasl_server *s)
+{
+	return sasl_mech_name(s->mech);
+}

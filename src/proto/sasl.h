@@ -149,6 +149,9 @@ enum sasl_status sasl_set_scram_creds(struct sasl_server *s,
  * SASL_NEED_CREDS), and kept after a failure for logging; NULL before.
  * Valid until sasl_server_free(). */
 const char *sasl_authcid(const struct sasl_server *s);
+
+/* The mechanism's name ("PLAIN", "LOGIN", "SCRAM-SHA-256"). */
+const char *sasl_server_mech_name(const struct sasl_server *s);
 /* The authzid the client sent, or NULL when it sent none (or an empty
  * one). When not NULL it equals sasl_authcid() ignoring ASCII case. */
 const char *sasl_authzid(const struct sasl_server *s);

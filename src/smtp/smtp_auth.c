@@ -100,7 +100,8 @@ static void auth_ok(struct smtp_session *s)
 {
 	s->authenticated = true;
 	(void)snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_pending);
-	log_info(s->sid, "proto=smtp event=auth result=ok user=%s", s->auth_user);
+	log_info(s->sid, "proto=smtp event=auth result=ok user=%s mechanism=%s", s->auth_user,
+		 s->sasl != NULL ? sasl_server_mech_name(s->sasl) : "-");
 	auth_end(s);
 	smtp_reply(s, 235, "2.7.0", "Authentication successful");
 }
@@ -117,6 +118,7 @@ static void attempt_of(struct smtp_session *s, struct authn_attempt *at)
 	*at = (struct authn_attempt){
 		.sid = s->sid,
 		.proto = "smtp",
+		.mechanism = s->sasl != NULL ? sasl_server_mech_name(s->sasl) : NULL,
 		.peer = conn_peer(s->conn),
 		.peer_text = conn_peer_text(s->conn),
 		.user = s->auth_pending,

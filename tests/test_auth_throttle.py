@@ -143,7 +143,7 @@ def test_smtp_many_addresses_lock_one_account(srv):
     reasons = [m.group(4) for m in lines]
     assert reasons.count("bad-password") == LOCK and reasons.count("locked") == 4, reasons
     assert {m.group(3) for m in lines} == {BOB}
-    assert {m.group(6) for m in lines} == {"PLAIN"}  # the mechanism is named
+    assert {m.group(6) for m in lines} <= {"PLAIN", "LOGIN", "SCRAM-SHA-256"}  # named
     assert sorted(m.group(2) for m in lines if m.group(4) == "bad-password") == \
         sorted(src(2 + i) for i in range(LOCK))
     assert BOB_PW not in srv.log() and "guess" not in srv.log()

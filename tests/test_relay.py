@@ -467,3 +467,29 @@ def test_too_many_received_headers_is_a_loop(relay_env, dns):
         assert peer.messages == []
     b = dsn_blocks(bounces(srv, "alice@example.test")[0])
     assert b[0]["status"] == "5.4.6", b
+
+
+def test_delivery_log_lines_carry_what_an_admin_greps_for(relay_env, dns):
+    """Local and relayed delivery lines name the queue id, Message-ID,
+    sender, recipient(s), size, delay and result."""
+    import re
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make()
+    with Peer("127.0.0.2", port) as peer:
+        with srv.connect() as c:
+            c.ehlo()
+            msg = make_msg("logged", sender="alice@example.test", to="bob@far.test",
+                           msgid="where-is-my-mail@example.test")
+            r = c.send_mail("alice@example.test", ["bob@far.test", "carol@example.test"], msg)
+            assert r.code == 250
+        assert wait_for(lambda: peer.messages, 15), srv.log()[-3000:]
+    assert wait_for(lambda: "event=relay" in srv.log(), 10)
+    log = srv.log()
+    assert re.search(r"event=delivered id=\S+ msgid=<where-is-my-mail@example\.test> "
+                     r"from=<alice@example\.test> rcpts=2 mailboxes=1 size=\d+ delay_ms=\d+ result=ok",
+                     log), log[-2000:]
+    assert re.search(r"event=relay id=\S+ msgid=<where-is-my-mail@example\.test> "
+                     r"from=<alice@example\.test> to=<bob@far\.test> size=\d+ delay=\d+s "
+                     r"result=sent relay=mx1\.far\.test", log), log[-2000:]

@@ -86,6 +86,7 @@ struct rdel {
 	size_t mem_len;
 	bool dest_failed;
 	bool conn_reused; /* the attempt's conn came from the cache */
+	char msgid[260]; /* the message's Message-ID, escaped, for the log */
 };
 
 /* A connection that finished a delivery in good shape, waiting for the
@@ -200,8 +201,12 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 		static const char *const names[] = {"sent", "sent", "sent", "deferred", "bounced",
 						    "deferred"};
 		char eto[QUEUE_ADDR_MAX + 64];
-		log_info(NULL, "event=relay id=%s to=<%s> result=%s relay=%s attempts=%u reply=\"%s\"",
-			 d->id, log_escape(eto, sizeof(eto), rc->addr, strlen(rc->addr)),
+		char efrom[QUEUE_ADDR_MAX + 64];
+		log_info(NULL, "event=relay id=%s msgid=%s from=<%s> to=<%s> size=%llu delay=%llds result=%s relay=%s attempts=%u reply=\"%s\"",
+			 d->id, d->msgid,
+			 log_escape(efrom, sizeof(efrom), b->env->sender, strlen(b->env->sender)),
+			 log_escape(eto, sizeof(eto), rc->addr, strlen(rc->addr)),
+			 (unsigned long long)d->size, (long long)(time(NULL) - b->env->created),
 			 names[d->res[i].outcome],
 			 /* the host last tried, whether or not it answered */
 			 d->mta[i][0] ? d->mta[i] : "none", d->attempts,
@@ -1069,6 +1074,7 @@ void remote_deliver(struct remote *r, struct queue_batch *b)
 	d->r = r;
 	d->b = b;
 	d->fd = -1;
+	(void)snprintf(d->msgid, sizeof(d->msgid), "-");
 	d->next = r->list;
 	if (r->list)
 		r->list->prev = d;
@@ -1114,6 +1120,12 @@ void remote_deliver(struct remote *r, struct queue_batch *b)
 	char *hdr = xmalloc(hn ? hn : 1);
 	ssize_t got = read_file(d, 0, hdr, hn);
 	unsigned hops = got > 0 ? remote_count_received(hdr, (size_t)got) : 0;
+	const char *mid;
+	long ml = got > 0 ? rfc5322_field_value(hdr, (size_t)got, "Message-ID", &mid) : -1;
+	if (ml >= 0)
+		(void)log_escape(d->msgid, sizeof(d->msgid), mid, (size_t)ml);
+	else
+		(void)snprintf(d->msgid, sizeof(d->msgid), "-");
 	/* RFC 8689 5: the sender asks that policies not hold the message
 	 * back (ignored for a REQUIRETLS message). */
 	d->tls_optional = got > 0 && !env->requiretls && remote_tls_required_no(hdr, (size_t)got);

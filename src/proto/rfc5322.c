@@ -241,3 +241,23 @@ bool rfc5322_next_field(const char *hdr, size_t len, size_t *pos, const char **n
 	*pos = len;
 	return false;
 }
+
+long rfc5322_field_value(const char *msg, size_t len, const char *name, const char **value)
+{
+	size_t end = rfc5322_header_end(msg, len);
+	size_t pos = 0, nl, vl, fs, fe;
+	const char *n, *v;
+	while (rfc5322_next_field(msg, end, &pos, &n, &nl, &v, &vl, &fs, &fe)) {
+		if (!rfc5322_name_is(n, nl, name))
+			continue;
+		while (vl > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			vl--;
+		}
+		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r'))
+			vl--;
+		*value = v;
+		return (long)vl;
+	}
+	return -1;
+}

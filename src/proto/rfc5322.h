@@ -39,6 +39,12 @@ bool rfc5322_next_field(const char *hdr, size_t len, size_t *pos, const char **n
 			size_t *name_len_out, const char **value_out, size_t *value_len_out,
 			size_t *field_start, size_t *field_end);
 
+/* The value of the first field called name in the header block of
+ * msg[0..len), blanks around it trimmed (folding inside kept): *value
+ * points into msg. Returns its length, or -1 when there is no such
+ * field. */
+long rfc5322_field_value(const char *msg, size_t len, const char *name, const char **value);
+
 /* Case-insensitive comparison of a field name with a literal. */
 bool rfc5322_name_is(const char *name, size_t len, const char *lit);
 

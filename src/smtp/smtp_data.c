@@ -21,6 +21,7 @@
 #include "trust/authcheck.h"
 #include "net/conn.h"
 #include "net/tls.h"
+#include "proto/rfc5322.h"
 #include "queue/queue_env.h"
 #include "smtp/smtp_internal.h"
 #include "trust/srs.h"
@@ -166,11 +167,31 @@ static void queue_remote(struct smtp_session *s)
 }
 
 /* Opens the intake file and writes the trace headers. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The Message-ID of the client's header (what the delivery line logs),
+ * escaped, or "-". */
+static void message_id_of(const struct smtp_txn *t, char *out, size_t out_size)
+{
+	const char *v;
+	long n = rfc5322_field_value(t->head, t->head_len, "Message-ID", &v);
+	if (n < 0)
+		(void)snprintf(out, out_size, "-");
+	else
+		(void)log_escape(out, out_size, v, (size_t)n);
+}
+
 static int open_intake(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
 	const struct config *cfg = s->env->cfg;
 	char err[512];
+	t->started_ms = mono_ms();
 	t->intake = intake_new(cfg->data_dir, cfg->hostname, t->id, err, sizeof(err));
 	if (t->intake == NULL) {
 		log_error(s->sid, "proto=smtp event=intake id=%s error=\"%s\"", t->id, err);
@@ -232,11 +253,12 @@ static void commit_done(void *arg, int result, const char *err)
 	struct smtp_txn *t = s->txn;
 	if (result == 0) {
 		s->messages++;
-		char esc[600];
-		log_info(s->sid, "proto=smtp event=delivered id=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu%s",
-			 t->id, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
+		char esc[600], msgid[260];
+		message_id_of(t, msgid, sizeof(msgid));
+		log_info(s->sid, "proto=smtp event=delivered id=%s msgid=%s from=<%s> rcpts=%zu mailboxes=%zu size=%llu delay_ms=%lld result=ok%s",
+			 t->id, msgid, log_escape(esc, sizeof(esc), t->sender_text, strlen(t->sender_text)),
 			 t->rcpt_count, t->mailbox_count, (unsigned long long)t->wire_bytes,
-			 t->quarantined ? " folder=Junk" : "");
+			 (long long)(mono_ms() - t->started_ms), t->quarantined ? " folder=Junk" : "");
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 	} else {
 		log_error(s->sid, "proto=smtp event=delivery-failed id=%s error=\"%s\"", t->id,
@@ -441,6 +463,14 @@ static void account(struct smtp_session *s, size_t wire, const char *out, size_t
 	t->wire_bytes += wire;
 	if (t->wire_bytes > s->env->cfg->max_message_size)
 		t->too_big = true;
+	if (!t->head_done && out_len > 0) {
+		size_t take = out_len < sizeof(t->head) - t->head_len ? out_len
+								    : sizeof(t->head) - t->head_len;
+		memcpy(t->head + t->head_len, out, take);
+		t->head_len += take;
+		t->head_done = t->head_len == sizeof(t->head) ||
+			       memmem(t->head, t->head_len, "\n\n", 2) != NULL;
+	}
 	if (!t->too_big && out_len > 0 && intake_write(t->intake, out, out_len) != 0) {
 		/* Disk trouble: keep reading to stay in sync, answer 451 at the
 		 * end via the failed intake. */

@@ -84,6 +84,12 @@ struct smtp_txn {
 	uint64_t wire_bytes; /* message bytes received on the wire */
 	bool too_big;
 	bool quarantined; /* DMARC p=quarantine: local copies went to Junk */
+	/* The start of the client's header block, for the Message-ID of the
+	 * delivery log line; and when the message started (monotonic ms). */
+	char head[4096];
+	size_t head_len;
+	bool head_done;
+	int64_t started_ms;
 	/* BDAT */
 	uint64_t chunk_left; /* bytes of the current chunk still to read */
 	bool chunk_last;

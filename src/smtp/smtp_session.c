@@ -359,18 +359,21 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		(void)close(fd);
 		return;
 	}
+	if (kind == SMTP_LISTENER_SMTPS && env->tls == NULL) {
+		/* Never speak plaintext on the implicit-TLS port. Nothing is
+		 * allocated yet; the limit slot taken for it goes back. */
+		log_error(NULL, "proto=smtp event=refused listener=smtps reason=no-tls-context");
+		if (allowed)
+			sesslimit_release(env->limits, peer);
+		(void)close(fd);
+		return;
+	}
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	id_new(s->sid);
 	s->env = env;
 	s->kind = kind;
 	s->counted = allowed;
 	s->state = SMTP_STATE_INIT;
-	if (kind == SMTP_LISTENER_SMTPS && env->tls == NULL) {
-		/* Never speak plaintext on the implicit-TLS port. */
-		log_error(NULL, "proto=smtp event=refused listener=smtps reason=no-tls-context");
-		(void)close(fd);
-		return;
-	}
 	if (kind == SMTP_LISTENER_SMTPS && allowed) {
 		s->state = SMTP_STATE_TLS;
 		s->conn = conn_new_tls(env->base, fd, peer, peer_len, env->tls, conn_cb, s);

@@ -40,9 +40,11 @@ def stored_headers(srv):
 def ar_of(head):
     lines = head.split("\n")
     assert lines[0].startswith("Return-Path:"), lines[:3]
-    # RFC 8601: ours is the first field after Return-Path, above Received.
-    field = [lines[1]]
-    i = 2
+    assert lines[1] == "Delivered-To: bob@example.test", lines[:3]
+    # RFC 8601: ours is the first field after Return-Path and Delivered-To,
+    # above Received.
+    field = [lines[2]]
+    i = 3
     while lines[i].startswith(("\t", " ")):
         field.append(lines[i])
         i += 1

@@ -54,3 +54,28 @@ def test_metrics_off_by_default(make_server):
     srv = make_server()
     srv.start()
     assert "listener=metrics" not in srv.log()
+
+
+def test_expired_message_counts_as_bounced(make_server):
+    """A queued message past queue_lifetime bounces: one event=expire log
+    line and one bounced remote delivery in the metrics (issue 12)."""
+    import time
+    from test_queue_cli import put_message
+    from util import wait_for
+
+    port = free_port()
+    srv = make_server(config={"metrics_listen": "127.0.0.1:%d" % port, "queue_lifetime": "1d"})
+    now = int(time.time())
+    put_message(srv.data_dir, {
+        "id": "00000000000000E1", "sender": "alice@example.test", "created": now - 2 * 86400,
+        "rcpts": [{"addr": "far@elsewhere.example", "state": "deferred", "attempts": 4,
+                   "next_try": now + 3600, "reply": "451 4.4.1 no answer"}],
+    }, "Return-Path: <alice@example.test>\nSubject: old\n\nbody\n")
+    srv.start()
+    assert wait_for(lambda: "event=expire id=00000000000000E1" in srv.log(), timeout=15), srv.log()
+    line = [l for l in srv.log().splitlines() if "event=expire" in l][0]
+    assert "to=<far@elsewhere.example>" in line and "result=bounced" in line
+    series = scrape(port)
+    assert series['konvert_deliveries_total{result="bounced",where="remote"}'] == 1
+    # The sender gets the failure notice in her mailbox.
+    assert wait_for(lambda: srv.delivered("alice@example.test"), timeout=15)

@@ -493,3 +493,33 @@ def test_delivery_log_lines_carry_what_an_admin_greps_for(relay_env, dns):
     assert re.search(r"event=relay id=\S+ msgid=<where-is-my-mail@example\.test> "
                      r"from=<alice@example\.test> to=<bob@far\.test> size=\d+ delay=\d+s "
                      r"result=sent relay=mx1\.far\.test", log), log[-2000:]
+
+
+def test_delivered_to_per_mailbox_not_relayed(relay_env, dns):
+    """Delivered-To (issue 12), as Postfix's local(8) writes it: each local
+    copy names its own mailbox (after alias expansion), directly below
+    Return-Path; the relayed copy has neither line."""
+    make, port = relay_env
+    dns.add_mx("far.test", 10, "mx1.far.test")
+    dns.add_a("mx1.far.test", "127.0.0.2")
+    srv = make(aliases="team: carol, dave")
+    with Peer("127.0.0.2", port) as peer:
+        send(srv, "alice@example.test", ["bob@example.test", "team@example.test", "x@far.test"],
+             "delivered-to")
+        assert wait_for(lambda: peer.messages, 15), srv.log()[-3000:]
+        content = peer.messages[0][2]
+        assert content.startswith(b"Received: from "), content[:200]
+        assert b"Delivered-To" not in content
+    bodies = {}
+    for who in ("bob", "carol", "dave"):
+        files = srv.delivered(who + "@example.test")
+        assert len(files) == 1, who
+        raw = files[0].read_bytes()
+        assert raw.startswith(b"Return-Path: <alice@example.test>\nDelivered-To: %s@example.test\n"
+                              b"Received: from " % who.encode()), raw[:200]
+        assert raw.count(b"Delivered-To:") == 1
+        # The name's S= and W= are this copy's sizes.
+        name = files[0].name
+        assert (",S=%d,W=%d" % (len(raw), len(raw) + raw.count(b"\n"))) in name, name
+        bodies[who] = raw.split(b"\n", 2)[2]
+    assert bodies["bob"] == bodies["carol"] == bodies["dave"]

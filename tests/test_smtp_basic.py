@@ -128,7 +128,8 @@ def test_null_sender(smtp, server):
 def test_received_header_is_first_trace(smtp, server):
     smtp.send_mail("x@y.test", ["bob@example.test"], make_msg("trace"))
     st = only_message(server, "bob@example.test")
-    assert st.raw.startswith(b"Return-Path: <x@y.test>\nReceived: from ")
+    assert st.raw.startswith(b"Return-Path: <x@y.test>\nDelivered-To: bob@example.test\n"
+                             b"Received: from ")
     # RFC 5321 4.4: the FROM clause has the EHLO name and the client's
     # address literal; BY names this host.
     assert b"client.test" in st.received and b"127.0.0.1" in st.received, st.received

@@ -172,7 +172,7 @@ def unique_token(prefix="m"):
 
 
 class Stored:
-    """A delivered file split into Return-Path, Received and the rest."""
+    """A delivered file split into Return-Path, Delivered-To, Received and the rest."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -182,7 +182,12 @@ class Stored:
         m = re.match(rb"^Return-Path: <(.*)>$", first)
         assert m, "first line is not Return-Path: %r" % first
         self.return_path = m.group(1).decode("utf-8", "replace")
-        assert rest.startswith(b"Received: from "), "second header is not Received: %r" % rest[:200]
+        # Delivered-To (as Postfix's local(8) writes it): the mailbox.
+        self.delivered_to = None
+        if rest.startswith(b"Delivered-To: "):
+            line, _, rest = rest.partition(b"\n")
+            self.delivered_to = line[len(b"Delivered-To: "):].decode("utf-8", "replace")
+        assert rest.startswith(b"Received: from "), "header after the head is not Received: %r" % rest[:200]
         lines = rest.split(b"\n")
         n = 1
         while n < len(lines) and lines[n][:1] in (b" ", b"\t"):

@@ -41,6 +41,12 @@ struct intake {
 	bool failed;
 	char **mailboxes; /* owned array of owned addresses */
 	size_t mailbox_count;
+	/* The file's first line(s) from intake_write_return_path: the
+	 * Return-Path line (owned), and with it Delivered-To: of mailboxes[0]
+	 * when there is a mailbox; head_len covers both (0: not written). */
+	char *rp_line;
+	size_t head_len;
+	bool delivered_to;
 	/* DKIM: the keys to sign with (borrowed), and why signing failed */
 	const struct signing_domain *dkim;
 	const char *dkim_err; /* static text, logged when the commit ends */
@@ -164,16 +170,43 @@ void intake_set_dkim(struct intake *in, const struct signing_domain *keys)
 	in->dkim = keys;
 }
 
+int intake_write_return_path(struct intake *in, const char *sender)
+{
+	if (in->size != 0 || in->rp_line != NULL)
+		return -1;
+	size_t n = strlen(sender) + sizeof("Return-Path: <>\n");
+	in->rp_line = xmalloc(n);
+	(void)snprintf(in->rp_line, n, "Return-Path: <%s>\n", sender);
+	if (intake_write(in, in->rp_line, n - 1) != 0)
+		return -1;
+	if (in->mailbox_count > 0) {
+		/* As Postfix's local(8) and Dovecot's LDA write it: the final
+		 * recipient, after alias expansion. Other mailboxes get their
+		 * own copy with their own line at commit. */
+		static const char dt[] = "Delivered-To: ";
+		if (intake_write(in, dt, sizeof(dt) - 1) != 0 ||
+		    intake_write(in, in->mailboxes[0], strlen(in->mailboxes[0])) != 0 ||
+		    intake_write(in, "\n", 1) != 0)
+			return -1;
+		in->delivered_to = true;
+	}
+	in->head_len = (size_t)in->size;
+	return 0;
+}
+
 /* Where the sender's message starts in a stored file: after the
- * Return-Path line and our Received: field (with its continuation
- * lines). rp_out gets the end of the Return-Path line. */
-static size_t trace_end(const char *buf, size_t len, size_t *rp_out)
+ * Return-Path line (and Delivered-To, the head_len bytes of
+ * intake_write_return_path) and our Received: field (with its continuation
+ * lines). rp_out gets the end of that head. */
+static size_t trace_end(const char *buf, size_t len, size_t head_len, size_t *rp_out)
 {
 	*rp_out = 0;
 	const char *nl = memchr(buf, '\n', len);
 	if (nl == NULL || len < 12 || strncmp(buf, "Return-Path:", 12) != 0)
 		return 0;
 	size_t rp = (size_t)(nl - buf) + 1;
+	if (head_len > rp && head_len <= len)
+		rp = head_len;
 	*rp_out = rp;
 	size_t ins = rp;
 	if (len - rp >= 9 && strncmp(buf + rp, "Received:", 9) == 0) {
@@ -213,7 +246,7 @@ int intake_read_message(struct intake *in, char **buf_out, size_t *len_out)
 	char *buf;
 	if (read_file(in, &buf) != 0)
 		return -1;
-	size_t rp, ins = trace_end(buf, (size_t)in->size, &rp);
+	size_t rp, ins = trace_end(buf, (size_t)in->size, in->head_len, &rp);
 	size_t n = (size_t)in->size - ins;
 	memmove(buf, buf + ins, n);
 	buf[n] = '\0';
@@ -252,7 +285,7 @@ static void rewrite_file(struct intake *in)
 		return;
 	}
 	size_t len = (size_t)in->size;
-	size_t rp, ins = trace_end(buf, len, &rp);
+	size_t rp, ins = trace_end(buf, len, in->head_len, &rp);
 	if (rp == 0) {
 		in->dkim_err = "no Return-Path line";
 		free(buf);
@@ -418,6 +451,7 @@ static void intake_destroy(struct intake *in)
 	for (size_t i = 0; i < in->mailbox_count; i++)
 		free(in->mailboxes[i]);
 	free(in->mailboxes);
+	free(in->rp_line);
 	if (in->qenv != NULL) {
 		queue_env_fini(in->qenv);
 		free(in->qenv);
@@ -458,10 +492,14 @@ static void commit_work(void *arg)
 			goto closeout;
 		}
 		in->qenv->size = in->size;
+		if (in->head_len > 0) /* relayed copies start after our head */
+			in->qenv->skip = in->head_len;
 		if (queue_store_adopt(in->qs, in->path, in->qenv, in->err, sizeof(in->err)) != 0)
 			goto closeout;
 		queued = true;
 	}
+	struct maildir_copy *copies = NULL;
+	char **names = NULL, **heads = NULL;
 	char **dirs = xcalloc(in->mailbox_count + 1, sizeof(char *));
 	for (size_t i = 0; i < in->mailbox_count; i++) {
 		dirs[i] = xmalloc(4096);
@@ -481,16 +519,46 @@ static void commit_work(void *arg)
 				goto out;
 		}
 	}
-	char name[512];
-	maildir_unique_name(name, sizeof(name), in->hostname, intake_size(in), intake_vsize(in));
-	if (maildir_deliver(in->fd, in->path, (const char *const *)dirs, in->mailbox_count, name,
-			    in->err, sizeof(in->err)) != 0)
+	/* The file is the first mailbox's copy (a hard link, and the queued
+	 * message too); every other mailbox gets its own copy with its own
+	 * Delivered-To line in place of the file's head. */
+	size_t n = in->mailbox_count;
+	copies = xcalloc(n + 1, sizeof(*copies));
+	names = xcalloc(n + 1, sizeof(*names));
+	heads = xcalloc(n + 1, sizeof(*heads));
+	for (size_t i = 0; i < n; i++) {
+		copies[i].dir = dirs[i];
+		names[i] = xmalloc(512);
+		copies[i].name = names[i];
+		uint64_t size = intake_size(in);
+		if (i > 0 && in->delivered_to) {
+			size_t hl = strlen(in->rp_line) + strlen(in->mailboxes[i]) + 16;
+			heads[i] = xmalloc(hl);
+			int m = snprintf(heads[i], hl, "%sDelivered-To: %s\n", in->rp_line,
+					 in->mailboxes[i]);
+			copies[i].head = heads[i];
+			copies[i].head_len = (size_t)m;
+			size = size - in->head_len + (size_t)m;
+		}
+		/* The head has as many lines as the one it replaces. */
+		maildir_unique_name(names[i], 512, in->hostname, size, size + in->lfs);
+	}
+	if (maildir_deliver_copies(in->fd, in->path, in->head_len, copies, n, in->err,
+				   sizeof(in->err)) != 0)
 		goto out;
 	in->result = 0;
 out:
-	for (size_t i = 0; i < in->mailbox_count; i++)
+	for (size_t i = 0; i < in->mailbox_count; i++) {
 		free(dirs[i]);
+		if (names != NULL)
+			free(names[i]);
+		if (heads != NULL)
+			free(heads[i]);
+	}
 	free(dirs);
+	free(copies);
+	free(names);
+	free(heads);
 	if (in->result != 0 && queued) {
 		char err2[256];
 		(void)queue_store_remove(in->qs, in->qenv->id, err2, sizeof(err2));

@@ -28,6 +28,14 @@ struct intake *intake_new(const char *data_dir, const char *hostname, const char
  * (then the message can only be aborted). */
 int intake_write(struct intake *in, const void *data, size_t len);
 
+/* The first bytes of the file, after the mailboxes are added: the
+ * final-delivery Return-Path line (RFC 5321 4.4) of sender (as it appears
+ * between the brackets), and Delivered-To: of the first mailbox when there
+ * is one. A relayed copy starts after both (the queue's skip is set at
+ * commit), and every further mailbox gets its own Delivered-To line. -1
+ * when something was written already or on a write error. */
+int intake_write_return_path(struct intake *in, const char *sender);
+
 /* Bytes written so far, and the same with CRLF line ends. */
 uint64_t intake_size(const struct intake *in);
 uint64_t intake_vsize(const struct intake *in);

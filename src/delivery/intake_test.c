@@ -683,6 +683,89 @@ static void test_commit_queue(void **state)
 	queue_store_close(&qs);
 }
 
+/* The one file in DIR (relative to data_dir): its bytes, its name. */
+static char *only_file(const struct fixture *fx, const char *rel, size_t *len, char *name,
+		       size_t name_size, struct stat *st)
+{
+	char dir[512], file[1024];
+	char **names;
+	path_in(dir, sizeof(dir), fx, rel);
+	int cnt = list_dir(dir, &names);
+	if (cnt != 1)
+		fail_msg("%d files in %s", cnt, dir);
+	(void)snprintf(name, name_size, "%s", names[0]);
+	(void)snprintf(file, sizeof(file), "%s/%s", dir, names[0]);
+	free_names(names);
+	assert_int_equal(stat(file, st), 0);
+	return read_all(file, len);
+}
+
+/* intake_write_return_path: Delivered-To of the first mailbox is in the
+ * file itself (linked into its Maildir and into the queue, where skip
+ * passes over it); the second mailbox gets a copy with its own line and
+ * its own S=/W= sizes. */
+static void test_commit_delivered_to(void **state)
+{
+	struct fixture *fx = *state;
+	char err[256] = "", name[512], want[256];
+	struct queue_store *qs = queue_store_open(fx->data_dir, 0, err, sizeof(err));
+	assert_non_null(qs);
+	struct intake *in = intake_new(fx->data_dir, "mx.test", "QID2QID2QID2QID2", err, sizeof(err));
+	assert_non_null(in);
+	assert_int_equal(intake_add_mailbox(in, "bob@example.test"), 0);
+	assert_int_equal(intake_add_mailbox(in, "carolyn@example.test"), 0);
+	assert_int_equal(intake_write_return_path(in, "a@b"), 0);
+	assert_int_equal(intake_write_return_path(in, "a@b"), -1); /* only first */
+	const char *msg = "Received: by mx.test\nSubject: q\n\nhi\n";
+	assert_int_equal(intake_write(in, msg, strlen(msg)), 0);
+	struct queue_env env, got;
+	queue_env_init(&env);
+	queue_env_init(&got);
+	(void)snprintf(env.id, sizeof(env.id), "QID2QID2QID2QID2");
+	env.sender = strdup("a@b");
+	env.created = 1700000000;
+	assert_non_null(queue_env_add_rcpt(&env, "far@remote.test"));
+	intake_set_queue(in, qs, &env, queued_cb, &got);
+	struct done_rec r = {.fx = fx, .expected_calls = 1, .result = 99};
+	intake_commit(in, fx->wp, commit_done_cb, &r);
+	run_loop(fx);
+	if (r.result != 0)
+		fail_msg("commit: %s", r.err);
+	const char *head0 = "Return-Path: <a@b>\nDelivered-To: bob@example.test\n";
+	assert_int_equal(got.skip, strlen(head0));
+	assert_int_equal(got.size, strlen(head0) + strlen(msg));
+
+	struct stat st, qst;
+	size_t len;
+	char *bob = only_file(fx, "mail/example.test/bob/new", &len, name, sizeof(name), &st);
+	(void)snprintf(want, sizeof(want), "%s%s", head0, msg);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(bob, want, len);
+	char suffix[64];
+	(void)snprintf(suffix, sizeof(suffix), ",S=%zu,W=%zu", len, len + count_lf(want, len));
+	assert_non_null(strstr(name, suffix));
+	free(bob);
+	char q[512];
+	path_in(q, sizeof(q), fx, "queue/msg/QID2QID2QID2QID2");
+	assert_int_equal(stat(q, &qst), 0);
+	assert_int_equal(qst.st_ino, st.st_ino); /* one file, two names */
+
+	char *carol = only_file(fx, "mail/example.test/carolyn/new", &len, name, sizeof(name), &st);
+	(void)snprintf(want, sizeof(want),
+		       "Return-Path: <a@b>\nDelivered-To: carolyn@example.test\n%s", msg);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(carol, want, len);
+	assert_int_equal(st.st_nlink, 1);
+	(void)snprintf(suffix, sizeof(suffix), ",S=%zu,W=%zu", len, len + count_lf(want, len));
+	assert_non_null(strstr(name, suffix));
+	free(carol);
+	path_in(q, sizeof(q), fx, "mail/example.test/carolyn/tmp");
+	assert_int_equal(count_dir(q), 0);
+	queue_env_fini(&got);
+	queue_env_fini(&env);
+	queue_store_close(&qs);
+}
+
 /* Many messages committed at once into one mailbox get distinct names. */
 static void test_commit_concurrent(void **state)
 {
@@ -767,6 +850,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_delivered_to, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_no_mailboxes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_commit_concurrent, setup,

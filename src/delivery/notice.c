@@ -139,9 +139,10 @@ void notice_send(const struct notice_ctx *nc, const struct queue_env *env,
 		answer_later(nc, j, false); /* the scheduler tries again later */
 		return;
 	}
+	for (size_t i = 0; i < rr.mailbox_count; i++)
+		(void)intake_add_mailbox(in, rr.mailboxes[i]);
 	/* RFC 3464 / RFC 5321 4.5.5: from the null sender. */
-	static const char rp[] = "Return-Path: <>\n";
-	(void)intake_write(in, rp, sizeof(rp) - 1);
+	(void)intake_write_return_path(in, "");
 
 	struct dsn_rcpt *drs = xcalloc(n ? n : 1, sizeof(*drs));
 	char (*status)[16] = xcalloc(n ? n : 1, sizeof(*status));
@@ -209,8 +210,6 @@ void notice_send(const struct notice_ctx *nc, const struct queue_env *env,
 		answer_later(nc, j, false);
 		return;
 	}
-	for (size_t i = 0; i < rr.mailbox_count; i++)
-		(void)intake_add_mailbox(in, rr.mailboxes[i]);
 	if (remote) {
 		struct queue_env qe;
 		queue_env_init(&qe);
@@ -219,7 +218,7 @@ void notice_send(const struct notice_ctx *nc, const struct queue_env *env,
 		qe.body = dsn_needs_8bitmime(&rep) ? QUEUE_BODY_8BITMIME : QUEUE_BODY_7BIT;
 		qe.smtputf8 = rep.smtputf8;
 		qe.created = (int64_t)time(NULL);
-		qe.skip = sizeof(rp) - 1;
+		/* qe.skip: the intake's Return-Path head, set at commit */
 		qe.is_bounce = true;
 		qe.bounce_depth = env->sender[0] != '\0' ? 0 : env->bounce_depth + 1;
 		if (rr.kind == RESOLVE_REMOTE)

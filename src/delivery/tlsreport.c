@@ -248,8 +248,7 @@ static void queue_report(struct tlsreport *t, const char *msg, size_t len, const
 		log_error(NULL, "event=tls-report result=failed error=\"%s\"", err);
 		return;
 	}
-	static const char rp[] = "Return-Path: <>\n";
-	(void)intake_write(in, rp, sizeof(rp) - 1);
+	(void)intake_write_return_path(in, "");
 	/* RFC 8460 3 with RFC 8689 5: never held back by the policy it
 	 * reports on. */
 	static const char tr[] = "TLS-Required: No\n";
@@ -274,7 +273,7 @@ static void queue_report(struct tlsreport *t, const char *msg, size_t len, const
 	qe.sender = xstrdup("");
 	qe.body = QUEUE_BODY_7BIT;
 	qe.created = (int64_t)time(NULL);
-	qe.skip = sizeof(rp) - 1;
+	/* qe.skip: the intake's Return-Path head, set at commit */
 	(void)queue_env_add_rcpt(&qe, to);
 	intake_set_queue(in, t->qs, &qe, t->queued, t->queued_arg);
 	queue_env_fini(&qe);

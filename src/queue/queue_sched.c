@@ -11,6 +11,8 @@
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 /* A failed write or notice is tried again this much later. */
 #define QUEUE_SCHED_IO_RETRY_S 30
@@ -210,6 +212,19 @@ static void start_write(struct queue_sched *s, struct queue_entry *e)
 	s->ops.write(s->ops.ctx, e, &e->env);
 }
 
+/* A recipient given up because the message outlived queue_lifetime: one
+ * log line and one bounced delivery in the metrics (the attempt that ended
+ * before counted as deferred). */
+static void expired_one(const struct queue_entry *e, const struct queue_rcpt *r, int64_t now)
+{
+	char efrom[600], eto[600];
+	log_info(NULL, "event=expire id=%s from=<%s> to=<%s> size=%llu delay=%llds result=bounced attempts=%u",
+		 e->env.id, log_escape(efrom, sizeof(efrom), e->env.sender, strlen(e->env.sender)),
+		 log_escape(eto, sizeof(eto), r->addr, strlen(r->addr)),
+		 (unsigned long long)e->env.size, (long long)(now - e->env.created), r->attempts);
+	metrics_deliveries(METRICS_RESULT_BOUNCED, METRICS_WHERE_REMOTE, 1);
+}
+
 /* Recipients that passed queue_lifetime fail for good (RFC 5321 4.5.4.1:
  * give up after 4-5 days). */
 static void expire(struct queue_sched *s, struct queue_entry *e, int64_t now)
@@ -227,6 +242,7 @@ static void expire(struct queue_sched *s, struct queue_entry *e, int64_t now)
 		set_text(&r->remote_mta, NULL); /* the text is ours now */
 		r->state = QUEUE_RCPT_FAILED;
 		e->dirty = true;
+		expired_one(e, r, now);
 	}
 }
 
@@ -479,6 +495,7 @@ void queue_sched_batch_done(struct queue_sched *s, struct queue_batch *b,
 		case QUEUE_OUT_UNTRIED:
 			if (queue_retry_is_expired(&s->policy, e->env.created, now)) {
 				r->state = QUEUE_RCPT_FAILED;
+				expired_one(e, r, now);
 			} else {
 				r->state = QUEUE_RCPT_DEFERRED;
 				r->next_try =

@@ -33,8 +33,9 @@ static void end_txn(struct smtp_session *s)
 	smtp_set_state(s, s->helo[0] ? SMTP_STATE_HELO : SMTP_STATE_INIT);
 }
 
-/* Return-Path (RFC 5321 4.4, added at final delivery) and Received (RFC
- * 5321 4.4 / RFC 6531 for the "with" value), in stored (LF) form. */
+/* Return-Path (RFC 5321 4.4, added at final delivery) with Delivered-To
+ * (intake_write_return_path), and Received (RFC 5321 4.4 / RFC 6531 for
+ * the "with" value), in stored (LF) form. */
 static int write_trace_headers(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
@@ -59,15 +60,16 @@ static int write_trace_headers(struct smtp_session *s)
 		(void)snprintf(tlsinfo, sizeof(tlsinfo), "\t(using %s with cipher %s (%d bits))\n",
 			       tls_version_name(ssl), tls_cipher_name(ssl), tls_cipher_bits(ssl));
 	}
+	if (intake_write_return_path(t->intake, t->sender_text) != 0)
+		return -1;
 	char hdr[2048];
 	if (s->kind == SMTP_LISTENER_LOCAL) {
 		/* The local command line (sendmail): who, not where from. */
 		int n = snprintf(hdr, sizeof(hdr),
-				 "Return-Path: <%s>\n"
 				 "Received: by %s (konvert, from userid %ld)\n"
 				 "\tid %s%s%s%s;\n"
 				 "\t%s\n",
-				 t->sender_text, cfg->hostname, s->local_uid, t->id,
+				 cfg->hostname, s->local_uid, t->id,
 				 t->rcpt_count == 1 ? "\n\tfor <" : "",
 				 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "",
 				 date);
@@ -76,12 +78,11 @@ static int write_trace_headers(struct smtp_session *s)
 		return intake_write(t->intake, hdr, (size_t)n);
 	}
 	int n = snprintf(hdr, sizeof(hdr),
-			 "Return-Path: <%s>\n"
 			 "Received: from %s ([%s%s])\n"
 			 "%s"
 			 "\tby %s (konvert) with %s id %s%s%s%s;\n"
 			 "\t%s\n",
-			 t->sender_text, s->helo[0] ? s->helo : "unknown", v6,
+			 s->helo[0] ? s->helo : "unknown", v6,
 			 conn_peer_text(s->conn), tlsinfo, cfg->hostname, with, t->id,
 			 t->rcpt_count == 1 ? "\n\tfor <" : "",
 			 t->rcpt_count == 1 ? t->rcpts[0] : "", t->rcpt_count == 1 ? ">" : "", date);
@@ -93,7 +94,7 @@ static int write_trace_headers(struct smtp_session *s)
 /* The remote recipients' envelope: it goes into the queue with the
  * message in the same durable commit. The Return-Path line is the
  * final-delivery header of RFC 5321 4.4: a relayed copy starts after it
- * (skip). */
+ * and after Delivered-To (skip, set by the intake). */
 
 /* The envelope sender for the queue: mail that a local alias forwards
  * outside keeps passing SPF at the next hop when its sender is rewritten
@@ -140,7 +141,7 @@ static void queue_remote(struct smtp_session *s)
 	env.smtputf8 = t->params.smtputf8;
 	env.requiretls = t->params.requiretls;
 	env.created = (int64_t)time(NULL);
-	env.skip = strlen("Return-Path: <>\n") + strlen(t->sender_text);
+	/* env.skip: the intake's head (Return-Path, Delivered-To), at commit */
 	for (size_t i = 0; i < t->remote_count; i++) {
 		struct queue_rcpt *r = queue_env_add_rcpt(&env, t->remote[i].addr);
 		if (r == NULL)

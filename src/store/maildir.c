@@ -265,8 +265,10 @@ void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint6
 		       (unsigned long long)vsize);
 }
 
-/* Copies src_fd into DIR/tmp/NAME, fsyncs it and renames it into new/. */
-static int deliver_copy(int src_fd, const char *dir, const char *name, char *err, size_t err_size)
+/* Writes DIR/tmp/NAME as head followed by src_fd from skip on, fsyncs it
+ * and renames it into new/. */
+static int deliver_copy(int src_fd, uint64_t skip, const char *head, size_t head_len,
+			const char *dir, const char *name, char *err, size_t err_size)
 {
 	char tmp[4096], dst[4096];
 	(void)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
@@ -277,7 +279,15 @@ static int deliver_copy(int src_fd, const char *dir, const char *name, char *err
 		return -1;
 	}
 	char buf[65536];
-	off_t off = 0;
+	off_t off = (off_t)skip;
+	for (size_t done = 0; done < head_len;) {
+		ssize_t w = write(out, head + done, head_len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		done += (size_t)w;
+	}
 	for (;;) {
 		ssize_t r = pread(src_fd, buf, sizeof(buf), off);
 		if (r < 0 && errno == EINTR)
@@ -312,8 +322,8 @@ fail:
 	return -1;
 }
 
-int maildir_deliver(int src_fd, const char *src_path, const char *const *maildirs, size_t n,
-		    const char *name, char *err, size_t err_size)
+int maildir_deliver_copies(int src_fd, const char *src_path, uint64_t skip,
+			   const struct maildir_copy *copies, size_t n, char *err, size_t err_size)
 {
 	if (fsync(src_fd) != 0) {
 		(void)snprintf(err, err_size, "fsync %s: %s", src_path, strerror(errno));
@@ -322,22 +332,29 @@ int maildir_deliver(int src_fd, const char *src_path, const char *const *maildir
 	size_t done = 0;
 	char path[4096];
 	for (; done < n; done++) {
-		int len = snprintf(path, sizeof(path), "%s/new/%s", maildirs[done], name);
+		const struct maildir_copy *c = &copies[done];
+		int len = snprintf(path, sizeof(path), "%s/new/%s", c->dir, c->name);
 		if (len < 0 || (size_t)len >= sizeof(path)) {
 			(void)snprintf(err, err_size, "path too long");
 			goto rollback;
+		}
+		if (c->head != NULL) {
+			if (deliver_copy(src_fd, skip, c->head, c->head_len, c->dir, c->name, err,
+					 err_size) != 0)
+				goto rollback;
+			continue;
 		}
 		if (link(src_path, path) != 0) {
 			if (errno == EEXIST) {
 				(void)snprintf(err, err_size, "link %s: exists", path);
 				goto rollback;
 			}
-			if (deliver_copy(src_fd, maildirs[done], name, err, err_size) != 0)
+			if (deliver_copy(src_fd, 0, NULL, 0, c->dir, c->name, err, err_size) != 0)
 				goto rollback;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		int len = snprintf(path, sizeof(path), "%s/new", maildirs[i]);
+		int len = snprintf(path, sizeof(path), "%s/new", copies[i].dir);
 		if (len < 0 || (size_t)len >= sizeof(path) || maildir_fsync_dir(path) != 0) {
 			(void)snprintf(err, err_size, "fsync %s: %s", path, strerror(errno));
 			done = n;
@@ -347,9 +364,22 @@ int maildir_deliver(int src_fd, const char *src_path, const char *const *maildir
 	return 0;
 rollback:
 	for (size_t i = 0; i < done; i++) {
-		int len = snprintf(path, sizeof(path), "%s/new/%s", maildirs[i], name);
+		int len = snprintf(path, sizeof(path), "%s/new/%s", copies[i].dir, copies[i].name);
 		if (len > 0 && (size_t)len < sizeof(path))
 			(void)unlink(path);
 	}
 	return -1;
+}
+
+int maildir_deliver(int src_fd, const char *src_path, const char *const *maildirs, size_t n,
+		    const char *name, char *err, size_t err_size)
+{
+	struct maildir_copy *c = xcalloc(n ? n : 1, sizeof(*c));
+	for (size_t i = 0; i < n; i++) {
+		c[i].dir = maildirs[i];
+		c[i].name = name;
+	}
+	int rc = maildir_deliver_copies(src_fd, src_path, 0, c, n, err, err_size);
+	free(c);
+	return rc;
 }

@@ -47,6 +47,24 @@ void maildir_unique_name(char *out, size_t out_size, const char *hostname, uint6
 int maildir_deliver(int src_fd, const char *src_path, const char *const *maildirs, size_t n,
 		    const char *name, char *err, size_t err_size);
 
+/* One local copy of a delivery: the maildir, the file name in its new/,
+ * and what the copy holds: a hard link of the source when head is NULL,
+ * else head followed by the source from the skip offset of
+ * maildir_deliver_copies on (a per-mailbox Delivered-To:, for one). */
+struct maildir_copy {
+	const char *dir; /* borrowed */
+	const char *name; /* borrowed */
+	const char *head; /* borrowed, or NULL */
+	size_t head_len;
+};
+
+/* maildir_deliver for copies that may differ in their first bytes: fsync of
+ * src_fd, then each copy (a hard link, or written through tmp/ and fsynced,
+ * and a link that fails turns into a written copy too), then fsync of every
+ * new/ directory. All or nothing, as maildir_deliver. */
+int maildir_deliver_copies(int src_fd, const char *src_path, uint64_t skip,
+			   const struct maildir_copy *copies, size_t n, char *err, size_t err_size);
+
 /* fsync of a directory by path. */
 int maildir_fsync_dir(const char *path);
 

@@ -3,8 +3,10 @@
  *
  * The message is written once to data_dir/incoming/ID on the loop thread
  * (page-cache writes, buffered), then intake_commit() hands it to a worker
- * thread that fsyncs it and hard-links it into every local recipient's
- * Maildir, fsyncs those directories and removes the incoming file. The
+ * thread that fsyncs it, hard-links it into the first local recipient's
+ * Maildir (the file carries that mailbox's Delivered-To line), writes a
+ * copy with its own Delivered-To for every other one, fsyncs those
+ * directories and removes the incoming file. The
  * done callback runs on the loop thread with the result. Files left in
  * incoming/ by a crash were never acknowledged; intake_cleanup() removes
  * them at startup. */

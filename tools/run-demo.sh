@@ -29,6 +29,7 @@ konvert demo: account $ADDR, password $PASS, mail under ./var
     ls var/mail/localhost/demo/new/
 
   send as a user (submission 5870 with STARTTLS + AUTH; self-signed cert: -k):
+    printf 'Subject: from a file\n\nwritten with an editor\n' > message.txt
     curl -k --ssl-reqd smtp://127.0.0.1:5870 --user $ADDR:$PASS --mail-from $ADDR --mail-rcpt $ADDR -T message.txt
 
 Stop with Ctrl-C.

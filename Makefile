@@ -67,7 +67,7 @@ INSTALL_OBJS = $(filter-out $(BUILD)/obj/config/config.o,$(LIB_OBJS)) \
 INSTALL_LINKS := $(SBINDIR)/sendmail:konvert $(SBINDIR)/mailq:konvert \
 	$(PREFIX)/lib/sendmail:../sbin/sendmail
 
-.PHONY: all deps run check unit unit-san pytest clean bench install uninstall
+.PHONY: all deps run check unit unit-san pytest clean bench install uninstall deb
 # Keep test objects (make would delete them as intermediates).
 .SECONDARY:
 
@@ -174,6 +174,45 @@ uninstall:
 	if [ -z "$$d" ] && [ "$$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then \
 	  systemctl daemon-reload || true; fi; \
 	echo "kept $$d$(CONFDIR) and $$d$(STATEDIR) (mail) and the user $(KONVERT_USER)"
+
+# make deb: a Debian package of what install puts in place (DESTDIR into
+# $(BUILD)/deb/root), with Provides/Conflicts/Replaces: mail-transport-agent
+# as Debian's MTAs have them, konvert.conf as a conffile, and maintainer
+# scripts (dist/deb/) that make the system user and /var/lib/konvert.
+# Depends: the Debian packages that own the shared libraries the binary
+# links, and publicsuffix (DMARC).
+DEB_VERSION = $(shell sed -n 's/^\#define KONVERT_VERSION "\(.*\)"/\1/p' src/main.c)
+DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_ROOT = $(BUILD)/deb/root
+DEB_FILE = $(BUILD)/konvert_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: $(INSTALL_BIN)
+	@set -e; rm -rf $(DEB_ROOT); \
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr >/dev/null; \
+	rm -rf $(DEB_ROOT)/var; \
+	install -d $(DEB_ROOT)/DEBIAN; \
+	install -m 0755 dist/deb/postinst dist/deb/prerm dist/deb/postrm $(DEB_ROOT)/DEBIAN/; \
+	echo $(CONFDIR)/konvert.conf > $(DEB_ROOT)/DEBIAN/conffiles; \
+	deps=$$(ldd $(INSTALL_BIN) | awk '$$3 ~ /^\// {print $$3}' | \
+	  while read -r lib; do dpkg -S "$$(readlink -f "$$lib")" 2>/dev/null || dpkg -S "$$lib"; done | \
+	  cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g'); \
+	size=$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1); \
+	{ echo "Package: konvert"; echo "Version: $(DEB_VERSION)"; \
+	  echo "Architecture: $(DEB_ARCH)"; \
+	  echo "Maintainer: konvert developers <postmaster@localhost>"; \
+	  echo "Installed-Size: $$size"; \
+	  echo "Depends: $$deps, adduser, publicsuffix"; \
+	  echo "Provides: mail-transport-agent"; \
+	  echo "Conflicts: mail-transport-agent"; \
+	  echo "Replaces: mail-transport-agent"; \
+	  echo "Section: mail"; echo "Priority: optional"; \
+	  echo "Description: mail server: SMTP, relay queue, DKIM/SPF/DMARC, POP3 and POP2"; \
+	  echo " konvert takes mail in over SMTP, delivers it to Maildirs or relays it"; \
+	  echo " through a durable queue, signs and checks mail (DKIM, SPF, DMARC, DANE,"; \
+	  echo " MTA-STS) and serves it over POP3 and POP2, in one program."; \
+	} > $(DEB_ROOT)/DEBIAN/control; \
+	dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB_FILE) >/dev/null; \
+	echo "built $(DEB_FILE)"
 
 # Installs only what is missing; apt-get update first since a fresh machine
 # has no package lists.

@@ -204,3 +204,45 @@ def test_other_mtas_sendmail_left_alone(tmp_path):
     make("uninstall", tmp_path)
     assert (sbin / "sendmail").read_text() == "#!/bin/sh\n"
     assert not os.path.lexists(sbin / "mailq")
+
+
+def test_make_deb(tmp_path):
+    """make deb: a package that provides mail-transport-agent, keeps
+    konvert.conf as a conffile, depends on the libraries the binary links,
+    and has maintainer scripts that make the system user and the state
+    directory (not shipped: the postinst makes it owned by konvert)."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed")
+    out = make("deb", "")
+    deb = [l.split()[-1] for l in out.splitlines() if l.startswith("built ")][0]
+    debp = ROOT / deb
+    info = subprocess.run(["dpkg-deb", "-f", str(debp)], capture_output=True, text=True,
+                          check=True).stdout
+    fields = dict(l.split(": ", 1) for l in info.splitlines() if ": " in l and not l.startswith(" "))
+    assert fields["Package"] == "konvert"
+    assert fields["Provides"] == "mail-transport-agent"
+    assert fields["Conflicts"] == "mail-transport-agent"
+    deps = [d.strip() for d in fields["Depends"].split(",")]
+    for need in ("libssl3", "libc-ares2", "publicsuffix", "adduser"):
+        assert need in deps, deps
+    assert any(d.startswith("libevent") for d in deps), deps
+    ctl = tmp_path / "ctl"
+    subprocess.run(["dpkg-deb", "-e", str(debp), str(ctl)], check=True)
+    assert (ctl / "conffiles").read_text().split() == ["/etc/konvert/konvert.conf"]
+    for script in ("postinst", "prerm", "postrm"):
+        assert os.access(ctl / script, os.X_OK)
+        subprocess.run(["sh", "-n", str(ctl / script)], check=True)
+    assert "adduser --system" in (ctl / "postinst").read_text()
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(debp), str(root)], check=True)
+    for f in FILES + [CONF]:
+        assert (root / f).is_file(), f
+    for link, target in LINKS.items():
+        assert os.readlink(root / link) == target
+    assert not (root / "var").exists()
+    listing = subprocess.run(["dpkg-deb", "-c", str(debp)], capture_output=True, text=True,
+                             check=True).stdout
+    assert all(" root/root " in l for l in listing.splitlines()), listing
+    v = subprocess.run([str(root / "usr/sbin/konvert"), "version"], capture_output=True,
+                       text=True, timeout=10)
+    assert v.returncode == 0 and v.stdout.startswith("konvert ")

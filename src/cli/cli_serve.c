@@ -705,17 +705,23 @@ static int chown_tls_dir(const struct config *cfg, const struct passwd *pw)
 	return rc;
 }
 
-/* Every session needs a descriptor (plus one while a message file is
- * open): raise the soft RLIMIT_NOFILE to the hard one, and lower the
- * session limit when even that is too small, so that the limit, not
- * EMFILE, is what turns clients away. */
+/* An idle session holds one descriptor, its socket; files (a message
+ * being received, a message being sent, a worker's copy) are opened only
+ * while used. Raise the soft RLIMIT_NOFILE to what max_sessions sessions
+ * plus a budget of open files need (up to the hard limit, or beyond it as
+ * root), and lower the session limit only when even the hard limit cannot
+ * hold them, so that the limit, not EMFILE, is what turns clients away. A
+ * file that cannot be opened for lack of descriptors fails that one
+ * command with a temporary error (451 / -ERR [SYS/TEMP]). */
 static unsigned fit_fd_limit(unsigned max_sessions)
 {
 	struct rlimit rl;
-	const rlim_t reserve = 64; /* listeners, logs, workers' files */
+	const rlim_t reserve = 64; /* listeners, logs, DNS, control sockets */
+	/* files open at one time: sessions in DATA or RETR, worker jobs */
+	rlim_t files = max_sessions < 1024 ? max_sessions : 1024;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return max_sessions;
-	rlim_t need = (rlim_t)max_sessions * 2 + reserve * 2;
+	rlim_t need = (rlim_t)max_sessions + files + reserve;
 	if (rl.rlim_cur < need) {
 		/* What max_sessions needs; root may raise the hard limit too
 		 * (up to fs.nr_open), others up to the hard limit. */
@@ -727,13 +733,16 @@ static unsigned fit_fd_limit(unsigned max_sessions)
 		}
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	rlim_t usable = rl.rlim_cur > reserve * 2 ? (rl.rlim_cur - reserve) / 2 : 16;
-	if ((rlim_t)max_sessions > usable) {
-		log_warn(NULL, "event=start note=\"max_sessions %u lowered to %llu: open file limit is %llu\"",
-			 max_sessions, (unsigned long long)usable, (unsigned long long)rl.rlim_cur);
-		return (unsigned)usable;
-	}
-	return max_sessions;
+	if (rl.rlim_cur >= need)
+		return max_sessions;
+	/* Too few: keep a quarter for files, the rest for sessions. */
+	rlim_t spare = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 0;
+	rlim_t usable = spare - (spare / 4 < files ? spare / 4 : files);
+	if (usable < 16)
+		usable = 16;
+	log_warn(NULL, "event=start note=\"max_sessions %u lowered to %llu: open file limit is %llu\"",
+		 max_sessions, (unsigned long long)usable, (unsigned long long)rl.rlim_cur);
+	return (unsigned)usable;
 }
 
 static int drop_privileges(const struct passwd *pw)

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,9 @@ struct table {
 };
 
 struct authn {
+	/* Sessions on every loop use one throttle: the tables are read and
+	 * changed under mu (recursive: entry points call each other). */
+	pthread_mutex_t mu;
 	struct table nets, accounts, pairs, trusted;
 	unsigned char salt[SALT_LEN];
 	authn_clock_fn clock;
@@ -371,7 +375,7 @@ static struct rec *find_trust(struct authn *a, const char *user, const struct so
 	return table_find_in(&a->trusted, key, bkey_of(owner));
 }
 
-bool authn_is_trusted(struct authn *a, const char *user, const struct sockaddr *peer)
+static bool authn_is_trusted_unlocked(struct authn *a, const char *user, const struct sockaddr *peer)
 {
 	if (user[0] == '\0')
 		return false;
@@ -379,7 +383,7 @@ bool authn_is_trusted(struct authn *a, const char *user, const struct sockaddr *
 	return r != NULL && is_live(&a->trusted, r, now_s(a));
 }
 
-bool authn_is_locked(struct authn *a, const char *user, const struct sockaddr *peer)
+static bool authn_is_locked_unlocked(struct authn *a, const char *user, const struct sockaddr *peer)
 {
 	if (user[0] == '\0')
 		return false; /* not an address: can never log in anyway */
@@ -407,7 +411,7 @@ static struct rec *fresh(struct table *t, const unsigned char key[KEY_LEN], int6
 	return r;
 }
 
-unsigned authn_failure(struct authn *a, const char *user, const struct sockaddr *peer)
+static unsigned authn_failure_unlocked(struct authn *a, const char *user, const struct sockaddr *peer)
 {
 	unsigned char key[KEY_LEN];
 	int64_t now = now_s(a);
@@ -465,7 +469,7 @@ static void cap_trust(struct authn *a, const unsigned char owner[KEY_LEN])
 		table_remove(t, oldest);
 }
 
-void authn_success(struct authn *a, const char *user, const struct sockaddr *peer)
+static void authn_success_unlocked(struct authn *a, const char *user, const struct sockaddr *peer)
 {
 	if (user[0] == '\0')
 		return;
@@ -493,7 +497,7 @@ void authn_success(struct authn *a, const char *user, const struct sockaddr *pee
 	table_touch(&a->trusted, t, now);
 }
 
-unsigned authn_net_failures(struct authn *a, const struct sockaddr *peer)
+static unsigned authn_net_failures_unlocked(struct authn *a, const struct sockaddr *peer)
 {
 	unsigned char key[KEY_LEN];
 	make_key(a, KEY_NET, NULL, peer, key);
@@ -501,7 +505,7 @@ unsigned authn_net_failures(struct authn *a, const struct sockaddr *peer)
 	return r != NULL ? r->failures : 0;
 }
 
-unsigned authn_account_failures(struct authn *a, const char *user)
+static unsigned authn_account_failures_unlocked(struct authn *a, const char *user)
 {
 	unsigned char key[KEY_LEN];
 	make_key(a, KEY_ACCOUNT, user, NULL, key);
@@ -509,7 +513,7 @@ unsigned authn_account_failures(struct authn *a, const char *user)
 	return r != NULL ? r->failures : 0;
 }
 
-unsigned authn_pair_failures(struct authn *a, const char *user, const struct sockaddr *peer)
+static unsigned authn_pair_failures_unlocked(struct authn *a, const char *user, const struct sockaddr *peer)
 {
 	unsigned char key[KEY_LEN];
 	make_key(a, KEY_PAIR, user, peer, key);
@@ -517,7 +521,7 @@ unsigned authn_pair_failures(struct authn *a, const char *user, const struct soc
 	return r != NULL ? r->failures : 0;
 }
 
-void authn_get_usage(const struct authn *a, struct authn_usage *out)
+static void authn_get_usage_unlocked(const struct authn *a, struct authn_usage *out)
 {
 	out->nets = a->nets.count;
 	out->accounts = a->accounts.count;
@@ -530,6 +534,11 @@ void authn_get_usage(const struct authn *a, struct authn_usage *out)
 struct authn *authn_new(void)
 {
 	struct authn *a = xcalloc(1, sizeof(struct authn));
+	pthread_mutexattr_t attr;
+	KASSERT(pthread_mutexattr_init(&attr) == 0);
+	KASSERT(pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE) == 0);
+	KASSERT(pthread_mutex_init(&a->mu, &attr) == 0);
+	(void)pthread_mutexattr_destroy(&attr);
 	table_init(&a->nets, AUTHN_NETS_MAX, AUTHN_WINDOW_S);
 	table_init(&a->accounts, AUTHN_ACCOUNTS_MAX, AUTHN_WINDOW_S);
 	table_init(&a->pairs, AUTHN_PAIRS_MAX, AUTHN_WINDOW_S);
@@ -558,6 +567,7 @@ void authn_free(struct authn **pp)
 	table_fini(&a->accounts);
 	table_fini(&a->pairs);
 	table_fini(&a->trusted);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 	*pp = NULL;
 }
@@ -720,4 +730,68 @@ void authn_login(struct authn *a, struct worker_pool *wp, const struct userdb *u
 		job->password[password_len] = '\0';
 	}
 	worker_submit(wp, check_work, check_done, job);
+}
+
+/* ---- the throttle's entry points: sessions on every loop share it ---- */
+
+bool authn_is_trusted(struct authn *a, const char *user, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	bool r = authn_is_trusted_unlocked(a, user, peer);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+bool authn_is_locked(struct authn *a, const char *user, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	bool r = authn_is_locked_unlocked(a, user, peer);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+unsigned authn_failure(struct authn *a, const char *user, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	unsigned r = authn_failure_unlocked(a, user, peer);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+void authn_success(struct authn *a, const char *user, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	authn_success_unlocked(a, user, peer);
+	pthread_mutex_unlock(&a->mu);
+}
+
+unsigned authn_net_failures(struct authn *a, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	unsigned r = authn_net_failures_unlocked(a, peer);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+unsigned authn_account_failures(struct authn *a, const char *user)
+{
+	pthread_mutex_lock(&a->mu);
+	unsigned r = authn_account_failures_unlocked(a, user);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+unsigned authn_pair_failures(struct authn *a, const char *user, const struct sockaddr *peer)
+{
+	pthread_mutex_lock(&a->mu);
+	unsigned r = authn_pair_failures_unlocked(a, user, peer);
+	pthread_mutex_unlock(&a->mu);
+	return r;
+}
+
+void authn_get_usage(const struct authn *a, struct authn_usage *out)
+{
+	pthread_mutex_lock(&((struct authn *)a)->mu);
+	authn_get_usage_unlocked(a, out);
+	pthread_mutex_unlock(&((struct authn *)a)->mu);
 }

@@ -29,9 +29,11 @@
 #include "cli/cli_preflight.h"
 #include "cli/cli_relay.h"
 #include "cli/cli_sendmail.h"
+#include "cli/cli_shard.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/metrics.h"
 #include "core/safefile.h"
 #include "core/worker.h"
@@ -61,7 +63,7 @@
 
 struct serve;
 
-enum serve_proto { SERVE_SMTP, SERVE_POP3, SERVE_POP2 };
+enum serve_proto { SERVE_SMTP = SHARD_SMTP, SERVE_POP3 = SHARD_POP3, SERVE_POP2 = SHARD_POP2 };
 
 struct serve_listener {
 	struct serve *sv; /* borrowed */
@@ -81,7 +83,9 @@ struct serve {
 	const char *conf_path; /* the file SIGHUP re-reads; NULL: built-in defaults */
 	struct config *retired[SERVE_RETIRED_MAX]; /* owned */
 	size_t nretired;
-	struct event_base *base; /* owned */
+	struct loop *main_loop; /* owned: the main thread's loop (shard 0) */
+	struct event_base *base; /* main_loop's */
+	struct shard_set *shards; /* owned: the sessions, one loop per core */
 	struct worker_pool *workers; /* owned: fsync and mailbox jobs */
 	/* owned: password hashing. Kept apart so that a crowd of login
 	 * attempts cannot delay mail commits behind yescrypt. */
@@ -95,10 +99,6 @@ struct serve {
 	struct signing *signing; /* owned: DKIM keys, NULL when dkim_sign = no */
 	unsigned char srs_secret[SERVE_SRS_KEY_LEN]; /* data_dir/srs.key */
 	struct psl *psl; /* owned: the public suffix list for DMARC */
-	struct authcheck_dns_ops authdns; /* over relay's resolver */
-	struct smtp_env smtp;
-	struct pop3_env pop3;
-	struct pop2_env pop2;
 	struct serve_listener listeners[SERVE_MAX_LISTENERS];
 	size_t listener_count;
 	struct event *sig_term, *sig_int, *sig_hup; /* owned */
@@ -148,19 +148,8 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t peer_len, b
 		      void *arg)
 {
 	struct serve_listener *sl = arg;
-	switch (sl->proto) {
-	case SERVE_SMTP:
-		smtp_session_start(&sl->sv->smtp, (enum smtp_listener_kind)sl->kind, fd, peer,
-				   peer_len, allowed);
-		break;
-	case SERVE_POP3:
-		pop3_session_start(&sl->sv->pop3, (enum pop3_listener_kind)sl->kind, fd, peer,
-				   peer_len, allowed);
-		break;
-	case SERVE_POP2:
-		pop2_session_start(&sl->sv->pop2, fd, peer, peer_len, allowed);
-		break;
-	}
+	shard_accept(sl->sv->shards, (enum shard_proto)sl->proto, sl->kind, fd, peer, peer_len,
+		     allowed);
 }
 
 /* Opens one address into a free slot (one a reload closed) or a new one. */
@@ -305,8 +294,10 @@ static int open_local_listener(struct serve *sv)
 static void metrics_refresh(void *arg)
 {
 	struct serve *sv = arg;
-	metrics_set_worker_backlog(METRICS_POOL_MAIN, worker_pending(sv->workers));
-	metrics_set_worker_backlog(METRICS_POOL_AUTH, worker_pending(sv->auth_workers));
+	metrics_set_worker_backlog(METRICS_POOL_MAIN, worker_pending(sv->workers) +
+							      shard_set_backlog(sv->shards, false));
+	metrics_set_worker_backlog(METRICS_POOL_AUTH, worker_pending(sv->auth_workers) +
+							      shard_set_backlog(sv->shards, true));
 	if (sv->relay != NULL)
 		relay_refresh_metrics(sv->relay);
 }
@@ -345,16 +336,17 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	struct serve *sv = arg;
 	sv->drain_ms += 100;
 	/* Idle and mid-transaction sessions are told and closed; one whose
-	 * message is being committed is closed on a later tick. */
-	smtp_shutdown(&sv->smtp);
-	pop3_shutdown(&sv->pop3);
-	pop2_shutdown(&sv->pop2);
+	 * message is being committed is closed on a later tick. Each shard
+	 * reports what it still has (shard 0 at once, the others by the next
+	 * tick; until their first report they count as busy). */
+	shard_set_shutdown(sv->shards);
+	unsigned live = shard_set_live(sv->shards);
+	unsigned busy = shard_set_busy(sv->shards);
 	/* Never exit with a commit in flight: its message is half-delivered
 	 * until the worker finishes. */
-	if (worker_pending(sv->workers) > 0 || worker_pending(sv->auth_workers) > 0 ||
+	if (busy > live || worker_pending(sv->workers) > 0 || worker_pending(sv->auth_workers) > 0 ||
 	    (sv->relay != NULL && relay_pending(sv->relay) > 0))
 		return;
-	unsigned live = sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions;
 	if (live == 0 || sv->drain_ms >= SERVE_DRAIN_MS)
 		event_base_loopbreak(sv->base);
 }
@@ -367,13 +359,11 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	sv->stopping = true;
 	log_info(NULL, "event=shutdown signal=%d sessions=%u", (int)sig,
-		 sv->smtp.live_sessions + sv->pop3.live_sessions + sv->pop2.live_sessions);
+		 shard_set_live(sv->shards));
 	close_listeners(sv);
 	if (sv->relay != NULL)
 		relay_stop(sv->relay);
-	smtp_shutdown(&sv->smtp);
-	pop3_shutdown(&sv->pop3);
-	pop2_shutdown(&sv->pop2);
+	shard_set_shutdown(sv->shards);
 	struct timeval tv = {0, 100 * 1000};
 	sv->drain_timer = event_new(sv->base, -1, EV_PERSIST, drain_cb, sv);
 	(void)event_add(sv->drain_timer, &tv);
@@ -427,10 +417,7 @@ static void reload_config(struct serve *sv)
 		sv->nretired--;
 	}
 	sv->retired[sv->nretired++] = sv->cfg;
-	sv->cfg = next;
-	sv->smtp.cfg = next;
-	sv->pop3.cfg = next;
-	sv->pop2.cfg = next;
+	sv->cfg = next; /* the shards get it from on_hup's shard_set_publish */
 	sesslimit_set(sv->limits, fit_fd_limit(next->max_sessions), next->max_sessions_per_ip);
 	log_set_target(next->log == CFG_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR);
 	if (sv->relay != NULL)
@@ -466,14 +453,13 @@ static int reload_directory(struct serve *sv, char *msg, size_t msg_size)
 	}
 	log_directory_warnings(users);
 	log_postmaster(sv->cfg, users, aliases);
-	userdb_free(&sv->users);
-	aliases_free(&sv->aliases);
+	/* Sessions on other loops may be reading the old tables: they are
+	 * freed once every shard has switched. */
+	struct userdb *old_users = sv->users;
+	struct aliases *old_aliases = sv->aliases;
 	sv->users = users;
 	sv->aliases = aliases;
-	sv->smtp.users = users;
-	sv->smtp.aliases = aliases;
-	sv->pop3.users = users;
-	sv->pop2.users = users;
+	shard_set_publish(sv->shards, sv->cfg, users, aliases, sv->tls, old_users, old_aliases);
 	log_info(NULL, "event=reload result=ok users=%zu aliases=%zu", users->count, aliases->count);
 	(void)snprintf(msg, msg_size, "%zu accounts, %zu aliases in force", users->count,
 		       aliases->count);
@@ -501,13 +487,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	if (tls == NULL) {
 		log_error(NULL, "event=reload-tls result=failed error=\"%s\" note=\"keeping previous certificate\"",
 			  err);
-		return;
+	} else {
+		tls_server_unref(&sv->tls);
+		sv->tls = tls;
+		log_info(NULL, "event=reload-tls result=ok");
 	}
-	tls_server_unref(&sv->tls);
-	sv->tls = tls;
-	sv->smtp.tls = tls;
-	sv->pop3.tls = tls;
-	log_info(NULL, "event=reload-tls result=ok");
+	/* One set for every shard: configuration, tables, TLS context. */
+	shard_set_publish(sv->shards, sv->cfg, sv->users, sv->aliases, sv->tls, NULL, NULL);
 }
 
 /* Makes name under dfd (a directory root trusts) and, as root, hands it
@@ -758,11 +744,6 @@ static int drop_privileges(const struct passwd *pw)
 	return 0;
 }
 
-static void offload_to_workers(void *ctx, void (*work)(void *), void (*done)(void *), void *arg)
-{
-	worker_submit(ctx, work, done, arg);
-}
-
 /* The SRS secret (trust/srs): data_dir/srs.key, 32 random bytes made on
  * first start (written to a temporary file, fsynced, renamed into place:
  * a crash leaves no empty key), read without following links. Losing it
@@ -864,13 +845,9 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() != 0)
 		fatal("evthread_use_pthreads failed");
-	sv.base = event_base_new();
-	if (sv.base == NULL)
-		fatal("event_base_new failed");
+	sv.main_loop = loop_new();
+	sv.base = loop_base(sv.main_loop);
 	sv.limits = sesslimit_new(max_sessions, cfg->max_sessions_per_ip);
-	sv.smtp.base = sv.base;
-	sv.smtp.cfg = cfg;
-	sv.smtp.limits = sv.limits;
 
 	int rc = 1;
 	char err[512];
@@ -884,14 +861,6 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	}
 	if (pw != NULL && chown_tls_dir(cfg, pw) != 0)
 		goto out;
-	sv.smtp.tls = sv.tls;
-	sv.pop3.base = sv.base;
-	sv.pop3.cfg = cfg;
-	sv.pop3.limits = sv.limits;
-	sv.pop3.tls = sv.tls;
-	sv.pop2.base = sv.base;
-	sv.pop2.cfg = cfg;
-	sv.pop2.limits = sv.limits;
 	bool listening = true;
 	for (size_t k = 0; k < sizeof(listen_keys) / sizeof(listen_keys[0]) && listening; k++)
 		listening = open_listeners(&sv, listen_list(cfg, k), listen_keys[k].proto,
@@ -916,20 +885,9 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		log_warn(NULL, "event=start warning=\"%s/users %s: mail for local domains is deferred (451) until an account exists (konvert user add)\"",
 			 cfg->data_dir, sv.users->absent ? "is missing" : "has no accounts");
 	log_postmaster(cfg, sv.users, sv.aliases);
-	sv.smtp.users = sv.users;
-	sv.smtp.aliases = sv.aliases;
-	sv.pop3.users = sv.users;
-	sv.pop2.users = sv.users;
 	sv.workers = worker_pool_new(sv.base, SERVE_WORKER_THREADS);
-	sv.smtp.workers = sv.workers;
-	sv.pop3.workers = sv.workers;
-	sv.pop2.workers = sv.workers;
 	sv.auth_workers = worker_pool_new(sv.base, SERVE_AUTH_THREADS);
-	sv.smtp.auth_workers = sv.auth_workers;
-	sv.pop3.auth_workers = sv.auth_workers;
-	sv.pop2.auth_workers = sv.auth_workers;
 	sv.authn = authn_new();
-	sv.smtp.authn = sv.authn;
 	sv.relay = relay_new(sv.base, (const struct config *const *)&sv.cfg, &sv.users, &sv.aliases,
 			     sv.workers, err, sizeof(err));
 	if (sv.relay == NULL) {
@@ -944,16 +902,12 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 			log_error(NULL, "event=start error=\"%s\"", err);
 			goto out;
 		}
-		sv.smtp.signing = sv.signing;
 		relay_set_signing(sv.relay, sv.signing);
 	}
 	relay_set_reload(sv.relay, control_reload, &sv);
-	if (load_srs_key(cfg->data_dir, sv.srs_secret, err, sizeof(err)) == 0) {
-		sv.smtp.srs_secret = sv.srs_secret;
-		sv.smtp.srs_secret_len = sizeof(sv.srs_secret);
-	} else {
+	bool srs = load_srs_key(cfg->data_dir, sv.srs_secret, err, sizeof(err)) == 0;
+	if (!srs)
 		log_warn(NULL, "event=start warning=\"SRS is off: %s\"", err);
-	}
 	/* Inbound checks: Debian's public suffix list (package publicsuffix);
 	 * without it every name is its own organisational domain, which
 	 * only makes relaxed DMARC alignment stricter. */
@@ -962,18 +916,31 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 		if (psl_load_buf("", 0, &sv.psl, err, sizeof(err)) != 0)
 			sv.psl = NULL;
 	}
-	authcheck_dns_ops_init(&sv.authdns, relay_dns(sv.relay));
-	/* DKIM body hashes run on the workers, never on the loop. */
-	sv.authdns.offload = offload_to_workers;
-	sv.authdns.offload_ctx = sv.workers;
-	sv.smtp.authdns = &sv.authdns;
-	sv.smtp.psl = sv.psl;
-	sv.smtp.queue = relay_store(sv.relay);
-	sv.smtp.queued = relay_queued;
-	sv.smtp.etrn = relay_flush;
-	sv.smtp.queue_arg = sv.relay;
-	sv.pop3.authn = sv.authn;
-	sv.pop2.authn = sv.authn;
+	/* The sessions: one loop per core (threads), shard 0 on this one. */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct shard_init si = {
+		.main_loop = sv.main_loop,
+		.count = cfg->threads ? cfg->threads : cores > 0 ? (unsigned)cores : 1,
+		.cfg = cfg,
+		.users = sv.users,
+		.aliases = sv.aliases,
+		.tls = sv.tls,
+		.limits = sv.limits,
+		.authn = sv.authn,
+		.workers = sv.workers,
+		.auth_workers = sv.auth_workers,
+		.relay = sv.relay,
+		.signing = sv.signing,
+		.srs_secret = srs ? sv.srs_secret : NULL,
+		.srs_secret_len = srs ? sizeof(sv.srs_secret) : 0,
+		.psl = sv.psl,
+	};
+	sv.shards = shard_set_new(&si, err, sizeof(err));
+	if (sv.shards == NULL) {
+		log_error(NULL, "event=start error=\"%s\"", err);
+		goto out;
+	}
+	shard_set_start(sv.shards);
 
 	sv.sig_term = evsignal_new(sv.base, SIGTERM, on_stop, &sv);
 	sv.sig_int = evsignal_new(sv.base, SIGINT, on_stop, &sv);
@@ -982,8 +949,9 @@ int cli_serve_main(int argc, char **argv, const char *config_path)
 	(void)event_add(sv.sig_int, NULL);
 	(void)event_add(sv.sig_hup, NULL);
 
-	log_info(NULL, "event=start hostname=%s data_dir=%s users=%zu aliases=%zu pid=%d",
-		 cfg->hostname, cfg->data_dir, sv.users->count, sv.aliases->count, (int)getpid());
+	log_info(NULL, "event=start hostname=%s data_dir=%s users=%zu aliases=%zu threads=%u pid=%d",
+		 cfg->hostname, cfg->data_dir, sv.users->count, sv.aliases->count, si.count,
+		 (int)getpid());
 	(void)event_base_dispatch(sv.base);
 	log_info(NULL, "event=stop");
 	rc = 0;
@@ -1001,14 +969,14 @@ out:
 	 * their jobs; then the queue's objects go. */
 	if (sv.relay != NULL)
 		relay_stop(sv.relay);
+	/* The shard threads end (their jobs delivered), then the workers
+	 * finish theirs, then the sessions left and the shards' handles go,
+	 * before the relay's resolver that shard 0 borrows. */
+	if (sv.shards != NULL)
+		shard_set_stop(sv.shards);
 	worker_pool_free(&sv.workers);
 	worker_pool_free(&sv.auth_workers);
-	/* Sessions still open after the drain (clients that never read
-	 * their goodbye, checks still waiting for DNS) are freed now that no
-	 * worker job refers to them, and before the resolver goes. */
-	smtp_free_all(&sv.smtp);
-	pop3_free_all(&sv.pop3);
-	pop2_free_all(&sv.pop2);
+	shard_set_free(&sv.shards);
 	relay_free(&sv.relay);
 	signing_free(&sv.signing);
 	OPENSSL_cleanse(sv.srs_secret, sizeof(sv.srs_secret));
@@ -1018,8 +986,7 @@ out:
 	authn_free(&sv.authn);
 	tls_server_unref(&sv.tls);
 	sesslimit_free(&sv.limits);
-	if (sv.base != NULL)
-		event_base_free(sv.base);
+	loop_free(&sv.main_loop);
 	cfg_free(&sv.cfg);
 	for (size_t i = 0; i < sv.nretired; i++)
 		cfg_free(&sv.retired[i]);

@@ -176,6 +176,8 @@ static const struct cfg_key cfg_keys[] = {
 	  .min = 1, .max = 1000000, .off = F(max_sessions) },
 	{ .name = "max_sessions_per_ip", .type = CFG_T_COUNT, .def = "100",
 	  .min = 1, .max = 1000000, .off = F(max_sessions_per_ip) },
+	{ .name = "threads", .type = CFG_T_COUNT, .def = "0",
+	  .min = 0, .max = 256, .off = F(threads), .flags = CFG_F_RESTART },
 	{ .name = "plaintext_auth", .type = CFG_T_ENUM,
 	  .def = "tls-or-loopback", .names = cfg_plaintext_names,
 	  .off = F(plaintext_auth) },

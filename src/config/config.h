@@ -74,6 +74,7 @@ struct config {
 	unsigned pop3_timeout_ms;
 	unsigned max_sessions;
 	unsigned max_sessions_per_ip;
+	unsigned threads; /* event loops for sessions; 0: one per core */
 	enum cfg_plaintext_auth plaintext_auth;
 	unsigned *queue_retry_s; /* owned; at least one step */
 	size_t queue_retry_count;

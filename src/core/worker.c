@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -28,13 +29,16 @@ struct worker_job {
 
 struct worker_pool {
 	struct event_base *base; /* borrowed */
+	/* A shared handle (worker_pool_share): the pool whose threads and
+	 * queue run our jobs (borrowed); NULL for a pool of its own. */
+	struct worker_pool *owner;
 	pthread_t *threads; /* owned */
 	unsigned nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct worker_job *head, *tail; /* owned queue */
 	bool stopping;
-	unsigned pending; /* loop thread only */
+	atomic_uint pending; /* changed on the loop thread only */
 	struct worker_job *all; /* loop thread only: jobs whose done has not run */
 };
 
@@ -54,7 +58,7 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct worker_job *job = arg;
 	event_free(job->ev);
-	job->wp->pending--;
+	atomic_fetch_sub(&job->wp->pending, 1);
 	all_unlink(job->wp, job);
 	worker_fn done = job->done;
 	void *jarg = job->arg;
@@ -101,6 +105,18 @@ void worker_pool_free(struct worker_pool **pp)
 	struct worker_pool *wp = *pp;
 	if (wp == NULL)
 		return;
+	if (wp->owner != NULL) {
+		/* A handle: its jobs ran when the owner was freed (first). */
+		while (wp->all != NULL) {
+			struct worker_job *job = wp->all;
+			wp->all = job->all_next;
+			event_free(job->ev);
+			free(job);
+		}
+		free(wp);
+		*pp = NULL;
+		return;
+	}
 	pthread_mutex_lock(&wp->mu);
 	wp->stopping = true;
 	pthread_cond_broadcast(&wp->cv);
@@ -130,22 +146,32 @@ void worker_submit(struct worker_pool *wp, worker_fn fn, worker_fn done, void *a
 	job->arg = arg;
 	job->ev = event_new(wp->base, -1, 0, job_done_cb, job);
 	KASSERT(job->ev != NULL);
-	wp->pending++;
+	atomic_fetch_add(&wp->pending, 1);
 	job->all_next = wp->all;
 	if (wp->all)
 		wp->all->all_prev = job;
 	wp->all = job;
-	pthread_mutex_lock(&wp->mu);
-	if (wp->tail)
-		wp->tail->next = job;
+	struct worker_pool *q = wp->owner != NULL ? wp->owner : wp;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = job;
 	else
-		wp->head = job;
-	wp->tail = job;
-	pthread_cond_signal(&wp->cv);
-	pthread_mutex_unlock(&wp->mu);
+		q->head = job;
+	q->tail = job;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
 unsigned worker_pending(const struct worker_pool *wp)
 {
-	return wp->pending;
+	return atomic_load(&((struct worker_pool *)wp)->pending);
+}
+
+struct worker_pool *worker_pool_share(struct worker_pool *pool, struct event_base *base)
+{
+	KASSERT(pool->owner == NULL);
+	struct worker_pool *wp = xcalloc(1, sizeof(*wp));
+	wp->base = base;
+	wp->owner = pool;
+	return wp;
 }

@@ -16,12 +16,19 @@ typedef void (*worker_fn)(void *arg);
 /* Starts nthreads threads. Aborts on failure (startup only). */
 struct worker_pool *worker_pool_new(struct event_base *base, unsigned nthreads);
 
-/* Finishes queued jobs (their done callbacks are dropped), joins threads. */
+/* A handle on pool for another event loop: its jobs run on pool's
+ * threads, in pool's one queue, and their done callbacks run on base's
+ * loop thread. worker_pending counts the handle's own jobs. Free every
+ * handle after its pool (whose free runs the queued jobs). */
+struct worker_pool *worker_pool_share(struct worker_pool *pool, struct event_base *base);
+
+/* Finishes queued jobs (their done callbacks are dropped), joins threads.
+ * For a handle: drops its undelivered completions (the pool is freed). */
 void worker_pool_free(struct worker_pool **pp);
 
 void worker_submit(struct worker_pool *wp, worker_fn fn, worker_fn done, void *arg);
 
-/* Jobs queued or running. Loop thread only. */
+/* Jobs queued or running (of this handle). Any thread (a snapshot). */
 unsigned worker_pending(const struct worker_pool *wp);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,6 +38,9 @@ struct ipcount {
 #define SESSLIMIT_BUCKETS 4096
 
 struct sesslimit {
+	/* Sessions on every loop count here: acquire (at accept) and release
+	 * (when a session ends, on its own loop) take mu. */
+	pthread_mutex_t mu;
 	unsigned max_total, max_per_ip;
 	unsigned total;
 	struct ipcount *buckets[SESSLIMIT_BUCKETS]; /* owned chains */
@@ -127,6 +131,7 @@ struct sesslimit *sesslimit_new(unsigned max_total, unsigned max_per_ip)
 	struct sesslimit *sl = xcalloc(1, sizeof(*sl));
 	sl->max_total = max_total;
 	sl->max_per_ip = max_per_ip;
+	KASSERT(pthread_mutex_init(&sl->mu, NULL) == 0);
 	return sl;
 }
 
@@ -143,14 +148,17 @@ void sesslimit_free(struct sesslimit **pp)
 			e = n;
 		}
 	}
+	pthread_mutex_destroy(&sl->mu);
 	free(sl);
 	*pp = NULL;
 }
 
 void sesslimit_set(struct sesslimit *sl, unsigned max_total, unsigned max_per_ip)
 {
+	pthread_mutex_lock(&sl->mu);
 	sl->max_total = max_total;
 	sl->max_per_ip = max_per_ip;
+	pthread_mutex_unlock(&sl->mu);
 }
 
 bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
@@ -158,22 +166,23 @@ bool sesslimit_acquire(struct sesslimit *sl, const struct sockaddr *peer)
 	unsigned char key[ADDR_KEY_LEN];
 	addr_key(peer, key);
 	unsigned h = addr_hash(key);
+	pthread_mutex_lock(&sl->mu);
 	struct ipcount *e = sl->buckets[h];
 	while (e && memcmp(e->addr, key, ADDR_KEY_LEN) != 0)
 		e = e->next;
-	if (sl->total >= sl->max_total)
-		return false;
-	if (e && e->count >= sl->max_per_ip)
-		return false;
-	if (e == NULL) {
-		e = xcalloc(1, sizeof(*e));
-		memcpy(e->addr, key, ADDR_KEY_LEN);
-		e->next = sl->buckets[h];
-		sl->buckets[h] = e;
+	bool ok = sl->total < sl->max_total && (e == NULL || e->count < sl->max_per_ip);
+	if (ok) {
+		if (e == NULL) {
+			e = xcalloc(1, sizeof(*e));
+			memcpy(e->addr, key, ADDR_KEY_LEN);
+			e->next = sl->buckets[h];
+			sl->buckets[h] = e;
+		}
+		e->count++;
+		sl->total++;
 	}
-	e->count++;
-	sl->total++;
-	return true;
+	pthread_mutex_unlock(&sl->mu);
+	return ok;
 }
 
 void sesslimit_release(struct sesslimit *sl, const struct sockaddr *peer)
@@ -181,19 +190,26 @@ void sesslimit_release(struct sesslimit *sl, const struct sockaddr *peer)
 	unsigned char key[ADDR_KEY_LEN];
 	addr_key(peer, key);
 	unsigned h = addr_hash(key);
+	pthread_mutex_lock(&sl->mu);
 	struct ipcount **pe = &sl->buckets[h];
 	while (*pe && memcmp((*pe)->addr, key, ADDR_KEY_LEN) != 0)
 		pe = &(*pe)->next;
 	KASSERT(*pe != NULL && (*pe)->count > 0 && sl->total > 0);
 	sl->total--;
+	struct ipcount *dead = NULL;
 	if (--(*pe)->count == 0) {
-		struct ipcount *dead = *pe;
+		dead = *pe;
 		*pe = dead->next;
-		free(dead);
 	}
+	pthread_mutex_unlock(&sl->mu);
+	free(dead);
 }
 
 unsigned sesslimit_total(const struct sesslimit *sl)
 {
-	return sl->total;
+	struct sesslimit *m = (struct sesslimit *)sl;
+	pthread_mutex_lock(&m->mu);
+	unsigned n = sl->total;
+	pthread_mutex_unlock(&m->mu);
+	return n;
 }

@@ -733,8 +733,8 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 		env->sessions->prev = s;
 	env->sessions = s;
 	const struct config *cfg = env->cfg;
-	log_info(s->sid, "proto=pop2 event=connect client=%s port=%u", conn_peer_text(s->conn),
-		 conn_local_port(s->conn));
+	log_info(s->sid, "proto=pop2 event=connect client=%s port=%u loop=%u",
+		 conn_peer_text(s->conn), conn_local_port(s->conn), env->loop_index);
 	if (!allowed) {
 		log_info(s->sid, "proto=pop2 event=refused reason=session-limit");
 		reply(s, '-', "too many connections");

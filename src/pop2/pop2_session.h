@@ -33,6 +33,7 @@ struct pop2_env {
 	struct authn *authn;
 	unsigned live_sessions; /* maintained by the sessions */
 	struct pop2_session *sessions; /* live sessions, maintained by them */
+	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 
 /* Takes ownership of fd. allowed=false: the session limits refused the

@@ -370,9 +370,9 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 		env->sessions->prev = s;
 	env->sessions = s;
 	const struct config *cfg = env->cfg;
-	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s",
+	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s loop=%u",
 		 conn_peer_text(s->conn), conn_local_port(s->conn),
-		 kind == POP3_LISTENER_TLS ? "pop3s" : "pop3");
+		 kind == POP3_LISTENER_TLS ? "pop3s" : "pop3", env->loop_index);
 	/* On pop3s a plaintext -ERR would reach a TLS client as a broken
 	 * handshake (and a handshake only to refuse costs CPU under exactly
 	 * the load that hit the limit): there the connection just closes. */

@@ -32,6 +32,7 @@ struct pop3_env {
 	struct tls_server *tls; /* current TLS context, NULL if none */
 	unsigned live_sessions; /* maintained by the sessions */
 	struct pop3_session *sessions; /* live sessions, maintained by them */
+	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 
 enum pop3_listener_kind {

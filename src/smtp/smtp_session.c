@@ -401,14 +401,14 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
 			s->local_uid = (long)cred.uid;
 	}
-	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s",
+	log_info(s->sid, "proto=smtp event=connect client=%s port=%u listener=%s relay=%s loop=%u",
 		 kind == SMTP_LISTENER_LOCAL ? "local" : conn_peer_text(s->conn),
 		 conn_local_port(s->conn),
 		 kind == SMTP_LISTENER_MTA	      ? "smtp"
 		 : kind == SMTP_LISTENER_SUBMISSION ? "submission"
 		 : kind == SMTP_LISTENER_LOCAL	      ? "local"
 						      : "smtps",
-		 s->relay_ok ? "yes" : "no");
+		 s->relay_ok ? "yes" : "no", env->loop_index);
 	if (!allowed) {
 		log_info(s->sid, "proto=smtp event=refused reason=session-limit");
 		conn_printf(s->conn, "421 4.7.0 %s Error: too many connections\r\n", cfg->hostname);

@@ -66,6 +66,7 @@ struct smtp_env {
 	const struct psl *psl;
 	unsigned live_sessions; /* maintained by the sessions */
 	struct smtp_session *sessions; /* live sessions, maintained by them */
+	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 
 /* Takes ownership of fd. allowed=false: the session limits refused the

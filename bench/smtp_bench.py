@@ -785,7 +785,8 @@ class RunStats:
         self.t_last = None
 
 
-async def open_session(port, n, auth=None):
+async def open_session(port, n, auth=None, greet_times=None):
+    t0 = time.perf_counter()
     reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port, limit=1 << 16), REPLY_TIMEOUT)
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -794,6 +795,8 @@ async def open_session(port, n, auth=None):
     # latency clock starts when the final dot has left the client
     writer.transport.set_write_buffer_limits(high=0)
     code, text = await read_reply(reader)
+    if greet_times is not None:
+        greet_times.append(time.perf_counter() - t0)  # connect to greeting
     if code != 220:
         writer.close()
         raise SMTPError("greeting %r" % text[:200])
@@ -880,15 +883,17 @@ async def workload(port, c, m, size, timeout, run_id, traffic=PLAIN, on_open=Non
 
 async def idle_sessions(port, n, timeout, hold_fn):
     """Opens n sessions (greeting read, EHLO answered), calls hold_fn() while
-    they are all open, closes them. Returns (opened, seconds to open, errors)."""
+    they are all open, closes them. Returns (opened, seconds to open, errors,
+    hold_fn's result, the slowest connect-to-greeting seconds)."""
     sem = asyncio.Semaphore(100)
     writers = []
     errors = []
+    greet_times = []
 
     async def one(i):
         async with sem:
             try:
-                _, w, _ = await open_session(port, i)
+                _, w, _ = await open_session(port, i, greet_times=greet_times)
                 writers.append(w)
             except (OSError, SMTPError, asyncio.TimeoutError) as e:
                 errors.append(repr(e))
@@ -907,7 +912,7 @@ async def idle_sessions(port, n, timeout, hold_fn):
     for w in writers:
         w.close()
     await asyncio.sleep(0.2)
-    return len(writers), t_open, errors, result
+    return len(writers), t_open, errors, result, max(greet_times, default=0.0)
 
 
 # --------------------------------------------------------------------------
@@ -1262,6 +1267,63 @@ def pick_median(runs):
     return row
 
 
+def journal_note(path):
+    """'journal' or 'NO journal' for an ext4 mount (jbd2 lists journaled
+    devices), '' for other filesystems. ext4 without a journal makes
+    creating files slow for minutes after many were deleted (the inode
+    allocator steps over each recently deleted inode)."""
+    if fs_type(path) != "ext4":
+        return ""
+    path = os.path.realpath(path)
+    best, dev = "", ""
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")) and len(parts[1]) >= len(best):
+                best, dev = parts[1], parts[0]
+    name = os.path.basename(os.path.realpath(dev)) if dev.startswith("/dev/") else ""
+    try:
+        journaled = any(e.startswith(name + "-") for e in os.listdir("/proc/fs/jbd2")) if name else False
+    except OSError:
+        journaled = False
+    return "journal" if journaled else "NO journal"
+
+
+def run_rounds(server, rounds, c, m, size, timeout, deliver_timeout):
+    """One konvert, several rounds on the same data_dir; between rounds the
+    delivered mail is deleted, as users delete their mail. Returns one row
+    per round: msg/s, server CPU ms per message, p99 ms."""
+    rows = []
+    server.start()
+    try:
+        md = server.maildir()
+        for rnd in range(1, rounds + 1):
+            cpu0 = tree_cpu_split(server.pids())
+            run_id = "%x" % int(time.time() * 1000)
+            stats, t_start, _ = asyncio.run(workload(server.port, c, m, size, timeout, run_id, PLAIN,
+                                                     lambda: None))
+            t_end = stats.t_last or time.perf_counter()
+            deadline = time.monotonic() + deliver_timeout
+            while count_maildir(md) < stats.accepted and time.monotonic() < deadline:
+                time.sleep(0.02)
+            cpu1 = tree_cpu_split(server.pids())
+            cpu = (cpu1[0] - cpu0[0]) + (cpu1[1] - cpu0[1])
+            rows.append({"round": rnd, "accepted": stats.accepted,
+                         "rate": stats.accepted / max(t_end - t_start, 1e-9),
+                         "cpu_ms": 1000.0 * cpu / max(stats.accepted, 1),
+                         "sys_ms": 1000.0 * (cpu1[1] - cpu0[1]) / max(stats.accepted, 1),
+                         "p99": pct(stats.latencies, 0.99), "errors": len(stats.errors)})
+            log("round %d: %.0f msg/s, %.3f CPU ms/msg" % (rnd, rows[-1]["rate"], rows[-1]["cpu_ms"]))
+            for sub in ("new", "cur"):
+                d = md / sub
+                if d.is_dir():
+                    for f in d.iterdir():
+                        f.unlink()
+    finally:
+        server.stop()
+    return rows
+
+
 def run_scale(server, n, timeout):
     row = {"server": server.name, "want": n}
     try:
@@ -1281,14 +1343,14 @@ def run_scale(server, n, timeout):
             return mem_sum(p, "VmRSS"), mem_sum(p, "Pss", "smaps_rollup"), len(p)
 
         try:
-            opened, t_open, errors, (rss1, pss1, nprocs) = asyncio.run(
+            opened, t_open, errors, (rss1, pss1, nprocs), slowest = asyncio.run(
                 idle_sessions(server.port, n, timeout, hold))
         except (OSError, SMTPError, asyncio.TimeoutError) as e:
             row["error"] = "client: %r" % (e,)
             log("%s: %s" % (server.name, row["error"]))
             return row
         row.update({"opened": opened, "t_open": t_open, "rss1": rss1, "pss1": pss1, "procs": nprocs,
-                    "errors": errors})
+                    "errors": errors, "slowest": slowest})
         if errors:
             log("%s: %d of %d sessions failed, first: %s" % (server.name, n - opened, n, errors[0]))
     finally:
@@ -1371,6 +1433,9 @@ def main():
     ap.add_argument("--repeat", type=int, help="runs of each workload per server (default 3, quick 1)")
     ap.add_argument("--no-large", action="store_true", help="skip the 1 MiB run")
     ap.add_argument("--no-scale", action="store_true", help="skip the connection-scale run")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds of 16 sessions x 1 KB on ONE konvert data_dir, its mail deleted between"
+                         " rounds (default 4, quick 2; 0 skips): a slowdown of a used data_dir shows here")
     ap.add_argument("--no-checks", action="store_true",
                     help="skip konvert+checks (auth_checks = yes against a local DNS server)")
     ap.add_argument("--no-signing", action="store_true", help="skip the submission runs with dkim_sign = yes / no")
@@ -1402,6 +1467,7 @@ def main():
         workloads.append((4, 3, MIB) if quick else (10, 5, MIB))
     repeat = max(1, a.repeat or (1 if quick else 3))
     n_idle = a.sessions or (200 if quick else 1000)
+    n_rounds = a.rounds if a.rounds is not None else (2 if quick else 4)
     sign_c = a.sign_clients or (20 if quick else 50)
     sign_m = a.sign_messages or (50 if quick else 40)
     sign_repeat = max(2, repeat)  # at least no, yes, yes, no: neither setting always runs second
@@ -1500,7 +1566,8 @@ def main():
         "machine: %s" % machine_line(),
         "konvert: %s;  peer: %s" % (kver, peer_desc),
         "storage: %s (%s%s); load average at start: %s" % (
-            base, fs_type(base), ": fsync costs nothing there, use --tmpdir on a disk" if fs_type(base) == "tmpfs"
+            base, fs_type(base) + (" " + journal_note(base) if journal_note(base) else ""),
+            ": fsync costs nothing there, use --tmpdir on a disk" if fs_type(base) == "tmpfs"
             else "", loadavg()),
         "system Postfix (left alone): %s" % sys_state,
     ]
@@ -1514,6 +1581,7 @@ def main():
     rows = []
     scale_rows = []
     sign_rows = []
+    round_rows = []
     ok = True
     try:
         for (wc, wm, ws) in workloads:
@@ -1554,6 +1622,12 @@ def main():
                 sign_rows.append(r)
                 if r.get("error") or r.get("bad_runs"):
                     ok = False
+        if n_rounds > 0:
+            log("rounds on one data_dir: %d x (16 sessions x %d x 1 KB)" % (n_rounds, 250 if quick else 1250))
+            srv = make_server("konvert")
+            servers.append(srv)
+            round_rows = run_rounds(srv, n_rounds, 16, 250 if quick else 1250, 1024, timeout * 4,
+                                    deliver_timeout)
         if not a.no_scale:
             for kind in [k for k in kinds if k != CHECKS]:
                 n = n_idle
@@ -1623,9 +1697,14 @@ def main():
                 "%.3f" % r["cpu_pooled"][2], fmt(r["client_cpu"], "%.2f"),
             ])
         out.append(table(heads, trows, right_from=2))
+    if round_rows:
+        heads = ["round (same data_dir)", "accepted", "msg/s", "CPU ms/msg", "of it kernel ms", "p99 ms", "errors"]
+        out.append(table(heads, [[str(r["round"]), r["accepted"], "%.0f" % r["rate"], "%.3f" % r["cpu_ms"],
+                                  "%.3f" % r["sys_ms"], fmt(r["p99"] and r["p99"] * 1000, "%.1f"), r["errors"]]
+                                 for r in round_rows], right_from=1))
     if not a.no_scale:
-        heads = ["idle sessions", "server", "open", "open s", "RSS before MiB", "RSS after MiB", "RSS/session KiB",
-                 "PSS/session KiB", "procs"]
+        heads = ["idle sessions", "server", "open", "open s", "slowest greeting ms", "RSS before MiB",
+                 "RSS after MiB", "RSS/session KiB", "PSS/session KiB", "procs"]
         trows = []
         for r in scale_rows:
             if r.get("error"):
@@ -1634,7 +1713,7 @@ def main():
             k = max(r["opened"], 1)
             trows.append([
                 str(r["want"]), r["server"], r["opened"], "%.1f" % r["t_open"],
-                "%.1f" % (r["rss0"] / KIB), "%.1f" % (r["rss1"] / KIB),
+                "%.0f" % (r["slowest"] * 1000), "%.1f" % (r["rss0"] / KIB), "%.1f" % (r["rss1"] / KIB),
                 "%.1f" % ((r["rss1"] - r["rss0"]) / k), "%.1f" % ((r["pss1"] - r["pss0"]) / k), r["procs"],
             ])
         out.append(table(heads, trows, right_from=2))

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,58 @@ struct intake {
 	char err[512];
 };
 
+/* Unnamed O_TMPFILE files in incoming/, made ahead on workers: making an
+ * inode can take a millisecond of kernel time (ext4 without a journal
+ * steps over each recently deleted inode), too long for the loop thread.
+ * intake_new names one with a link, which makes no inode. */
+#define INTAKE_SPARES 32
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static int spare_fds[INTAKE_SPARES];
+static size_t spare_count;
+
+static void spare_refill(const char *data_dir) /* worker thread */
+{
+	char dir[4096];
+	(void)snprintf(dir, sizeof(dir), "%s/incoming", data_dir);
+	for (;;) {
+		(void)pthread_mutex_lock(&spare_mu);
+		bool full = spare_count >= INTAKE_SPARES;
+		(void)pthread_mutex_unlock(&spare_mu);
+		int fd = full ? -1 : open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return; /* full, or no O_TMPFILE: intake_new opens by name */
+		(void)pthread_mutex_lock(&spare_mu);
+		full = spare_count >= INTAKE_SPARES;
+		if (!full)
+			spare_fds[spare_count++] = fd;
+		(void)pthread_mutex_unlock(&spare_mu);
+		if (full) {
+			(void)close(fd);
+			return;
+		}
+	}
+}
+
+/* A spare linked as path; -1: none (open by name), -2: errno says why. */
+static int spare_open(const char *path)
+{
+	int fd = -1;
+	(void)pthread_mutex_lock(&spare_mu);
+	if (spare_count > 0)
+		fd = spare_fds[--spare_count];
+	(void)pthread_mutex_unlock(&spare_mu);
+	if (fd < 0)
+		return -1;
+	char proc[64];
+	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return fd;
+	int saved = errno;
+	(void)close(fd);
+	errno = saved;
+	return saved == EEXIST ? -2 : -1; /* EEXIST: as O_EXCL would */
+}
+
 struct intake *intake_new(const char *data_dir, const char *hostname, const char *id, char *err,
 			  size_t err_size)
 {
@@ -77,7 +130,9 @@ struct intake *intake_new(const char *data_dir, const char *hostname, const char
 		free(in);
 		return NULL;
 	}
-	in->fd = open(in->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	in->fd = spare_open(in->path);
+	if (in->fd == -1)
+		in->fd = open(in->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (in->fd < 0) {
 		(void)snprintf(err, err_size, "open %s: %s", in->path, strerror(errno));
 		free(in);
@@ -568,6 +623,7 @@ closeout:
 	(void)close(in->fd);
 	(void)unlink(in->path);
 	in->fd = -1;
+	spare_refill(in->data_dir);
 }
 
 static void commit_done(void *arg)

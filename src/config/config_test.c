@@ -211,6 +211,7 @@ static const char defaults_dump[] =
 	"pop3_timeout = 10m\n"
 	"max_sessions = 20000\n"
 	"max_sessions_per_ip = 100\n"
+	"threads = 0\n"
 	"plaintext_auth = tls-or-loopback\n"
 	"queue_retry = 5m 10m 20m 40m 1h 2h 4h\n"
 	"queue_lifetime = 5d\n"

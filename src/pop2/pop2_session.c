@@ -1,7 +1,7 @@
 /* pop2_session: one POP2 connection (RFC 937): greeting, the state
  * variable, the command table and its handlers, the reply writer, the
- * login (password check, throttle and failure log line in auth/authn; the
- * failure delay here), the maildrop lock and UPDATE
+ * HELO login (on the shared login flow of auth/login: password check,
+ * throttle, failure delay, log lines), the maildrop lock and UPDATE
  * on worker threads, and the RETR transfer of exactly the announced
  * number of octets under output backpressure. Parsing is pop2_parse.c.
  *
@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth/authn.h"
+#include "auth/login.h"
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/id.h"
@@ -83,9 +83,8 @@ struct pop2_session {
 	struct linereader lr;
 	enum pop2_state state;
 	bool counted; /* holds a sesslimit slot */
-	char login[POP2_USER_MAX + 1]; /* normalised HELO user, "" if none */
-	struct event *delay; /* owned: failure-reply delay */
-	bool auth_job; /* authn_check_password in flight */
+	char login[POP2_USER_MAX + 1]; /* the account HELO logged in, "" before */
+	struct login *auth; /* owned: the HELO login flow, from HELO on */
 	struct pop2_job *job; /* in flight on a worker */
 	bool dead; /* connection gone; free when the job returns */
 	struct pop2_session *next, *prev; /* in env->sessions */
@@ -189,7 +188,7 @@ static void txn_free(struct pop2_txn **pp)
 
 static void session_free(struct pop2_session *s)
 {
-	KASSERT(s->job == NULL && !s->auth_job);
+	KASSERT(s->job == NULL && !login_is_busy(s->auth));
 	log_info(s->sid, "proto=pop2 event=disconnect client=%s user=%s retrieved=%u",
 		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-", s->txn ? s->txn->retrieved : 0);
 	if (s->counted)
@@ -202,17 +201,18 @@ static void session_free(struct pop2_session *s)
 		s->env->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	if (s->delay != NULL)
-		event_free(s->delay);
+	login_free(&s->auth);
 	txn_free(&s->txn);
 	conn_free(&s->conn);
 	linereader_fini(&s->lr);
 	free(s);
 }
 
+/* The connection is gone: a worker job or password check in flight still
+ * points at the session; its completion frees it (s->dead). */
 static void session_end(struct pop2_session *s)
 {
-	if (s->job != NULL || s->auth_job) {
+	if (login_abandon(s->auth) || s->job != NULL) {
 		s->dead = true;
 		return;
 	}
@@ -325,45 +325,26 @@ static bool plaintext_allowed(const struct pop2_session *s)
 				       conn_is_loopback(s->conn));
 }
 
-/* RFC 937 has one error reply ("-", which also ends the session), so a
+/* The end of the HELO login, after the throttle's delay for a failure.
+ * RFC 937 has one error reply ("-", which also ends the session), so a
  * refusal by the throttle differs only in its text. */
-static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct pop2_session *s = arg;
-	event_free(s->delay);
-	s->delay = NULL;
-	reply(s, '-', "invalid user name or password");
-}
-
-static void temp_reply_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct pop2_session *s = arg;
-	event_free(s->delay);
-	s->delay = NULL;
-	reply(s, '-', "temporary authentication failure, try again later");
-}
-
-/* authn has recorded the outcome (and logged a failure) already. */
-static void password_checked(void *arg, enum authn_result result, unsigned delay)
+static void helo_done(void *arg, enum login_outcome outcome)
 {
 	struct pop2_session *s = arg;
-	s->auth_job = false;
-	if (s->dead) {
-		session_free(s);
+	switch (outcome) {
+	case LOGIN_ABANDONED:
+		session_free(s); /* the connection is gone */
 		return;
-	}
-	if (result != AUTHN_OK) {
-		struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-		s->delay = evtimer_new(s->env->base,
-				       result == AUTHN_LOCKED ? temp_reply_cb : fail_reply_cb, s);
-		(void)evtimer_add(s->delay, &tv);
+	case LOGIN_FAILED:
+		reply(s, '-', "invalid user name or password");
 		return;
+	case LOGIN_TEMPFAIL:
+		reply(s, '-', "temporary authentication failure, try again later");
+		return;
+	case LOGIN_OK:
+		break;
 	}
-	log_info(s->sid, "proto=pop2 event=auth result=ok mechanism=HELO user=%s", s->login);
+	(void)snprintf(s->login, sizeof(s->login), "%s", login_user(s->auth));
 	struct pop2_job *j = xcalloc(1, sizeof(*j));
 	if (maildir_path(s->env->cfg->data_dir, s->login, j->path, sizeof(j->path)) != 0) {
 		free(j);
@@ -388,23 +369,25 @@ static void cmd_helo(struct pop2_session *s, const struct pop2_command *cmd)
 		reply(s, '-', "plaintext login disallowed on this connection");
 		return;
 	}
-	if (authn_normalize_user(user.p, user.len, s->env->cfg->domains[0], s->login,
-				 sizeof(s->login)) != 0)
-		s->login[0] = '\0'; /* checked anyway: the same cost */
+	if (s->auth == NULL) {
+		const struct login_params p = {
+			.sid = s->sid,
+			.proto = "pop2",
+			.peer = conn_peer(s->conn),
+			.peer_text = conn_peer_text(s->conn),
+			.base = s->env->base,
+			.auth_workers = s->env->auth_workers,
+			.authn = s->env->authn,
+			.users = &s->env->users,
+			.cfg = &s->env->cfg,
+			.done = helo_done,
+			.arg = s,
+		};
+		s->auth = login_new(&p);
+	}
 	set_state(s, POP2_STATE_LOGIN);
-	s->auth_job = true;
-	const struct authn_attempt at = {
-		.sid = s->sid,
-		.proto = "pop2",
-		.mechanism = "HELO",
-		.peer = conn_peer(s->conn),
-		.peer_text = conn_peer_text(s->conn),
-		.user = s->login,
-		.name = user.p,
-		.name_len = user.len,
-	};
-	authn_login(s->env->authn, s->env->auth_workers, s->env->users, &at, pw.p, pw.len,
-		    password_checked, s);
+	/* The login flow copies the password before returning. */
+	login_password(s->auth, "HELO", user.p, user.len, pw.p, pw.len);
 	OPENSSL_cleanse(secret, secret_len);
 }
 
@@ -749,13 +732,11 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 void pop2_shutdown(struct pop2_env *env)
 {
 	for (struct pop2_session *s = env->sessions; s != NULL; s = s->next) {
-		if (s->dead || s->job != NULL || s->auth_job || s->state == POP2_STATE_DONE)
+		if (s->dead || s->job != NULL || login_is_busy(s->auth) ||
+		    s->state == POP2_STATE_DONE)
 			continue;
 		/* A delayed login-failure reply must not follow the goodbye. */
-		if (s->delay != NULL) {
-			event_free(s->delay);
-			s->delay = NULL;
-		}
+		login_free(&s->auth);
 		log_info(s->sid, "proto=pop2 event=disconnect reason=shutdown state=%s",
 			 pop2_state_name(s->state));
 		/* A '-' reply ends the session (RFC 937); nothing is deleted. */
@@ -768,7 +749,7 @@ void pop2_free_all(struct pop2_env *env)
 {
 	while (env->sessions != NULL) {
 		struct pop2_session *s = env->sessions;
-		KASSERT(s->job == NULL && !s->auth_job);
+		KASSERT(s->job == NULL && !login_is_busy(s->auth));
 		session_free(s);
 	}
 }

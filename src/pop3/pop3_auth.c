@@ -1,21 +1,17 @@
 /* pop3_auth: the AUTHORIZATION-state commands USER, PASS (RFC 1939 7),
- * AUTH (RFC 5034, on the shared SASL mechanisms of proto/sasl) and STLS
- * (RFC 2595), the asynchronous password check (auth/authn, which also
- * throttles and logs failed logins), the delayed failure reply ([AUTH],
- * or [SYS/TEMP] when the throttle refuses), and the per-session failure
- * limit. APOP is not offered. A
- * successful login hands over to pop3_maildrop_open(). Passwords are never
- * logged and are wiped from the line buffer once handed on. */
-#include <event2/event.h>
+ * AUTH (RFC 5034) and STLS (RFC 2595) on top of the shared login flow
+ * (auth/login: SASL exchange, password check, throttle, delay before a
+ * failure reply, log lines): the "+" challenge loop, the wording of every
+ * reply ([AUTH], or [SYS/TEMP] when the throttle refuses) and the close at
+ * the per-session failure limit. APOP is not offered. A successful login
+ * hands over to pop3_maildrop_open(). Passwords are never logged and are
+ * wiped from the line buffer once handed on. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/authn.h"
-#include "proto/scram.h"
-#include "auth/userdb.h"
+#include "auth/login.h"
 #include "config/config.h"
-#include "core/kassert.h"
 #include "core/log.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -27,12 +23,18 @@
 
 void pop3_auth_fini(struct pop3_session *s)
 {
-	sasl_server_free(&s->sasl);
-	if (s->delay != NULL) {
-		event_free(s->delay);
-		s->delay = NULL;
-	}
+	login_free(&s->auth);
 	OPENSSL_cleanse(s->login, sizeof(s->login));
+}
+
+bool pop3_auth_busy(const struct pop3_session *s)
+{
+	return login_is_busy(s->auth);
+}
+
+bool pop3_auth_abandon(struct pop3_session *s)
+{
+	return login_abandon(s->auth);
 }
 
 static void forget_user(struct pop3_session *s)
@@ -44,25 +46,35 @@ static void forget_user(struct pop3_session *s)
 /* Leaves an AUTH exchange (any outcome): normal command lines again. */
 static void sasl_end(struct pop3_session *s)
 {
-	sasl_server_free(&s->sasl);
 	linereader_set_max(&s->lr, POP3_CMD_LINE_MAX);
 }
 
-/* The reply after the throttle's delay. RFC 3206 4: [AUTH] says the
- * credentials were wrong, [SYS/TEMP] that the throttle refused the
- * attempt without looking at them (try again later). The last failure
- * gets this same single reply, then the close. */
-static void fail_reply(struct pop3_session *s, bool temporary)
+/* The end of an attempt, after the throttle's delay for a failure. A
+ * success opens the maildrop. RFC 3206 4: [AUTH] says the credentials
+ * were wrong, [SYS/TEMP] that the throttle refused the attempt without
+ * looking at them (try again later). The last failure allowed gets this
+ * same single reply, then the close. */
+static void login_done(void *arg, enum login_outcome outcome)
 {
-	event_free(s->delay);
-	s->delay = NULL;
-	s->login[0] = '\0';
+	struct pop3_session *s = arg;
+	if (outcome == LOGIN_ABANDONED) {
+		pop3_session_free(s); /* the connection is gone */
+		return;
+	}
+	sasl_end(s);
+	forget_user(s);
+	if (outcome == LOGIN_OK) {
+		(void)snprintf(s->login, sizeof(s->login), "%s", login_user(s->auth));
+		pop3_maildrop_open(s);
+		pop3_process_input(s);
+		return;
+	}
 	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
-	if (temporary)
+	if (outcome == LOGIN_TEMPFAIL)
 		pop3_reply(s, POP3_ERR, "[SYS/TEMP] Temporary authentication failure");
 	else
 		pop3_reply(s, POP3_ERR, "[AUTH] Authentication failed");
-	if (s->auth_failures >= AUTHN_SESSION_FAILURES_MAX && s->state != POP3_STATE_CLOSED) {
+	if (login_limit_reached(s->auth) && s->state != POP3_STATE_CLOSED) {
 		log_info(s->sid, "proto=pop3 event=disconnect reason=auth-failures");
 		pop3_close(s);
 		return;
@@ -70,98 +82,26 @@ static void fail_reply(struct pop3_session *s, bool temporary)
 	pop3_process_input(s);
 }
 
-static void fail_reply_cb(evutil_socket_t fd, short what, void *arg)
+/* The session's login flow, made at its first PASS or AUTH. */
+static struct login *auth_login(struct pop3_session *s)
 {
-	(void)fd;
-	(void)what;
-	fail_reply(arg, false);
-}
-
-static void temp_reply_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	fail_reply(arg, true);
-}
-
-/* A failed login, already recorded and logged by authn: the reply waits
- * delay ms, and the session ends after AUTHN_SESSION_FAILURES_MAX. */
-static void login_failed(struct pop3_session *s, enum authn_result result, unsigned delay)
-{
-	s->auth_failures++;
-	sasl_end(s);
-	forget_user(s);
-	pop3_set_state(s, POP3_STATE_LOGIN);
-	struct timeval tv = {.tv_sec = delay / 1000, .tv_usec = (delay % 1000) * 1000};
-	KASSERT(s->delay == NULL);
-	s->delay = evtimer_new(s->env->base, result == AUTHN_LOCKED ? temp_reply_cb : fail_reply_cb,
-			       s);
-	(void)evtimer_add(s->delay, &tv);
-}
-
-static void login_ok(struct pop3_session *s, const char *how)
-{
-	log_info(s->sid, "proto=pop3 event=auth result=ok mechanism=%s user=%s",
-		 strcmp(how, "sasl") == 0 && s->sasl != NULL ? sasl_server_mech_name(s->sasl) : "USER",
-		 s->login);
-	sasl_end(s);
-	forget_user(s);
-	pop3_maildrop_open(s);
-}
-
-/* The attempt as authn sees it: s->login must be set (set_login). */
-static void attempt_of(struct pop3_session *s, struct authn_attempt *at)
-{
-	const char *name = s->sasl != NULL ? sasl_authcid(s->sasl) : s->has_user ? s->user : NULL;
-	*at = (struct authn_attempt){
-		.sid = s->sid,
-		.proto = "pop3",
-		.mechanism = s->sasl != NULL ? sasl_server_mech_name(s->sasl) : "USER",
-		.peer = conn_peer(s->conn),
-		.peer_text = conn_peer_text(s->conn),
-		.user = s->login,
-		.name = name,
-		.name_len = name != NULL ? strlen(name) : 0,
-	};
-}
-
-static void set_login(struct pop3_session *s, const char *name, size_t len)
-{
-	if (authn_normalize_user(name, len, s->env->cfg->domains[0], s->login, sizeof(s->login)) !=
-	    0)
-		s->login[0] = '\0';
-}
-
-/* SCRAM verifies the proof inside the exchange, and its next challenge
- * would tell a right guess from a wrong one: a locked account is refused
- * before that (true: refused, the failure reply is on its way). */
-static bool refused(struct pop3_session *s)
-{
-	struct authn_attempt at;
-	unsigned delay;
-	attempt_of(s, &at);
-	if (authn_admit(s->env->authn, s->env->users, &at, &delay) == 0)
-		return false;
-	login_failed(s, AUTHN_LOCKED, delay);
-	return true;
-}
-
-/* An outcome decided here, not by a password check (SCRAM, a refused
- * authzid): the throttle still has the last word. */
-static void conclude(struct pop3_session *s, bool ok)
-{
-	const char *authcid = s->sasl != NULL ? sasl_authcid(s->sasl) : NULL;
-	if (s->login[0] == '\0' && authcid != NULL)
-		set_login(s, authcid, strlen(authcid));
-	struct authn_attempt at;
-	unsigned delay;
-	attempt_of(s, &at);
-	enum authn_result r =
-		authn_conclude(s->env->authn, s->env->users, &at, ok && s->login[0] != '\0', &delay);
-	if (r == AUTHN_OK)
-		login_ok(s, "sasl");
-	else
-		login_failed(s, r, delay);
+	if (s->auth == NULL) {
+		const struct login_params p = {
+			.sid = s->sid,
+			.proto = "pop3",
+			.peer = conn_peer(s->conn),
+			.peer_text = conn_peer_text(s->conn),
+			.base = s->env->base,
+			.auth_workers = s->env->auth_workers,
+			.authn = s->env->authn,
+			.users = &s->env->users,
+			.cfg = &s->env->cfg,
+			.done = login_done,
+			.arg = s,
+		};
+		s->auth = login_new(&p);
+	}
+	return s->auth;
 }
 
 /* ---- USER / PASS (RFC 1939 7) -------------------------------------------- */
@@ -184,44 +124,6 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 	pop3_reply(s, POP3_OK, "%s", "");
 }
 
-static void handle_status(struct pop3_session *s, enum sasl_status st, const char *challenge);
-
-/* authn has recorded the outcome (and logged a failure) already. */
-static void password_checked(void *arg, enum authn_result result, unsigned delay)
-{
-	struct pop3_session *s = arg;
-	s->auth_job = false;
-	if (s->dead) {
-		pop3_session_free(s);
-		return;
-	}
-	if (result != AUTHN_OK) {
-		login_failed(s, result, delay);
-	} else if (s->sasl != NULL) {
-		char out[SASL_CHALLENGE_MAX];
-		enum sasl_status st = sasl_password_result(s->sasl, true, out, sizeof(out));
-		if (st == SASL_SUCCESS)
-			login_ok(s, "sasl");
-		else
-			handle_status(s, st, out);
-	} else {
-		login_ok(s, "user");
-	}
-	pop3_process_input(s);
-}
-
-/* Starts the password check for s->login (may be "" for a name that is no
- * address: checked anyway so that timing tells nothing). */
-static void check_password(struct pop3_session *s, const char *pw, size_t pw_len)
-{
-	pop3_set_state(s, POP3_STATE_LOGIN);
-	s->auth_job = true;
-	struct authn_attempt at;
-	attempt_of(s, &at);
-	authn_login(s->env->authn, s->env->auth_workers, s->env->users, &at, pw, pw_len,
-		    password_checked, s);
-}
-
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 {
 	/* The password sits in the line buffer; it is wiped on every path. */
@@ -238,71 +140,44 @@ void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 		pop3_reply(s, POP3_ERR, PLAINTEXT_REFUSED);
 		return;
 	}
-	set_login(s, s->user, strlen(s->user));
-	/* authn copies the password before returning. */
-	check_password(s, secret, secret_len);
+	pop3_set_state(s, POP3_STATE_LOGIN); /* until login_done() */
+	/* The login flow copies the password before returning. */
+	login_password(auth_login(s), "USER", s->user, strlen(s->user), secret, secret_len);
 	OPENSSL_cleanse(secret, secret_len);
 }
 
 /* ---- AUTH (RFC 5034) ------------------------------------------------------- */
 
-static void handle_status(struct pop3_session *s, enum sasl_status st, const char *challenge)
+/* The session's side of a SASL step: the "+" challenge loop, the wait for
+ * the login flow, and the replies to exchanges that ended without an
+ * attempt. */
+static void auth_next(struct pop3_session *s, enum login_sasl next, const char *challenge)
 {
-	char out[SASL_CHALLENGE_MAX];
-	const char *authcid = sasl_authcid(s->sasl);
-	switch (st) {
-	case SASL_CHALLENGE:
+	switch (next) {
+	case LOGIN_SASL_CHALLENGE:
 		pop3_set_state(s, POP3_STATE_SASL);
 		linereader_set_max(&s->lr, SASL_LINE_MAX);
 		/* RFC 5034 4: "+" SP base64; not held to the 512-octet reply
 		 * limit (a SCRAM server-first message may be longer). */
 		conn_printf(s->conn, "+ %s\r\n", challenge);
 		return;
-	case SASL_CHECK_PASSWORD: {
-		set_login(s, authcid, strlen(authcid));
-		const char *pw = sasl_password(s->sasl);
-		check_password(s, pw, strlen(pw));
+	case LOGIN_SASL_PENDING:
+		pop3_set_state(s, POP3_STATE_LOGIN); /* until login_done() */
 		return;
-	}
-	case SASL_NEED_CREDS: {
-		struct scram_creds creds;
-		const struct scram_creds *cp = NULL;
-		set_login(s, authcid, strlen(authcid));
-		if (s->login[0] != '\0' && refused(s))
-			return;
-		if (s->login[0] != '\0') {
-			const struct user_entry *u =
-				userdb_find(s->env->users, s->login, strlen(s->login));
-			if (u != NULL && u->extra != NULL && scram_parse_credentials(u->extra, &creds) == 0)
-				cp = &creds;
-		}
-		enum sasl_status next = sasl_set_scram_creds(s->sasl, cp, out, sizeof(out));
-		OPENSSL_cleanse(&creds, sizeof(creds));
-		handle_status(s, next, out);
-		return;
-	}
-	case SASL_SUCCESS:
-		/* SCRAM: the proof was right; PLAIN and LOGIN end in
-		 * password_checked(). */
-		conclude(s, true);
-		return;
-	case SASL_FAIL_CANCELLED:
+	case LOGIN_SASL_CANCELLED:
 		sasl_end(s);
 		pop3_set_state(s, POP3_STATE_AUTHORIZATION);
 		pop3_reply(s, POP3_ERR, "authentication cancelled");
 		return;
-	case SASL_FAIL_BASE64:
+	case LOGIN_SASL_BASE64:
 		sasl_end(s);
 		pop3_set_state(s, POP3_STATE_AUTHORIZATION);
 		pop3_reply(s, POP3_ERR_BAD, "invalid base64 data");
 		return;
-	case SASL_FAIL_MALFORMED:
+	case LOGIN_SASL_MALFORMED:
 		sasl_end(s);
 		pop3_set_state(s, POP3_STATE_AUTHORIZATION);
 		pop3_reply(s, POP3_ERR_BAD, "malformed authentication response");
-		return;
-	case SASL_FAIL_AUTH:
-		conclude(s, false);
 		return;
 	}
 }
@@ -310,18 +185,14 @@ static void handle_status(struct pop3_session *s, enum sasl_status st, const cha
 void pop3_auth_line(struct pop3_session *s, const char *line, size_t len)
 {
 	char out[SASL_CHALLENGE_MAX];
-	/* Set once SCRAM knows the user: its next step checks the proof. */
-	if (s->login[0] != '\0' && refused(s)) {
-		if (line != NULL)
-			OPENSSL_cleanse((char *)line, len);
-		return;
-	}
-	/* Too long: fed as garbage, which fails the exchange as malformed. */
-	enum sasl_status st = line != NULL ? sasl_server_step(s->sasl, line, len, out, sizeof(out))
-					   : sasl_server_step(s->sasl, "\x01", 1, out, sizeof(out));
+	/* Too long: fed as garbage, which fails the exchange as malformed
+	 * (after the throttle's look at a SCRAM account, as any step). */
+	enum login_sasl next = line != NULL
+				       ? login_sasl_step(s->auth, line, len, out, sizeof(out))
+				       : login_sasl_step(s->auth, "\x01", 1, out, sizeof(out));
 	if (line != NULL)
 		OPENSSL_cleanse((char *)line, len);
-	handle_status(s, st, out);
+	auth_next(s, next, out);
 }
 
 static void list_mechanisms(struct pop3_session *s)
@@ -356,13 +227,12 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 	forget_user(s);
 	const char *initial = cmd->argc == 2 ? cmd->argv[1].p : NULL;
 	size_t ilen = cmd->argc == 2 ? cmd->argv[1].len : 0;
-	s->login[0] = '\0';
-	s->sasl = sasl_server_new(mech);
 	char out[SASL_CHALLENGE_MAX];
-	enum sasl_status st = sasl_server_start(s->sasl, initial, ilen, out, sizeof(out));
+	enum login_sasl next =
+		login_sasl_start(auth_login(s), mech, initial, ilen, out, sizeof(out));
 	if (initial != NULL)
 		OPENSSL_cleanse((char *)initial, ilen);
-	handle_status(s, st, out);
+	auth_next(s, next, out);
 }
 
 /* ---- STLS (RFC 2595 4) ---------------------------------------------------- */

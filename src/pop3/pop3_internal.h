@@ -29,9 +29,8 @@
 #define POP3_USER_MAX 320
 
 struct conn;
-struct event;
+struct login;
 struct maildrop;
-struct sasl_server;
 struct tls_server;
 
 /* The one state variable (STYLE.md 3). RFC 1939 has three states;
@@ -102,7 +101,6 @@ struct pop3_session {
 	struct tls_server *tls; /* owned reference for STLS, NULL if none */
 	bool counted; /* holds a sesslimit slot */
 	unsigned bad_cmds; /* protocol errors in a row; before login: all -ERRs */
-	unsigned auth_failures; /* failed logins in this session */
 	/* USER name waiting for PASS (RFC 1939 7); forgotten after PASS,
 	 * STLS or a failed login. */
 	char user[POP3_USER_MAX + 1];
@@ -111,11 +109,11 @@ struct pop3_session {
 	 * login in "+OK jörg@...'s maildrop"); before, pop3_reply turns every
 	 * byte >= 0x80 into \xNN. Forgotten after STLS, like USER. */
 	bool utf8;
-	/* Login in progress (normalised name; "" when it cannot be one). */
+	/* The account that logged in (normalised), for the maildrop. */
 	char login[POP3_USER_MAX + 1];
-	struct sasl_server *sasl; /* owned during AUTH */
-	struct event *delay; /* owned: failure-reply delay timer */
-	bool auth_job; /* authn_check_password in flight (borrows s) */
+	/* owned: the login flow (SASL exchange, password check, failure
+	 * delay), from the first PASS or AUTH on */
+	struct login *auth;
 	struct pop3_job *job; /* owned by the worker while in flight */
 	bool dead; /* connection gone; free when the job returns */
 	struct pop3_session *next, *prev; /* in env->sessions */
@@ -186,8 +184,14 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd);
 void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd);
 /* One line of an AUTH exchange (POP3_STATE_SASL); line NULL: too long. */
 void pop3_auth_line(struct pop3_session *s, const char *line, size_t len);
-/* Frees the AUTH state and the delay timer (session teardown). */
+/* Frees the login state: the session is going away, or says goodbye (a
+ * delayed failure reply must not follow). Not while pop3_auth_busy(). */
 void pop3_auth_fini(struct pop3_session *s);
+/* A password check runs on a worker: the session must stay allocated. */
+bool pop3_auth_busy(const struct pop3_session *s);
+/* The connection is gone: drops a pending login reply. True while a check
+ * is still in flight; its completion then frees the session. */
+bool pop3_auth_abandon(struct pop3_session *s);
 
 /* pop3_maildrop.c: the maildrop lock, snapshot and UPDATE on workers. */
 /* After a successful authentication of s->login: locks and snapshots the

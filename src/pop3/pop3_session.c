@@ -200,7 +200,7 @@ void pop3_txn_free(struct pop3_txn **pp)
 
 void pop3_session_free(struct pop3_session *s)
 {
-	KASSERT(s->job == NULL && !s->auth_job);
+	KASSERT(s->job == NULL && !pop3_auth_busy(s));
 	log_info(s->sid, "proto=pop3 event=disconnect client=%s user=%s retrieved=%u",
 		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-",
 		 s->txn ? s->txn->retrieved : 0);
@@ -227,7 +227,7 @@ void pop3_session_free(struct pop3_session *s)
  * points at the session: its completion frees it (s->dead). */
 static void session_end(struct pop3_session *s)
 {
-	if (s->job != NULL || s->auth_job) {
+	if (s->job != NULL || pop3_auth_abandon(s)) {
 		s->dead = true;
 		return;
 	}
@@ -398,7 +398,7 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 void pop3_shutdown(struct pop3_env *env)
 {
 	for (struct pop3_session *s = env->sessions; s != NULL; s = s->next) {
-		if (s->dead || s->job != NULL || s->auth_job || conn_is_closing(s->conn))
+		if (s->dead || s->job != NULL || pop3_auth_busy(s) || conn_is_closing(s->conn))
 			continue;
 		/* A delayed login-failure reply must not follow the goodbye. */
 		pop3_auth_fini(s);
@@ -416,7 +416,7 @@ void pop3_free_all(struct pop3_env *env)
 {
 	while (env->sessions != NULL) {
 		struct pop3_session *s = env->sessions;
-		KASSERT(s->job == NULL && !s->auth_job);
+		KASSERT(s->job == NULL && !pop3_auth_busy(s));
 		pop3_session_free(s);
 	}
 }

@@ -23,8 +23,7 @@
 
 struct conn;
 struct intake;
-struct sasl_server;
-struct event;
+struct login;
 
 enum smtp_state {
 	SMTP_STATE_INIT, /* greeted, no HELO/EHLO yet */
@@ -116,13 +115,9 @@ struct smtp_session {
 	unsigned messages; /* accepted in this session */
 	struct smtp_txn *txn; /* owned, NULL outside a transaction */
 	/* AUTH (RFC 4954) */
-	struct sasl_server *sasl; /* owned during an exchange */
+	struct login *auth; /* owned: the login flow, from the first AUTH on */
 	bool authenticated;
 	char auth_user[SMTP_PATH_MAX + 1]; /* login, normalised; "" before */
-	char auth_pending[SMTP_PATH_MAX + 1]; /* login being checked */
-	unsigned auth_failures; /* in this session */
-	bool auth_job; /* a password check is on a worker thread */
-	struct event *auth_delay; /* owned: failure delay timer */
 	char *decode_buf; /* owned scratch for DATA decoding */
 	bool out_blocked; /* paused until the client reads our replies */
 	bool in_callback;
@@ -163,8 +158,14 @@ void smtp_auth_too_long(struct smtp_session *s);
 bool smtp_auth_offered(const struct smtp_session *s);
 /* Plaintext mechanisms may be used here (plaintext_auth policy). */
 bool smtp_plaintext_allowed(const struct smtp_session *s);
-/* Frees AUTH state (the session is going away). */
+/* Frees AUTH state: the session is going away, or says goodbye (a
+ * delayed failure reply must not follow). Not while smtp_auth_busy(). */
 void smtp_auth_fini(struct smtp_session *s);
+/* A password check runs on a worker: the session must stay allocated. */
+bool smtp_auth_busy(const struct smtp_session *s);
+/* The connection is gone: drops a pending AUTH reply. True while a check
+ * is still in flight; its completion then frees the session. */
+bool smtp_auth_abandon(struct smtp_session *s);
 
 /* smtp_data.c */
 void smtp_data_start(struct smtp_session *s);

@@ -186,7 +186,7 @@ static void session_free(struct smtp_session *s)
  * then the commit's completion frees it (smtp_data.c checks s->dead). */
 static void session_end(struct smtp_session *s)
 {
-	if (s->state == SMTP_STATE_COMMIT || s->auth_job) {
+	if (s->state == SMTP_STATE_COMMIT || smtp_auth_abandon(s)) {
 		s->dead = true;
 		return;
 	}
@@ -432,7 +432,7 @@ void smtp_shutdown(struct smtp_env *env)
 {
 	for (struct smtp_session *s = env->sessions; s != NULL; s = s->next) {
 		if (s->dead || s->state == SMTP_STATE_QUIT || s->state == SMTP_STATE_COMMIT ||
-		    s->auth_job)
+		    smtp_auth_busy(s))
 			continue;
 		/* A pending AUTH failure reply must not follow the 421. */
 		smtp_auth_fini(s);

@@ -27,10 +27,18 @@ def test_sessions_on_both_loops_and_per_ip_limit_exact(make_server):
         assert loops_of(srv) == [0, 1], srv.log()[-2000:]
         # One leaves (on its own loop): exactly one more fits.
         conns.pop().close()
-        assert wait_for(lambda: srv.log().count("event=disconnect") >= 2, 10)
-        c = srv.connect()
-        assert c.greeting.code == 220
-        conns.append(c)
+
+        def one_more():
+            # the slot is given back when the session's own loop has
+            # closed it: a refusal until then is fine, a second fit is not
+            c = srv.connect()
+            if c.greeting.code == 220:
+                conns.append(c)
+                return True
+            c.close()
+            return False
+
+        assert wait_for(one_more, 10)
         with srv.connect() as c8:
             assert c8.greeting.line.startswith("421 4.7.0")
     finally:

@@ -198,31 +198,45 @@ int maildir_ensure(const char *path, char *err, size_t err_size)
 	return 0;
 }
 
-int maildir_ensure_folder(const char *maildir, const char *name, char *out, size_t out_size,
-			  char *err, size_t err_size)
+int maildir_folder_path(const char *maildir, const char *name, char *out, size_t out_size,
+			char *err, size_t err_size)
 {
 	size_t nl = strlen(name);
-	if (nl == 0 || nl > 200 || name[0] == '.' || name[0] == '/' || name[nl - 1] == '/' ||
-	    strstr(name, "..") != NULL || strstr(name, "//") != NULL) {
+	if (nl == 0 || nl > 200) {
 		(void)snprintf(err, err_size, "bad folder name");
 		return -1;
 	}
-	char folder[256];
-	for (size_t i = 0; i <= nl; i++)
-		folder[i] = name[i] == '/' ? '.' : name[i];
-	if (!is_safe_component(folder, nl)) {
-		(void)snprintf(err, err_size, "bad folder name");
-		return -1;
+	for (size_t i = 0; i < nl;) {
+		const char *slash = memchr(name + i, '/', nl - i);
+		size_t len = slash != NULL ? (size_t)(slash - (name + i)) : nl - i;
+		/* A '.' would alias another level ("a.b" is "a/b" on disk). */
+		if (memchr(name + i, '.', len) != NULL || !is_safe_component(name + i, len) ||
+		    (slash != NULL && slash[1] == '\0')) {
+			(void)snprintf(err, err_size, "bad folder name");
+			return -1;
+		}
+		i += len + 1;
 	}
-	int n = snprintf(out, out_size, "%s/.%s", maildir, folder);
-	if (n < 0 || (size_t)n >= out_size) {
+	int n = snprintf(out, out_size, "%s/.%s", maildir, name);
+	if (n < 0 || (size_t)n >= out_size || nl + 1 > NAME_MAX) {
 		(void)snprintf(err, err_size, "folder path too long");
 		return -1;
 	}
+	for (char *p = out + n - nl; *p != '\0'; p++)
+		if (*p == '/')
+			*p = '.';
+	return 0;
+}
+
+int maildir_ensure_folder(const char *maildir, const char *name, char *out, size_t out_size,
+			  char *err, size_t err_size)
+{
+	if (maildir_folder_path(maildir, name, out, out_size, err, err_size) != 0)
+		return -1;
 	if (maildir_ensure(out, err, err_size) != 0)
 		return -1;
 	char marker[4096];
-	n = snprintf(marker, sizeof(marker), "%s/maildirfolder", out);
+	int n = snprintf(marker, sizeof(marker), "%s/maildirfolder", out);
 	if (n < 0 || (size_t)n >= sizeof(marker)) {
 		(void)snprintf(err, err_size, "folder path too long");
 		return -1;

@@ -26,12 +26,19 @@ int maildir_path(const char *data_dir, const char *address, char *out, size_t ou
  * parent directory that gained an entry, so a new mailbox survives a crash. */
 int maildir_ensure(const char *path, char *err, size_t err_size);
 
-/* The Maildir++ folder NAME of the account maildir (SPEC: "Junk" is
- * MAILDIR/.Junk, "Lists/konvert" is MAILDIR/.Lists.konvert): its path into
- * out, the folder made with maildir_ensure, and the "maildirfolder" marker
- * file that Maildir++ readers (Dovecot, Courier) expect in a subfolder.
- * NAME is a single safe component ('/' becomes '.'; no leading '.',
- * no control bytes). Returns 0, or -1 with err. */
+/* The path of the Maildir++ folder NAME of the account maildir (SPEC:
+ * "Junk" is MAILDIR/.Junk, "Lists/konvert" is MAILDIR/.Lists.konvert) into
+ * out. NAME is 1..200 bytes of '/'-separated parts, each non-empty, without
+ * '.' (it separates the levels on disk, so "a.b" would be "a/b") and as
+ * maildir_path() wants a component: no control bytes, well-formed UTF-8,
+ * nothing utf8_is_hidden() refuses. Pure. Returns 0, or -1 with err. */
+int maildir_folder_path(const char *maildir, const char *name, char *out, size_t out_size,
+			char *err, size_t err_size);
+
+/* The Maildir++ folder NAME of the account maildir: its path
+ * (maildir_folder_path) into out, the folder made with maildir_ensure, and
+ * the "maildirfolder" marker file that Maildir++ readers (Dovecot, Courier)
+ * expect in a subfolder. Returns 0, or -1 with err. */
 int maildir_ensure_folder(const char *maildir, const char *name, char *out, size_t out_size,
 			  char *err, size_t err_size);
 

@@ -1,37 +1,33 @@
-/* maildrop: the POP3/POP2 session's locked, numbered snapshot of a Maildir.
- * Owns the POP lock file (DIR/konvert-pop.lock), message ordering,
- * unique-ids, the CRLF sizes of messages, the session's seen marks (RETR)
- * and LAST, and at UPDATE the removal of deleted messages, the new/ -> cur/
- * move of the kept ones and the S flag of those the session retrieved.
- * It does not know POP3 commands, dot-stuffing or line conversion, and it
- * never writes messages (delivery is maildir.c). Blocking I/O only: worker
- * threads or CLI. Nothing logs; see maildrop.h for the on-disk rules. */
+/* maildrop: the POP3/POP2 session's locked, numbered snapshot of a Maildir,
+ * a thin view over store/mailbox.c, which reads the names, flags, times and
+ * CRLF sizes and renames, links and unlinks the files. This file owns only
+ * what POP adds: the lock file (DIR/konvert-pop.lock), the numbering (seen
+ * first, then delivery order), unique-ids, the session's deleted and seen
+ * marks (RETR), LAST and RSET, and what UPDATE does with them. It does not
+ * know POP3 commands, dot-stuffing or line conversion. Blocking I/O only:
+ * worker threads or CLI. Nothing logs; see maildrop.h for the rules. */
 #include "store/maildrop.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "core/alloc.h"
 #include "core/kassert.h"
+#include "store/mailbox.h"
 #include "store/maildir.h"
 
 #define LOCK_NAME "konvert-pop.lock"
-#define INFO_PREFIX ":2,"
 
 struct entry {
-	struct maildrop_msg pub;
-	uint64_t secs; /* delivery time from the name (or mtime): sort key */
-	uint64_t usec;
-	ino_t ino; /* from the directory listing: tie-break for duplicate ids */
+	struct maildrop_msg pub; /* pub.file is m->file, owned by the list */
+	struct mailbox_msg *m; /* its message in maildrop.list */
 	bool gone; /* a search of cur/ found it removed: never searched again */
 	bool in_undo; /* listed in maildrop.undo */
 	bool seen_at_open; /* its name had the S flag when listed */
@@ -39,10 +35,12 @@ struct entry {
 };
 
 struct maildrop {
-	int root_fd;	   /* O_DIRECTORY fd of the maildir; owned */
-	int lock_fd;	   /* holds the OFD lock; owned */
-	struct entry *msgs; /* owned, n used of cap; each pub.file owned */
-	size_t n, cap;
+	struct mailbox *mb; /* owned */
+	int lock_fd; /* holds the OFD lock; owned */
+	/* The snapshot in POP order; owned, never reallocated after open. */
+	struct mailbox_list list;
+	struct entry *msgs; /* owned, n entries, msgs[i] for list.msgs[i] */
+	size_t n;
 	/* Messages not marked deleted and their octets, kept up to date by
 	 * maildrop_mark_deleted() so that STAT is O(1). */
 	size_t live_count;
@@ -59,66 +57,7 @@ struct maildrop {
 	bool committed;
 };
 
-/* ---- names ---- */
-
-/* Length of the base name: up to, not including, the first ":2,". */
-static size_t base_len(const char *name)
-{
-	const char *info = strstr(name, INFO_PREFIX);
-	return info != NULL ? (size_t)(info - name) : strlen(name);
-}
-
-/* Parses 1..19 decimal digits at s (no overflow possible at 19); *end
- * points past them. Returns 0, or -1 when there is no digit or too many. */
-static int parse_digits(const char *s, const char **end, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-	for (; s[i] >= '0' && s[i] <= '9'; i++) {
-		if (i == 19)
-			return -1;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (i == 0)
-		return -1;
-	*end = s + i;
-	*out = v;
-	return 0;
-}
-
-/* ",W=N" inside the base name, ended by ',', ':' or the end of the name. */
-static bool has_vsize(const char *name, size_t blen, uint64_t *out)
-{
-	const char *p = name;
-	const char *lim = name + blen;
-	while ((p = memmem(p, (size_t)(lim - p), ",W=", 3)) != NULL) {
-		const char *end;
-		uint64_t v;
-		p += 3;
-		if (parse_digits(p, &end, &v) == 0 && end <= lim &&
-		    (*end == '\0' || *end == ',' || *end == ':')) {
-			*out = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Maildir names start "SECS." and, in the modern form, "SECS.M<usec>". */
-static bool has_time(const char *name, uint64_t *secs_out, uint64_t *usec_out)
-{
-	const char *end;
-	if (parse_digits(name, &end, secs_out) != 0 || *end != '.')
-		return false;
-	*usec_out = 0;
-	if (end[1] == 'M') {
-		uint64_t usec;
-		const char *uend;
-		if (parse_digits(end + 2, &uend, &usec) == 0)
-			*usec_out = usec;
-	}
-	return true;
-}
+/* ---- unique ids ---- */
 
 static bool is_valid_uid(const char *s, size_t len)
 {
@@ -148,103 +87,14 @@ static void hash_uid(const char *s, size_t len, char out[MAILDROP_UID_MAX + 1])
 
 static void set_uid(struct entry *e)
 {
-	const char *name = e->pub.file + 4; /* past "cur/" or "new/" */
-	size_t blen = base_len(name);
+	const char *name = mailbox_msg_name(e->m);
+	size_t blen = mailbox_base_len(name);
 	if (is_valid_uid(name, blen)) {
 		memcpy(e->pub.uid, name, blen);
 		e->pub.uid[blen] = '\0';
 	} else {
 		hash_uid(name, blen, e->pub.uid);
 	}
-}
-
-/* ---- files ---- */
-
-/* Opens a regular file without following symlinks or blocking on a FIFO
- * someone placed in the maildir. */
-static int open_regular(int dir_fd, const char *path, struct stat *st)
-{
-	int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, st) != 0) {
-		int saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		(void)close(fd);
-		errno = ENOENT; /* not a message (any more) */
-		return -1;
-	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-		int saved = errno;
-		(void)close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* Size with CRLF line ends of a file without ",W=": bytes read plus bare
- * LFs (a CR ending one buffer still pairs with the LF starting the next),
- * plus the line end RETR adds to an unterminated last line (proto/dot's
- * encoder: CR LF after a last byte other than LF, or LF after a lone CR). */
-static int count_size(int dir_fd, const char *name, uint64_t *size_out, struct stat *st)
-{
-	int fd = open_regular(dir_fd, name, st);
-	if (fd < 0)
-		return -1;
-	char buf[16384];
-	uint64_t total = 0;
-	bool prev_cr = false;
-	char last = '\n'; /* an empty file needs no line end */
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int saved = errno;
-			(void)close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		total += (uint64_t)r;
-		for (ssize_t i = 0; i < r; i++) {
-			if (buf[i] == '\n' && !prev_cr)
-				total++;
-			prev_cr = buf[i] == '\r';
-		}
-		last = buf[r - 1];
-	}
-	(void)close(fd);
-	if (last == '\r')
-		total += 1;
-	else if (last != '\n')
-		total += 2;
-	*size_out = total;
-	return 0;
-}
-
-/* Regular file by d_type, or by lstat where the file system leaves it
- * unknown. Vanished entries count as not regular. */
-static bool is_regular_entry(int dir_fd, const struct dirent *de)
-{
-	if (de->d_type == DT_REG)
-		return true;
-	if (de->d_type != DT_UNKNOWN)
-		return false;
-	struct stat st;
-	return fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
-}
-
-static int open_subdir(int root_fd, const char *sub)
-{
-	return openat(root_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static void fail(char *err, size_t err_size, const char *what, const char *sub)
@@ -254,105 +104,16 @@ static void fail(char *err, size_t err_size, const char *what, const char *sub)
 
 /* ---- snapshot ---- */
 
-static void set_file(struct entry *e, const char *sub, const char *name)
-{
-	size_t nlen = strlen(name);
-	free(e->pub.file);
-	e->pub.file = xmalloc(nlen + 5);
-	memcpy(e->pub.file, sub, 3);
-	e->pub.file[3] = '/';
-	memcpy(e->pub.file + 4, name, nlen + 1);
-}
-
-static struct entry *add_entry(struct maildrop *md)
-{
-	if (md->n == md->cap) {
-		size_t bytes;
-		md->cap = md->cap ? md->cap * 2 : 64;
-		KASSERT(!ckd_mul_size(&bytes, md->cap, sizeof(*md->msgs)));
-		md->msgs = xrealloc(md->msgs, bytes);
-	}
-	struct entry *e = &md->msgs[md->n++];
-	memset(e, 0, sizeof(*e));
-	return e;
-}
-
-/* Adds SUB/NAME unless it vanished. Only names without ",W=" cost I/O. */
-static int scan_one(struct maildrop *md, int dir_fd, const char *sub, const char *name, ino_t ino)
-{
-	uint64_t size = 0, secs = 0, usec = 0;
-	bool timed = has_time(name, &secs, &usec);
-	struct stat st;
-	bool have_st = false;
-	if (!has_vsize(name, base_len(name), &size)) {
-		if (count_size(dir_fd, name, &size, &st) != 0)
-			return errno == ENOENT || errno == ELOOP ? 0 : -1;
-		have_st = true;
-	}
-	if (!timed) {
-		if (!have_st && fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			return errno == ENOENT ? 0 : -1;
-		secs = st.st_mtim.tv_sec < 0 ? 0 : (uint64_t)st.st_mtim.tv_sec;
-		usec = (uint64_t)st.st_mtim.tv_nsec / 1000;
-	}
-	struct entry *e = add_entry(md);
-	set_file(e, sub, name);
-	e->pub.size = size;
-	e->seen_at_open = maildir_name_has_flag(name, 'S');
-	e->pub.seen = e->seen_at_open;
-	e->secs = secs;
-	e->usec = usec;
-	e->ino = ino;
-	return 0;
-}
-
-/* Lists SUB ("cur" or "new"): regular files, no dotfiles. */
-static int scan_dir(struct maildrop *md, const char *sub, char *err, size_t err_size)
-{
-	int dir_fd = open_subdir(md->root_fd, sub);
-	DIR *d = dir_fd >= 0 ? fdopendir(dir_fd) : NULL;
-	if (d == NULL) {
-		fail(err, err_size, "opendir", sub);
-		if (dir_fd >= 0)
-			(void)close(dir_fd);
-		return -1;
-	}
-	int rc = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] != '.' && is_regular_entry(dir_fd, de) &&
-		    scan_one(md, dir_fd, sub, de->d_name, de->d_ino) != 0) {
-			(void)snprintf(err, err_size, "read %s/%s: %s", sub, de->d_name,
-				       strerror(errno));
-			rc = -1;
-			break;
-		}
-		errno = 0;
-	}
-	if (rc == 0 && errno != 0) {
-		fail(err, err_size, "readdir", sub);
-		rc = -1;
-	}
-	(void)closedir(d);
-	return rc;
-}
-
 /* Seen messages first (LAST then covers exactly them, so a client that
  * fetches the messages after LAST gets every unseen one), each part by
  * delivery time. */
 static int cmp_listing(const void *a, const void *b)
 {
-	const struct entry *x = a, *y = b;
-	if (x->seen_at_open != y->seen_at_open)
-		return x->seen_at_open ? -1 : 1;
-	if (x->secs != y->secs)
-		return x->secs < y->secs ? -1 : 1;
-	if (x->usec != y->usec)
-		return x->usec < y->usec ? -1 : 1;
-	/* The name without "cur/" or "new/", so the order survives the move. */
-	int c = strcmp(x->pub.file + 4, y->pub.file + 4);
-	return c != 0 ? c : strcmp(x->pub.file, y->pub.file);
+	const struct mailbox_msg *x = a, *y = b;
+	bool xs = (x->flags & MAILBOX_SEEN) != 0, ys = (y->flags & MAILBOX_SEEN) != 0;
+	if (xs != ys)
+		return xs ? -1 : 1;
+	return mailbox_msg_cmp(x, y);
 }
 
 /* Equal ids next to each other; within one id by CRLF size, then inode,
@@ -368,9 +129,9 @@ static int cmp_uid_then_stable(const void *a, const void *b)
 		return c;
 	if (x->pub.size != y->pub.size)
 		return x->pub.size < y->pub.size ? -1 : 1;
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	c = strcmp(x->pub.file + 4, y->pub.file + 4);
+	if (x->m->ino != y->m->ino)
+		return x->m->ino < y->m->ino ? -1 : 1;
+	c = strcmp(mailbox_msg_name(x->m), mailbox_msg_name(y->m));
 	return c != 0 ? c : strcmp(x->pub.file, y->pub.file);
 }
 
@@ -379,8 +140,8 @@ static int cmp_uid_then_stable(const void *a, const void *b)
  * size. Nothing of it changes when the file moves or its flags change. */
 static void set_dup_uid(struct entry *e, uint64_t rank)
 {
-	const char *name = e->pub.file + 4;
-	size_t blen = base_len(name);
+	const char *name = mailbox_msg_name(e->m);
+	size_t blen = mailbox_base_len(name);
 	char buf[NAME_MAX + 64];
 	int n = snprintf(buf, sizeof(buf), "%.*s%c%llu%c%llu", (int)blen, name, '\0',
 			 (unsigned long long)e->pub.size, '\0', (unsigned long long)rank);
@@ -423,7 +184,7 @@ static void assign_uids(struct maildrop *md)
 
 static int take_lock(struct maildrop *md, bool *busy_out, char *err, size_t err_size)
 {
-	md->lock_fd = openat(md->root_fd, LOCK_NAME,
+	md->lock_fd = openat(mailbox_fd(md->mb), LOCK_NAME,
 			     O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (md->lock_fd < 0) {
 		fail(err, err_size, "open", LOCK_NAME);
@@ -455,21 +216,24 @@ int maildrop_open(const char *maildir_path, struct maildrop **out, bool *busy_ou
 		return -1;
 	struct maildrop *md = xcalloc(1, sizeof(*md));
 	md->lock_fd = -1;
-	md->root_fd = open(maildir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (md->root_fd < 0) {
-		fail(err, err_size, "open", maildir_path);
+	if (mailbox_open(maildir_path, &md->mb, err, err_size) != 0 ||
+	    take_lock(md, busy_out, err, err_size) != 0 ||
+	    mailbox_scan(md->mb, &md->list, err, err_size) != 0) {
 		maildrop_close(&md);
 		return -1;
 	}
-	/* cur/ first: a message another client moves out of new/ meanwhile is
-	 * missed for this session rather than listed twice. */
-	if (take_lock(md, busy_out, err, err_size) != 0 || scan_dir(md, "cur", err, err_size) != 0 ||
-	    scan_dir(md, "new", err, err_size) != 0) {
-		maildrop_close(&md);
-		return -1;
-	}
+	md->n = md->list.n;
 	if (md->n > 1)
-		qsort(md->msgs, md->n, sizeof(*md->msgs), cmp_listing);
+		qsort(md->list.msgs, md->n, sizeof(*md->list.msgs), cmp_listing);
+	md->msgs = xcalloc(md->n ? md->n : 1, sizeof(*md->msgs));
+	for (size_t i = 0; i < md->n; i++) {
+		struct entry *e = &md->msgs[i];
+		e->m = &md->list.msgs[i];
+		e->pub.file = e->m->file;
+		e->pub.size = e->m->crlf_size;
+		e->seen_at_open = (e->m->flags & MAILBOX_SEEN) != 0;
+		e->pub.seen = e->seen_at_open;
+	}
 	assign_uids(md);
 	for (size_t i = 0; i < md->n; i++) {
 		md->live_octets += md->msgs[i].pub.size;
@@ -567,35 +331,13 @@ void maildrop_reset(struct maildrop *md)
 	md->last_seen = md->last_seen_open;
 }
 
-/* Finds the message under another name in cur/ (same base name: another
- * client changed its flags or moved it out of new/) and records it.
- * Returns 0, or -1 with errno ENOENT when it is gone. */
-static int relocate(struct maildrop *md, struct entry *e)
+/* Finds the message under another name in cur/ (another client changed
+ * its flags or moved it out of new/) and records it. Returns 0, or -1
+ * with errno ENOENT when it is gone. */
+static int relocate(struct entry *e, struct mailbox *mb)
 {
-	const char *old = e->pub.file + 4;
-	bool in_cur = memcmp(e->pub.file, "cur/", 4) == 0;
-	size_t blen = base_len(old);
-	int cur_fd = open_subdir(md->root_fd, "cur");
-	DIR *d = cur_fd >= 0 ? fdopendir(cur_fd) : NULL;
-	if (d == NULL) {
-		if (cur_fd >= 0)
-			(void)close(cur_fd);
-		return -1;
-	}
-	int rc = -1;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		const char *name = de->d_name;
-		if (name[0] == '.' || (in_cur && strcmp(name, old) == 0) ||
-		    strncmp(name, old, blen) != 0 || base_len(name) != blen)
-			continue;
-		set_file(e, "cur", name);
-		rc = 0;
-		break;
-	}
-	(void)closedir(d);
-	if (rc != 0)
-		errno = ENOENT;
+	int rc = mailbox_relocate(mb, e->m);
+	e->pub.file = e->m->file;
 	return rc;
 }
 
@@ -609,90 +351,49 @@ int maildrop_open_msg(struct maildrop *md, size_t index0)
 		errno = ENOENT;
 		return -1;
 	}
-	struct stat st;
-	int fd = open_regular(md->root_fd, e->pub.file, &st);
+	int fd = mailbox_open_msg(md->mb, e->m);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
-	if (relocate(md, e) == 0)
-		return open_regular(md->root_fd, e->pub.file, &st);
+	if (relocate(e, md->mb) == 0)
+		return mailbox_open_msg(md->mb, e->m);
 	if (errno == ENOENT)
 		e->gone = true;
 	return -1;
 }
 
-/* Renames from_fd/name to to_fd/target without replacing anything there:
- * renameat2(RENAME_NOREPLACE), or link + unlink where the file system lacks
- * it (that refuses to replace too). */
-static int rename_noreplace(int from_fd, const char *name, int to_fd, const char *target,
-			    bool *no_renameat2)
+/* Kept messages still in new/ go to cur/ (with the info ":2,"), and those
+ * the session retrieved get the S flag (in new/ or cur/; other flags kept
+ * in ASCII order, as Dovecot and mutt write them): the client has seen
+ * them. Best effort: one that cannot be renamed (gone, name taken, name
+ * too long, an info not ":2,") stays as it is, or moves to cur/ unchanged
+ * from new/, and is listed from there next time; its unique-id is the
+ * same either way. A retrieved message that another client (IMAP, mutt)
+ * moved out of new/ or flagged since the snapshot is looked for in cur/
+ * by its base name, once (one listing of cur/ each, as maildrop_open_msg
+ * costs). */
+static void update_kept(struct maildrop *md)
 {
-	if (!*no_renameat2) {
-		if (renameat2(from_fd, name, to_fd, target, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EINVAL && errno != ENOSYS)
-			return -1;
-		*no_renameat2 = true;
-	}
-	if (linkat(from_fd, name, to_fd, target, 0) != 0)
-		return -1;
-	return unlinkat(from_fd, name, 0);
-}
-
-/* The cur/ name a kept message gets at UPDATE into target: its name with
- * the S flag added when this session marked it seen (Maildir flags in
- * ASCII order, as Dovecot and mutt write them), else, for one in new/, the
- * name with an empty info ":2," (new/ holds no info; a name that has one
- * anyway moves unchanged). Returns false when the file stays as it is:
- * already in cur/ with nothing to add, or no room for the name. */
-static bool kept_target(const struct entry *e, char *target, size_t target_size)
-{
-	const char *name = e->pub.file + 4;
-	if (e->seen_mark && maildir_name_add_flag(name, 'S', target, target_size) > 0)
-		return true;
-	if (memcmp(e->pub.file, "new/", 4) != 0)
-		return false;
-	const char *suffix = strchr(name, ':') != NULL ? "" : INFO_PREFIX;
-	int len = snprintf(target, target_size, "%s%s", name, suffix);
-	return len >= 0 && (size_t)len < target_size && len <= NAME_MAX;
-}
-
-/* Kept messages still in new/ go to cur/, and those the session retrieved
- * get the S flag (in new/ or cur/): the client has seen them. Best effort:
- * one that cannot be renamed (gone, name taken) stays as it is and is
- * listed from there next time; its unique-id is the same either way. A
- * retrieved message that another client (IMAP, mutt) moved out of new/ or
- * flagged since the snapshot is looked for in cur/ by its base name, once
- * (one listing of cur/ each, as maildrop_open_msg costs). */
-static void update_kept(struct maildrop *md, bool *new_changed)
-{
-	int new_fd = open_subdir(md->root_fd, "new");
-	int cur_fd = open_subdir(md->root_fd, "cur");
-	bool no_renameat2 = false;
-	char target[NAME_MAX + 1];
-	for (size_t i = 0; new_fd >= 0 && cur_fd >= 0 && i < md->n; i++) {
+	char err[64]; /* renames are best effort: their errors are not reported */
+	for (size_t i = 0; i < md->n; i++) {
 		struct entry *e = &md->msgs[i];
 		if (e->pub.deleted || e->gone)
 			continue;
 		for (int attempt = 0; attempt < 2; attempt++) {
-			if (!kept_target(e, target, sizeof(target)))
-				break;
-			bool in_new = memcmp(e->pub.file, "new/", 4) == 0;
-			if (rename_noreplace(in_new ? new_fd : cur_fd, e->pub.file + 4, cur_fd,
-					     target, &no_renameat2) == 0) {
-				set_file(e, "cur", target);
-				*new_changed |= in_new;
-				break;
-			}
+			uint64_t want = e->m->flags | (e->seen_mark ? MAILBOX_SEEN : 0);
+			int rc = mailbox_set_flags(md->mb, e->m, want, err, sizeof(err));
+			/* S cannot be written into this name: from new/ it
+			 * still moves to cur/, as it is. */
+			if (rc < 0 && (errno == EINVAL || errno == ENAMETOOLONG) &&
+			    mailbox_msg_in_new(e->m))
+				rc = mailbox_set_flags(md->mb, e->m, e->m->flags, err, sizeof(err));
+			e->pub.file = e->m->file;
 			/* Gone from where the snapshot saw it: only a message
 			 * that needs its S flag is worth a listing of cur/. */
-			if (errno != ENOENT || attempt > 0 || !e->seen_mark || relocate(md, e) != 0)
+			if (rc >= 0 || errno != ENOENT || attempt > 0 || !e->seen_mark ||
+			    relocate(e, md->mb) != 0)
 				break;
 		}
 	}
-	if (new_fd >= 0)
-		(void)close(new_fd);
-	if (cur_fd >= 0)
-		(void)close(cur_fd);
 }
 
 int maildrop_commit(struct maildrop *md, char *err, size_t err_size)
@@ -701,17 +402,16 @@ int maildrop_commit(struct maildrop *md, char *err, size_t err_size)
 	md->committed = true;
 	int removed = 0;
 	bool failed = false;
-	bool new_changed = false;
+	char scratch[64];
 	for (size_t i = 0; i < md->n; i++) {
 		struct entry *e = &md->msgs[i];
 		if (!e->pub.deleted || e->gone)
 			continue; /* gone: removed by another client already */
-		int rc = unlinkat(md->root_fd, e->pub.file, 0);
-		if (rc != 0 && errno == ENOENT && relocate(md, e) == 0)
-			rc = unlinkat(md->root_fd, e->pub.file, 0);
+		int rc = mailbox_expunge(md->mb, e->m, scratch, sizeof(scratch));
+		if (rc != 0 && errno == ENOENT && relocate(e, md->mb) == 0)
+			rc = mailbox_expunge(md->mb, e->m, scratch, sizeof(scratch));
 		if (rc == 0) {
 			removed++;
-			new_changed |= memcmp(e->pub.file, "new/", 4) == 0;
 		} else if (errno != ENOENT && !failed) {
 			/* ENOENT: another client removed it, which is what we want. */
 			(void)snprintf(err, err_size, "unlink %s: %s", e->pub.file,
@@ -719,22 +419,12 @@ int maildrop_commit(struct maildrop *md, char *err, size_t err_size)
 			failed = true;
 		}
 	}
-	update_kept(md, &new_changed);
+	update_kept(md);
 	/* The removals and renames are durable before the session answers
 	 * +OK. */
-	static const char *const subs[] = {"cur", "new"};
-	for (size_t i = 0; i < 2; i++) {
-		if (i == 1 && !new_changed)
-			break;
-		int fd = open_subdir(md->root_fd, subs[i]);
-		if (fd < 0 || fsync(fd) != 0) {
-			if (!failed)
-				fail(err, err_size, "fsync", subs[i]);
-			failed = true;
-		}
-		if (fd >= 0)
-			(void)close(fd);
-	}
+	if (mailbox_flush(md->mb, failed ? scratch : err, failed ? sizeof(scratch) : err_size) !=
+	    0)
+		failed = true;
 	return failed ? -1 : removed;
 }
 
@@ -743,15 +433,13 @@ void maildrop_close(struct maildrop **pp)
 	struct maildrop *md = *pp;
 	if (md == NULL)
 		return;
-	for (size_t i = 0; i < md->n; i++)
-		free(md->msgs[i].pub.file);
+	mailbox_list_fini(&md->list);
 	free(md->msgs);
 	free(md->undo);
 	/* Closing the only fd of the description releases the OFD lock. */
 	if (md->lock_fd >= 0)
 		(void)close(md->lock_fd);
-	if (md->root_fd >= 0)
-		(void)close(md->root_fd);
+	mailbox_close(&md->mb);
 	free(md);
 	*pp = NULL;
 }

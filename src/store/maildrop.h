@@ -52,6 +52,8 @@
  * and Dovecot write it); otherwise the file size plus the number of LF
  * bytes not preceded by CR, plus the line end that RETR adds to a last
  * line without one (2 for CR LF, or 1 when the file ends in a lone CR).
+ * The scan, the sizes and the file operations are store/mailbox.h's; this
+ * view adds the lock, the numbering, unique-ids and the UPDATE rules.
  *
  * Everything here blocks (directory scans, reads, fsync): call it from
  * worker threads or the CLI, never from the event loop. One struct

@@ -1,5 +1,7 @@
 /* pop2_session: one POP2 connection (RFC 937): greeting, the state
  * variable, the command table and its handlers, the reply writer, the
+ * POP2 side of the session core's hooks (net/session.c: input loop,
+ * reading on and off, deferred free after a job, shutdown, teardown), the
  * HELO login (on the shared login flow of auth/login: password check,
  * throttle, failure delay, log lines), the maildrop lock and UPDATE
  * on worker threads, and the RETR transfer of exactly the announced
@@ -34,7 +36,7 @@
 #include "core/worker.h"
 #include "net/conn.h"
 #include "net/linereader.h"
-#include "net/listener.h"
+#include "net/session.h"
 #include "pop2/pop2_parse.h"
 #include "store/maildir.h"
 #include "store/maildrop.h"
@@ -79,19 +81,16 @@ struct pop2_job {
 struct pop2_session {
 	char sid[ID_LEN + 1];
 	struct pop2_env *env; /* borrowed */
-	struct conn *conn; /* owned */
-	struct linereader lr;
+	/* The shared skeleton (net/session): connection, line reader, list
+	 * entry, deferred free. Owns the connection. */
+	struct session core;
+	struct conn *conn; /* borrowed: core.conn, for brevity */
 	enum pop2_state state;
-	bool counted; /* holds a sesslimit slot */
 	char login[POP2_USER_MAX + 1]; /* the account HELO logged in, "" before */
 	struct login *auth; /* owned: the HELO login flow, from HELO on */
 	struct pop2_job *job; /* in flight on a worker */
-	bool dead; /* connection gone; free when the job returns */
-	struct pop2_session *next, *prev; /* in env->sessions */
 	struct pop2_txn *txn; /* owned, NULL before login */
 };
-
-static void process_input(struct pop2_session *s);
 
 /* ---- state, replies, teardown ----------------------------------------- */
 
@@ -106,32 +105,19 @@ const char *pop2_state_name(enum pop2_state state)
 	return state < POP2_STATE_COUNT ? state_names[state] : "?";
 }
 
-static bool state_pauses_reading(enum pop2_state state)
-{
-	return state == POP2_STATE_LOGIN || state == POP2_STATE_XFER || state == POP2_STATE_UPDATE;
-}
-
 static void set_state(struct pop2_session *s, enum pop2_state state)
 {
 	if (s->state == state)
 		return;
 	log_debug(s->sid, "proto=pop2 event=state from=%s to=%s", pop2_state_name(s->state),
 		  pop2_state_name(state));
-	bool was_paused = state_pauses_reading(s->state);
 	s->state = state;
-	if (state == POP2_STATE_DONE)
-		return;
-	/* Waiting for our own work: no reads, so no idle timeout either. */
-	if (state_pauses_reading(state) && !was_paused)
-		conn_pause_read(s->conn);
-	else if (!state_pauses_reading(state) && was_paused)
-		conn_resume_read(s->conn);
+	session_state_changed(&s->core);
 }
 
-static void session_close(struct pop2_session *s)
+static void pop2_close(struct pop2_session *s)
 {
-	set_state(s, POP2_STATE_DONE);
-	conn_close_after_flush(s->conn);
+	session_close(&s->core);
 }
 
 /* The one reply writer. ind is the RFC 937 indicator: '+', '-', '#'
@@ -157,7 +143,7 @@ static void reply(struct pop2_session *s, char ind, const char *fmt, ...)
 		char esc[256];
 		log_info(s->sid, "proto=pop2 event=reply result=err state=%s text=\"%s\"",
 			 pop2_state_name(s->state), log_escape(esc, sizeof(esc), text, strlen(text)));
-		session_close(s);
+		pop2_close(s);
 	}
 }
 
@@ -184,39 +170,6 @@ static void txn_free(struct pop2_txn **pp)
 	free(t->view);
 	free(t);
 	*pp = NULL;
-}
-
-static void session_free(struct pop2_session *s)
-{
-	KASSERT(s->job == NULL && !login_is_busy(s->auth));
-	log_info(s->sid, "proto=pop2 event=disconnect client=%s user=%s retrieved=%u",
-		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-", s->txn ? s->txn->retrieved : 0);
-	if (s->counted)
-		sesslimit_release(s->env->limits, conn_peer(s->conn));
-	s->env->live_sessions--;
-	metrics_session_end(METRICS_LISTENER_POP2);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->env->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	login_free(&s->auth);
-	txn_free(&s->txn);
-	conn_free(&s->conn);
-	linereader_fini(&s->lr);
-	free(s);
-}
-
-/* The connection is gone: a worker job or password check in flight still
- * points at the session; its completion frees it (s->dead). */
-static void session_end(struct pop2_session *s)
-{
-	if (login_abandon(s->auth) || s->job != NULL) {
-		s->dead = true;
-		return;
-	}
-	session_free(s);
 }
 
 /* ---- maildrop jobs ------------------------------------------------------ */
@@ -284,7 +237,7 @@ static void update_done(struct pop2_session *s, struct pop2_job *j)
 	}
 	log_info(s->sid, "proto=pop2 event=update result=ok removed=%d", j->rc);
 	reply(s, '+', "%s POP2 server signing off", s->env->cfg->hostname);
-	session_close(s);
+	pop2_close(s);
 }
 
 static void job_done(void *arg)
@@ -293,7 +246,7 @@ static void job_done(void *arg)
 	struct pop2_session *s = j->s;
 	KASSERT(s->job == j);
 	s->job = NULL;
-	if (!s->dead) {
+	if (!session_is_dead(&s->core)) {
 		if (j->update)
 			update_done(s, j);
 		else
@@ -301,11 +254,9 @@ static void job_done(void *arg)
 	}
 	maildrop_close(&j->md);
 	free(j);
-	if (s->dead) {
-		session_free(s);
-		return;
-	}
-	process_input(s);
+	if (session_job_done(&s->core))
+		return; /* the connection was gone: freed */
+	session_process_input(&s->core);
 }
 
 static void job_start(struct pop2_session *s, struct pop2_job *j, enum pop2_state state)
@@ -333,7 +284,7 @@ static void helo_done(void *arg, enum login_outcome outcome)
 	struct pop2_session *s = arg;
 	switch (outcome) {
 	case LOGIN_ABANDONED:
-		session_free(s); /* the connection is gone */
+		(void)session_job_done(&s->core); /* the connection is gone */
 		return;
 	case LOGIN_FAILED:
 		reply(s, '-', "invalid user name or password");
@@ -498,7 +449,7 @@ static bool xfer_pump(struct pop2_session *s)
 			log_error(s->sid, "proto=pop2 event=retr result=error reason=read errno=%d",
 				  errno);
 			xfer_free(&t->xfer);
-			session_close(s);
+			pop2_close(s);
 			return true;
 		}
 		size_t out;
@@ -569,7 +520,7 @@ static void cmd_quit(struct pop2_session *s, const struct pop2_command *cmd)
 	(void)cmd;
 	if (s->txn == NULL) {
 		reply(s, '+', "%s POP2 server signing off", s->env->cfg->hostname);
-		session_close(s);
+		pop2_close(s);
 		return;
 	}
 	struct pop2_job *j = xcalloc(1, sizeof(*j));
@@ -634,69 +585,120 @@ static void dispatch(struct pop2_session *s, const char *line, size_t len)
 	cmds[cmd.verb].fn(s, &cmd);
 }
 
-/* ---- input and events -------------------------------------------------------- */
+/* ---- the session core's hooks (net/session.h) --------------------------- */
 
-static bool state_takes_lines(enum pop2_state state)
+/* LOGIN and UPDATE wait for the login flow or a worker: no reads, so no
+ * idle timeout either. XFER sends a message: no reads, deadlines run. */
+static enum session_mode ops_mode(void *owner)
 {
-	return state == POP2_STATE_AUTH || state == POP2_STATE_MBOX || state == POP2_STATE_ITEM ||
-	       state == POP2_STATE_NEXT;
-}
-
-static void process_input(struct pop2_session *s)
-{
-	struct evbuffer *in = conn_input(s->conn);
-	while (!s->dead && !conn_is_closing(s->conn) && state_takes_lines(s->state)) {
-		if (conn_output_len(s->conn) >= POP2_OUTPUT_HIGH)
-			return; /* resumed on CONN_EV_DRAINED */
-		const char *line;
-		size_t len;
-		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
-		if (st == LINEREADER_NEED_MORE)
-			return;
-		/* A whole line arrived: the command deadline starts again
-		 * (net/conn.h "Deadlines"). */
-		conn_restart_deadline(s->conn);
-		if (st == LINEREADER_TOO_LONG)
-			reply(s, '-', "command line too long");
-		else if (memchr(line, '\0', len) != NULL)
-			reply(s, '-', "NUL character in command");
-		else
-			dispatch(s, line, len);
-		/* HELO carries the password, accepted or not: wipe it. */
-		if (st == LINEREADER_LINE)
-			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
+	switch (((const struct pop2_session *)owner)->state) {
+	case POP2_STATE_AUTH:
+	case POP2_STATE_MBOX:
+	case POP2_STATE_ITEM:
+	case POP2_STATE_NEXT:
+		return SESSION_MODE_LINES;
+	case POP2_STATE_LOGIN:
+	case POP2_STATE_UPDATE:
+		return SESSION_MODE_WORKING;
+	case POP2_STATE_XFER:
+		return SESSION_MODE_SENDING;
+	default:
+		return SESSION_MODE_HOLD;
 	}
 }
 
-static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+static void ops_enter_closed(void *owner)
 {
-	(void)c;
-	struct pop2_session *s = arg;
-	switch (ev) {
-	case CONN_EV_READ:
-		process_input(s);
-		break;
-	case CONN_EV_DRAINED:
-		if (s->state == POP2_STATE_XFER)
-			(void)xfer_pump(s);
-		process_input(s);
-		break;
-	case CONN_EV_TLS_READY:
-		break;
-	case CONN_EV_TIMEOUT:
-		if (s->state == POP2_STATE_LOGIN || s->state == POP2_STATE_UPDATE)
-			break; /* our own slowness is not the client's fault */
-		/* Autologout: no UPDATE, ACKD deletions are dropped. */
-		log_info(s->sid, "proto=pop2 event=timeout state=%s", pop2_state_name(s->state));
-		if (s->state != POP2_STATE_XFER)
-			conn_printf(s->conn, "- autologout; idle for too long\r\n");
-		session_close(s);
-		break;
-	case CONN_EV_CLOSED:
-		session_end(s);
-		break;
-	}
+	set_state(owner, POP2_STATE_DONE);
 }
+
+/* HELO carries the password, accepted or not: every line is wiped once
+ * used (no line_is_secret hook). */
+static void ops_on_line(void *owner, enum linereader_status st, const char *line, size_t len)
+{
+	struct pop2_session *s = owner;
+	if (st == LINEREADER_TOO_LONG)
+		reply(s, '-', "command line too long");
+	else if (memchr(line, '\0', len) != NULL)
+		reply(s, '-', "NUL character in command");
+	else
+		dispatch(s, line, len);
+}
+
+static void ops_on_drained(void *owner)
+{
+	struct pop2_session *s = owner;
+	if (s->state == POP2_STATE_XFER)
+		(void)xfer_pump(s);
+}
+
+static void ops_on_timeout(void *owner)
+{
+	struct pop2_session *s = owner;
+	/* Autologout: no UPDATE, ACKD deletions are dropped. */
+	log_info(s->sid, "proto=pop2 event=timeout state=%s", pop2_state_name(s->state));
+	if (s->state != POP2_STATE_XFER)
+		conn_printf(s->conn, "- autologout; idle for too long\r\n");
+}
+
+/* A maildrop job or a password check points at s. */
+static bool ops_is_busy(const void *owner)
+{
+	const struct pop2_session *s = owner;
+	return s->job != NULL || login_is_busy(s->auth);
+}
+
+/* The connection is gone: a job or password check in flight frees the
+ * session when it returns (job_done, helo_done). */
+static bool ops_abandon(void *owner)
+{
+	struct pop2_session *s = owner;
+	return login_abandon(s->auth) || s->job != NULL;
+}
+
+static void ops_goodbye(void *owner)
+{
+	struct pop2_session *s = owner;
+	/* A delayed login-failure reply must not follow the goodbye. */
+	login_free(&s->auth);
+	/* A '-' reply ends the session (RFC 937); nothing is deleted. */
+	conn_printf(s->conn, "- shutting down, try again later\r\n");
+}
+
+static const char *ops_state_name(const void *owner)
+{
+	return pop2_state_name(((const struct pop2_session *)owner)->state);
+}
+
+static void ops_end_fields(const void *owner, char *out, size_t size)
+{
+	const struct pop2_session *s = owner;
+	(void)snprintf(out, size, "user=%s retrieved=%u", s->txn ? s->txn->user : "-",
+		       s->txn ? s->txn->retrieved : 0);
+}
+
+static void ops_release(void *owner)
+{
+	struct pop2_session *s = owner;
+	KASSERT(s->job == NULL && !login_is_busy(s->auth));
+	login_free(&s->auth);
+	txn_free(&s->txn);
+}
+
+static const struct session_ops pop2_ops = {
+	.proto = "pop2",
+	.mode = ops_mode,
+	.on_line = ops_on_line,
+	.on_drained = ops_on_drained,
+	.on_timeout = ops_on_timeout,
+	.is_busy = ops_is_busy,
+	.abandon = ops_abandon,
+	.goodbye = ops_goodbye,
+	.enter_closed = ops_enter_closed,
+	.state_name = ops_state_name,
+	.end_fields = ops_end_fields,
+	.release = ops_release,
+};
 
 void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *peer,
 			socklen_t peer_len, bool allowed)
@@ -705,16 +707,24 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 	struct pop2_session *s = xcalloc(1, sizeof(*s));
 	id_new(s->sid);
 	s->env = env;
-	s->counted = allowed;
 	s->state = POP2_STATE_AUTH;
-	s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
-	linereader_init(&s->lr, POP2_CMD_LINE_MAX);
-	env->live_sessions++;
-	metrics_session_start(METRICS_LISTENER_POP2);
-	s->next = env->sessions;
-	if (env->sessions)
-		env->sessions->prev = s;
-	env->sessions = s;
+	const struct session_params p = {
+		.ops = &pop2_ops,
+		.owner = s,
+		.sid = s->sid,
+		.base = env->base,
+		.fd = fd,
+		.peer = peer,
+		.peer_len = peer_len,
+		.list = &env->sessions,
+		.live = &env->live_sessions,
+		.limits = allowed ? env->limits : NULL,
+		.listener = METRICS_LISTENER_POP2,
+		.line_max = POP2_CMD_LINE_MAX,
+		.output_high = POP2_OUTPUT_HIGH,
+	};
+	session_start(&s->core, &p);
+	s->conn = s->core.conn;
 	const struct config *cfg = env->cfg;
 	log_info(s->sid, "proto=pop2 event=connect client=%s port=%u loop=%u",
 		 conn_peer_text(s->conn), conn_local_port(s->conn), env->loop_index);
@@ -723,7 +733,7 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 		reply(s, '-', "too many connections");
 		return;
 	}
-	conn_set_timeout(s->conn, cfg->pop3_timeout_ms);
+	session_set_deadlines(&s->core, cfg->pop3_timeout_ms, 0);
 	/* RFC 937: "+ POP2 host server ready"; nothing may come between the
 	 * '+' and "POP2" (UW ipop2d notes clients that check). */
 	reply(s, '+', "POP2 %s server ready (konvert)", cfg->hostname);
@@ -731,25 +741,10 @@ void pop2_session_start(struct pop2_env *env, int fd, const struct sockaddr *pee
 
 void pop2_shutdown(struct pop2_env *env)
 {
-	for (struct pop2_session *s = env->sessions; s != NULL; s = s->next) {
-		if (s->dead || s->job != NULL || login_is_busy(s->auth) ||
-		    s->state == POP2_STATE_DONE)
-			continue;
-		/* A delayed login-failure reply must not follow the goodbye. */
-		login_free(&s->auth);
-		log_info(s->sid, "proto=pop2 event=disconnect reason=shutdown state=%s",
-			 pop2_state_name(s->state));
-		/* A '-' reply ends the session (RFC 937); nothing is deleted. */
-		conn_printf(s->conn, "- shutting down, try again later\r\n");
-		session_close(s);
-	}
+	session_shutdown_all(env->sessions);
 }
 
 void pop2_free_all(struct pop2_env *env)
 {
-	while (env->sessions != NULL) {
-		struct pop2_session *s = env->sessions;
-		KASSERT(s->job == NULL && !login_is_busy(s->auth));
-		session_free(s);
-	}
+	session_free_all(&env->sessions);
 }

@@ -17,6 +17,7 @@ struct worker_pool;
 struct sesslimit;
 struct authn;
 struct pop2_command;
+struct session;
 
 /* Process-wide objects a session borrows, owned by the serve code; cfg
  * and users are read through this struct at the time of use (replaced on
@@ -32,7 +33,7 @@ struct pop2_env {
 	struct sesslimit *limits;
 	struct authn *authn;
 	unsigned live_sessions; /* maintained by the sessions */
-	struct pop2_session *sessions; /* live sessions, maintained by them */
+	struct session *sessions; /* live sessions (net/session), maintained by them */
 	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 

@@ -46,7 +46,7 @@ static void forget_user(struct pop3_session *s)
 /* Leaves an AUTH exchange (any outcome): normal command lines again. */
 static void sasl_end(struct pop3_session *s)
 {
-	linereader_set_max(&s->lr, POP3_CMD_LINE_MAX);
+	session_set_line_max(&s->core, POP3_CMD_LINE_MAX);
 }
 
 /* The end of an attempt, after the throttle's delay for a failure. A
@@ -58,7 +58,7 @@ static void login_done(void *arg, enum login_outcome outcome)
 {
 	struct pop3_session *s = arg;
 	if (outcome == LOGIN_ABANDONED) {
-		pop3_session_free(s); /* the connection is gone */
+		(void)session_job_done(&s->core); /* the connection is gone */
 		return;
 	}
 	sasl_end(s);
@@ -66,7 +66,7 @@ static void login_done(void *arg, enum login_outcome outcome)
 	if (outcome == LOGIN_OK) {
 		(void)snprintf(s->login, sizeof(s->login), "%s", login_user(s->auth));
 		pop3_maildrop_open(s);
-		pop3_process_input(s);
+		session_process_input(&s->core);
 		return;
 	}
 	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
@@ -79,7 +79,7 @@ static void login_done(void *arg, enum login_outcome outcome)
 		pop3_close(s);
 		return;
 	}
-	pop3_process_input(s);
+	session_process_input(&s->core);
 }
 
 /* The session's login flow, made at its first PASS or AUTH. */
@@ -156,7 +156,7 @@ static void auth_next(struct pop3_session *s, enum login_sasl next, const char *
 	switch (next) {
 	case LOGIN_SASL_CHALLENGE:
 		pop3_set_state(s, POP3_STATE_SASL);
-		linereader_set_max(&s->lr, SASL_LINE_MAX);
+		session_set_line_max(&s->core, SASL_LINE_MAX);
 		/* RFC 5034 4: "+" SP base64; not held to the 512-octet reply
 		 * limit (a SCRAM server-first message may be longer). */
 		conn_printf(s->conn, "+ %s\r\n", challenge);

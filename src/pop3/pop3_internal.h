@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "core/limits.h"
-#include "net/linereader.h"
+#include "net/session.h"
 #include "pop3/pop3_parse.h"
 #include "pop3/pop3_session.h"
 #include "proto/dot.h"
@@ -95,11 +95,12 @@ struct pop3_session {
 	char sid[ID_LEN + 1];
 	struct pop3_env *env; /* borrowed */
 	enum pop3_listener_kind kind;
-	struct conn *conn; /* owned */
-	struct linereader lr;
+	/* The shared skeleton (net/session): connection, line reader, list
+	 * entry, deferred free. Owns the connection. */
+	struct session core;
+	struct conn *conn; /* borrowed: core.conn, for brevity */
 	enum pop3_state state;
 	struct tls_server *tls; /* owned reference for STLS, NULL if none */
-	bool counted; /* holds a sesslimit slot */
 	unsigned bad_cmds; /* protocol errors in a row; before login: all -ERRs */
 	/* USER name waiting for PASS (RFC 1939 7); forgotten after PASS,
 	 * STLS or a failed login. */
@@ -115,8 +116,6 @@ struct pop3_session {
 	 * delay), from the first PASS or AUTH on */
 	struct login *auth;
 	struct pop3_job *job; /* owned by the worker while in flight */
-	bool dead; /* connection gone; free when the job returns */
-	struct pop3_session *next, *prev; /* in env->sessions */
 	struct pop3_txn *txn; /* owned, NULL before login */
 };
 
@@ -150,12 +149,9 @@ void pop3_reply(struct pop3_session *s, enum pop3_reply_kind kind, const char *f
  * must not start with '.'. */
 void pop3_data_line(struct pop3_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Stops taking input, flushes what is queued, then the connection ends. */
+/* Stops taking input, flushes what is queued, then the connection ends
+ * (session_close). */
 void pop3_close(struct pop3_session *s);
-/* Processes buffered command lines as far as the state allows. */
-void pop3_process_input(struct pop3_session *s);
-/* Frees a session whose connection ended while a job was running. */
-void pop3_session_free(struct pop3_session *s);
 void pop3_txn_free(struct pop3_txn **pp);
 /* True when USER/PASS and AUTH PLAIN/LOGIN may be used now
  * (cfg->plaintext_auth, as for SMTP AUTH). */

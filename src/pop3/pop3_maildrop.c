@@ -2,7 +2,8 @@
  * threads: taking the maildrop lock and snapshot after a login (RFC 1939 4),
  * and the UPDATE state after QUIT (RFC 1939 6: deletions, and the S flag
  * of the messages retrieved). The job owns what the worker touches; the
- * session is only borrowed and is not freed while a job runs (s->job).
+ * session is only borrowed and is not freed while a job runs (s->job:
+ * net/session frees a dead one in session_job_done).
  * Nothing here parses commands. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +111,11 @@ static void job_done(void *arg)
 	struct pop3_session *s = j->s;
 	KASSERT(s->job == j);
 	s->job = NULL;
-	if (s->dead) {
+	if (session_is_dead(&s->core)) {
 		/* The client went away meanwhile: an opened maildrop is
 		 * closed without UPDATE by job_free. */
 		job_free(j);
-		pop3_session_free(s);
+		(void)session_job_done(&s->core);
 		return;
 	}
 	if (j->kind == JOB_OPEN)
@@ -122,7 +123,7 @@ static void job_done(void *arg)
 	else
 		update_done(s, j);
 	job_free(j);
-	pop3_process_input(s);
+	session_process_input(&s->core);
 }
 
 void pop3_maildrop_open(struct pop3_session *s)

@@ -1,9 +1,11 @@
 /* pop3_session: drives one POP3 connection: greeting, the state variable,
- * the reply writer, input processing, TLS events, timeouts, error limits
- * and teardown. What a command means lives in pop3_cmd.c (table and
- * TRANSACTION commands), pop3_auth.c (login), pop3_maildrop.c (lock and
- * UPDATE) and pop3_send.c (multi-line output); this file never decides it.
- * It must never free the session while a worker job points at it. */
+ * the reply writer, error limits and the POP3 side of the session core's
+ * hooks (what each state does with input, TLS restart, the timeout and
+ * shutdown replies). How a session lives and dies (input loop, reading on
+ * and off, deferred free after a job, teardown) is net/session.c. What a
+ * command means lives in pop3_cmd.c (table and TRANSACTION commands),
+ * pop3_auth.c (login), pop3_maildrop.c (lock and UPDATE) and pop3_send.c
+ * (multi-line output); this file never decides it. */
 #include "pop3/pop3_session.h"
 
 #include <event2/buffer.h>
@@ -21,7 +23,6 @@
 #include "core/metrics.h"
 #include "core/utf8.h"
 #include "net/conn.h"
-#include "net/listener.h"
 #include "net/tls.h"
 #include "pop3/pop3_internal.h"
 #include "proto/sasl.h"
@@ -43,15 +44,6 @@ const char *pop3_state_name(enum pop3_state state)
 	return state < POP3_STATE_COUNT ? state_names[state] : "?";
 }
 
-/* States in which the session waits for its own work (a worker, a timer,
- * output draining); reading is paused there, which also keeps the idle
- * timer from firing while a 50 MB RETR is being written. */
-static bool state_pauses_reading(enum pop3_state state)
-{
-	return state == POP3_STATE_LOGIN || state == POP3_STATE_SENDING ||
-	       state == POP3_STATE_UPDATE;
-}
-
 void pop3_set_state(struct pop3_session *s, enum pop3_state state)
 {
 	/* Closing is final (a late timer must not reopen a session). */
@@ -59,20 +51,13 @@ void pop3_set_state(struct pop3_session *s, enum pop3_state state)
 		return;
 	log_debug(s->sid, "proto=pop3 event=state from=%s to=%s", pop3_state_name(s->state),
 		  pop3_state_name(state));
-	bool was_paused = state_pauses_reading(s->state);
 	s->state = state;
-	if (state == POP3_STATE_CLOSED)
-		return; /* conn_close_after_flush stops reading itself */
-	if (state_pauses_reading(state) && !was_paused)
-		conn_pause_read(s->conn);
-	else if (!state_pauses_reading(state) && was_paused)
-		conn_resume_read(s->conn);
+	session_state_changed(&s->core);
 }
 
 void pop3_close(struct pop3_session *s)
 {
-	pop3_set_state(s, POP3_STATE_CLOSED);
-	conn_close_after_flush(s->conn);
+	session_close(&s->core);
 }
 
 /* Copies text into out (room bytes, no NUL) and returns the length. In
@@ -198,51 +183,51 @@ void pop3_txn_free(struct pop3_txn **pp)
 	*pp = NULL;
 }
 
-void pop3_session_free(struct pop3_session *s)
-{
-	KASSERT(s->job == NULL && !pop3_auth_busy(s));
-	log_info(s->sid, "proto=pop3 event=disconnect client=%s user=%s retrieved=%u",
-		 conn_peer_text(s->conn), s->txn ? s->txn->user : "-",
-		 s->txn ? s->txn->retrieved : 0);
-	if (s->counted)
-		sesslimit_release(s->env->limits, conn_peer(s->conn));
-	s->env->live_sessions--;
-	metrics_session_end(s->kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S
-							 : METRICS_LISTENER_POP3);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->env->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	pop3_auth_fini(s);
-	pop3_txn_free(&s->txn);
-	conn_free(&s->conn);
-	linereader_fini(&s->lr);
-	tls_server_unref(&s->tls);
-	free(s);
-}
-
-/* The connection is gone. A worker job or password check in flight still
- * points at the session: its completion frees it (s->dead). */
-static void session_end(struct pop3_session *s)
-{
-	if (s->job != NULL || pop3_auth_abandon(s)) {
-		s->dead = true;
-		return;
-	}
-	pop3_session_free(s);
-}
-
 bool pop3_state_takes_lines(enum pop3_state state)
 {
 	return state == POP3_STATE_AUTHORIZATION || state == POP3_STATE_SASL ||
 	       state == POP3_STATE_TRANSACTION;
 }
 
-static void handle_line(struct pop3_session *s, enum linereader_status st, const char *line,
-			size_t len)
+static void greet(struct pop3_session *s)
 {
+	/* No APOP timestamp: APOP is not offered (RFC 1939 7). */
+	pop3_reply(s, POP3_OK, "%s POP3 server ready (konvert)", s->env->cfg->hostname);
+}
+
+/* ---- the session core's hooks (net/session.h) ---------------------------- */
+
+/* LOGIN and UPDATE wait for a worker or the login flow: no reading, no
+ * timeout. SENDING produces a long reply: no reading either, which also
+ * keeps the idle timer from firing while a 50 MB RETR is being written
+ * (the write timeout still runs). */
+static enum session_mode ops_mode(void *owner)
+{
+	const struct pop3_session *s = owner;
+	if (pop3_state_takes_lines(s->state))
+		return SESSION_MODE_LINES;
+	switch (s->state) {
+	case POP3_STATE_LOGIN:
+	case POP3_STATE_UPDATE:
+		return SESSION_MODE_WORKING;
+	case POP3_STATE_SENDING:
+		return SESSION_MODE_SENDING;
+	default:
+		return SESSION_MODE_HOLD;
+	}
+}
+
+static void ops_enter_closed(void *owner)
+{
+	pop3_set_state(owner, POP3_STATE_CLOSED);
+}
+
+/* USER/PASS, AUTH and SASL lines carry secrets whatever the outcome
+ * (refused, wrong state): every line is wiped once used (no
+ * line_is_secret hook). */
+static void ops_on_line(void *owner, enum linereader_status st, const char *line, size_t len)
+{
+	struct pop3_session *s = owner;
 	if (s->state == POP3_STATE_SASL) {
 		/* A too-long SASL response fails the exchange (RFC 5034 4). */
 		pop3_auth_line(s, st == LINEREADER_LINE ? line : NULL, len);
@@ -259,38 +244,18 @@ static void handle_line(struct pop3_session *s, enum linereader_status st, const
 	pop3_dispatch(s, line, len);
 }
 
-void pop3_process_input(struct pop3_session *s)
+static void ops_on_drained(void *owner)
 {
-	struct evbuffer *in = conn_input(s->conn);
-	while (!s->dead && !conn_is_closing(s->conn) && pop3_state_takes_lines(s->state)) {
-		/* Backpressure: a client that pipelines commands without reading
-		 * the replies gets no more until it does (CONN_EV_DRAINED). */
-		if (conn_output_len(s->conn) >= POP3_OUTPUT_HIGH)
-			return;
-		const char *line;
-		size_t len;
-		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
-		if (st == LINEREADER_NEED_MORE)
-			return;
-		/* The next line is due pop3_timeout from now, however
-		 * slowly its bytes come (conn.h "Deadlines"). */
-		conn_restart_deadline(s->conn);
-		handle_line(s, st, line, len);
-		/* USER/PASS, AUTH and SASL lines carry secrets whatever the
-		 * outcome (refused, wrong state): wipe every line once used. */
-		if (st == LINEREADER_LINE)
-			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
-	}
+	struct pop3_session *s = owner;
+	if (s->state == POP3_STATE_SENDING)
+		pop3_send_pump(s);
 }
 
-static void greet(struct pop3_session *s)
+static void ops_on_tls_ready(void *owner)
 {
-	/* No APOP timestamp: APOP is not offered (RFC 1939 7). */
-	pop3_reply(s, POP3_OK, "%s POP3 server ready (konvert)", s->env->cfg->hostname);
-}
-
-static void tls_ready(struct pop3_session *s)
-{
+	struct pop3_session *s = owner;
+	if (s->state != POP3_STATE_TLS_HANDSHAKE)
+		return;
 	char desc[TLS_DESCRIBE_SIZE];
 	tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
 	log_info(s->sid, "proto=pop3 event=tls %s", desc);
@@ -302,42 +267,81 @@ static void tls_ready(struct pop3_session *s)
 	pop3_set_state(s, POP3_STATE_AUTHORIZATION);
 	if (s->kind == POP3_LISTENER_TLS)
 		greet(s);
-	pop3_process_input(s);
 }
 
-static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+static void ops_on_timeout(void *owner)
 {
-	(void)c;
-	struct pop3_session *s = arg;
-	switch (ev) {
-	case CONN_EV_READ:
-		pop3_process_input(s);
-		break;
-	case CONN_EV_DRAINED:
-		if (s->state == POP3_STATE_SENDING)
-			pop3_send_pump(s);
-		pop3_process_input(s);
-		break;
-	case CONN_EV_TLS_READY:
-		if (s->state == POP3_STATE_TLS_HANDSHAKE)
-			tls_ready(s);
-		break;
-	case CONN_EV_TIMEOUT:
-		if (s->state == POP3_STATE_LOGIN || s->state == POP3_STATE_UPDATE)
-			break; /* our own slowness is not the client's fault */
-		/* RFC 1939 3: the autologout timer ends the session without
-		 * entering UPDATE, so nothing is deleted. */
-		log_info(s->sid, "proto=pop3 event=timeout state=%s deadline=%s",
-			 pop3_state_name(s->state), conn_timeout_what(s->conn));
-		if (s->state != POP3_STATE_TLS_HANDSHAKE && s->state != POP3_STATE_SENDING)
-			pop3_reply(s, POP3_ERR, "disconnected for inactivity");
-		pop3_close(s);
-		break;
-	case CONN_EV_CLOSED:
-		session_end(s);
-		break;
-	}
+	struct pop3_session *s = owner;
+	/* RFC 1939 3: the autologout timer ends the session without
+	 * entering UPDATE, so nothing is deleted. */
+	log_info(s->sid, "proto=pop3 event=timeout state=%s deadline=%s",
+		 pop3_state_name(s->state), conn_timeout_what(s->conn));
+	if (s->state != POP3_STATE_TLS_HANDSHAKE && s->state != POP3_STATE_SENDING)
+		pop3_reply(s, POP3_ERR, "disconnected for inactivity");
 }
+
+/* A maildrop job or a password check points at s. */
+static bool ops_is_busy(const void *owner)
+{
+	const struct pop3_session *s = owner;
+	return s->job != NULL || pop3_auth_busy(s);
+}
+
+/* The connection is gone: a job frees the session when it returns
+ * (pop3_maildrop.c), a password check when it is answered. */
+static bool ops_abandon(void *owner)
+{
+	struct pop3_session *s = owner;
+	return s->job != NULL || pop3_auth_abandon(s);
+}
+
+static void ops_goodbye(void *owner)
+{
+	struct pop3_session *s = owner;
+	/* A delayed login-failure reply must not follow the goodbye. */
+	pop3_auth_fini(s);
+	/* RFC 2449 8.1.2 [SYS/TEMP]: try again later; nothing is deleted
+	 * (no UPDATE). No plaintext in the middle of a TLS handshake. */
+	if (s->state != POP3_STATE_TLS_HANDSHAKE)
+		pop3_reply(s, POP3_ERR, "[SYS/TEMP] shutting down");
+}
+
+static const char *ops_state_name(const void *owner)
+{
+	return pop3_state_name(((const struct pop3_session *)owner)->state);
+}
+
+static void ops_end_fields(const void *owner, char *out, size_t size)
+{
+	const struct pop3_session *s = owner;
+	(void)snprintf(out, size, "user=%s retrieved=%u", s->txn ? s->txn->user : "-",
+		       s->txn ? s->txn->retrieved : 0);
+}
+
+static void ops_release(void *owner)
+{
+	struct pop3_session *s = owner;
+	KASSERT(s->job == NULL && !pop3_auth_busy(s));
+	pop3_auth_fini(s);
+	pop3_txn_free(&s->txn);
+	tls_server_unref(&s->tls);
+}
+
+static const struct session_ops pop3_ops = {
+	.proto = "pop3",
+	.mode = ops_mode,
+	.on_line = ops_on_line,
+	.on_drained = ops_on_drained,
+	.on_tls_ready = ops_on_tls_ready,
+	.on_timeout = ops_on_timeout,
+	.is_busy = ops_is_busy,
+	.abandon = ops_abandon,
+	.goodbye = ops_goodbye,
+	.enter_closed = ops_enter_closed,
+	.state_name = ops_state_name,
+	.end_fields = ops_end_fields,
+	.release = ops_release,
+};
 
 void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int fd,
 			const struct sockaddr *peer, socklen_t peer_len, bool allowed)
@@ -347,28 +351,31 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 	id_new(s->sid);
 	s->env = env;
 	s->kind = kind;
-	s->counted = allowed;
-	s->state = POP3_STATE_AUTHORIZATION;
 	bool implicit_tls = kind == POP3_LISTENER_TLS && allowed && env->tls != NULL;
-	if (implicit_tls) {
-		s->state = POP3_STATE_TLS_HANDSHAKE;
-		s->conn = conn_new_tls(env->base, fd, peer, peer_len, env->tls, conn_cb, s);
-	} else {
-		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
-		if (env->tls != NULL && kind == POP3_LISTENER_PLAIN) {
-			/* STLS later uses the context this session started with. */
-			tls_server_ref(env->tls);
-			s->tls = env->tls;
-		}
+	s->state = implicit_tls ? POP3_STATE_TLS_HANDSHAKE : POP3_STATE_AUTHORIZATION;
+	if (!implicit_tls && env->tls != NULL && kind == POP3_LISTENER_PLAIN) {
+		/* STLS later uses the context this session started with. */
+		tls_server_ref(env->tls);
+		s->tls = env->tls;
 	}
-	linereader_init(&s->lr, POP3_CMD_LINE_MAX);
-	env->live_sessions++;
-	metrics_session_start(kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S
-							: METRICS_LISTENER_POP3);
-	s->next = env->sessions;
-	if (env->sessions)
-		env->sessions->prev = s;
-	env->sessions = s;
+	const struct session_params p = {
+		.ops = &pop3_ops,
+		.owner = s,
+		.sid = s->sid,
+		.base = env->base,
+		.fd = fd,
+		.peer = peer,
+		.peer_len = peer_len,
+		.tls = implicit_tls ? env->tls : NULL,
+		.list = &env->sessions,
+		.live = &env->live_sessions,
+		.limits = allowed ? env->limits : NULL,
+		.listener = kind == POP3_LISTENER_TLS ? METRICS_LISTENER_POP3S : METRICS_LISTENER_POP3,
+		.line_max = POP3_CMD_LINE_MAX,
+		.output_high = POP3_OUTPUT_HIGH,
+	};
+	session_start(&s->core, &p);
+	s->conn = s->core.conn;
 	const struct config *cfg = env->cfg;
 	log_info(s->sid, "proto=pop3 event=connect client=%s port=%u listener=%s loop=%u",
 		 conn_peer_text(s->conn), conn_local_port(s->conn),
@@ -389,34 +396,17 @@ void pop3_session_start(struct pop3_env *env, enum pop3_listener_kind kind, int 
 		return;
 	}
 	/* RFC 1939 3: an autologout timer of at least 10 minutes. */
-	conn_set_handshake_timeout(s->conn, cfg->tls_handshake_timeout_ms);
-	conn_set_timeout(s->conn, cfg->pop3_timeout_ms);
+	session_set_deadlines(&s->core, cfg->pop3_timeout_ms, cfg->tls_handshake_timeout_ms);
 	if (!implicit_tls) /* pop3s greets after the handshake */
 		greet(s);
 }
 
 void pop3_shutdown(struct pop3_env *env)
 {
-	for (struct pop3_session *s = env->sessions; s != NULL; s = s->next) {
-		if (s->dead || s->job != NULL || pop3_auth_busy(s) || conn_is_closing(s->conn))
-			continue;
-		/* A delayed login-failure reply must not follow the goodbye. */
-		pop3_auth_fini(s);
-		/* RFC 2449 8.1.2 [SYS/TEMP]: try again later. No plaintext in
-		 * the middle of a TLS handshake. */
-		if (s->state != POP3_STATE_TLS_HANDSHAKE)
-			pop3_reply(s, POP3_ERR, "[SYS/TEMP] shutting down");
-		log_info(s->sid, "proto=pop3 event=disconnect reason=shutdown state=%s",
-			 pop3_state_name(s->state));
-		pop3_close(s);
-	}
+	session_shutdown_all(env->sessions);
 }
 
 void pop3_free_all(struct pop3_env *env)
 {
-	while (env->sessions != NULL) {
-		struct pop3_session *s = env->sessions;
-		KASSERT(s->job == NULL && !pop3_auth_busy(s));
-		pop3_session_free(s);
-	}
+	session_free_all(&env->sessions);
 }

@@ -16,6 +16,7 @@ struct worker_pool;
 struct sesslimit;
 struct authn;
 struct tls_server;
+struct session;
 
 /* Process-wide objects a session borrows, owned by the serve code. cfg,
  * users and tls are read through this struct at the time of use (they are
@@ -31,7 +32,7 @@ struct pop3_env {
 	struct authn *authn;
 	struct tls_server *tls; /* current TLS context, NULL if none */
 	unsigned live_sessions; /* maintained by the sessions */
-	struct pop3_session *sessions; /* live sessions, maintained by them */
+	struct session *sessions; /* live sessions (net/session), maintained by them */
 	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 

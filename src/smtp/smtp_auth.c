@@ -45,7 +45,7 @@ bool smtp_auth_abandon(struct smtp_session *s)
 
 static void auth_end(struct smtp_session *s)
 {
-	linereader_set_max(&s->lr, SMTP_AUTH_CMD_LINE_MAX);
+	session_set_line_max(&s->core, SMTP_AUTH_CMD_LINE_MAX);
 	smtp_set_state(s, SMTP_STATE_HELO);
 }
 
@@ -58,7 +58,7 @@ static void auth_done(void *arg, enum login_outcome outcome)
 	struct smtp_session *s = arg;
 	switch (outcome) {
 	case LOGIN_ABANDONED:
-		smtp_session_end_after_commit(s); /* the connection is gone */
+		(void)session_job_done(&s->core); /* the connection is gone */
 		return;
 	case LOGIN_OK:
 		s->authenticated = true;
@@ -82,7 +82,7 @@ static void auth_done(void *arg, enum login_outcome outcome)
 		}
 		break;
 	}
-	smtp_process_input(s);
+	session_process_input(&s->core);
 }
 
 /* The session's login flow, made at its first AUTH. */
@@ -115,7 +115,7 @@ static void auth_next(struct smtp_session *s, enum login_sasl next, const char *
 	switch (next) {
 	case LOGIN_SASL_CHALLENGE:
 		smtp_set_state(s, SMTP_STATE_AUTH);
-		linereader_set_max(&s->lr, SASL_LINE_MAX);
+		session_set_line_max(&s->core, SASL_LINE_MAX);
 		conn_printf(s->conn, "334 %s\r\n", challenge);
 		return;
 	case LOGIN_SASL_PENDING:

@@ -243,12 +243,12 @@ static void commit_done(void *arg, int result, const char *err)
 	struct smtp_session *s = arg;
 	if (result == 0) /* ours now, whether or not the client hears the 250 */
 		metrics_message_received(smtp_metrics_listener(s->kind));
-	if (s->dead) {
+	if (session_is_dead(&s->core)) {
 		/* The client left before the reply; the message is delivered
 		 * (or not) all the same, as with any lost 250. */
 		log_info(s->sid, "proto=smtp event=%s id=%s note=client-gone",
 			 result == 0 ? "delivered" : "delivery-failed", s->txn->id);
-		smtp_session_end_after_commit(s);
+		(void)session_job_done(&s->core);
 		return;
 	}
 	struct smtp_txn *t = s->txn;
@@ -267,7 +267,7 @@ static void commit_done(void *arg, int result, const char *err)
 		smtp_reply(s, 451, "4.3.0", "Error: local delivery failed, try again later");
 	}
 	end_txn(s);
-	smtp_process_input(s);
+	session_process_input(&s->core);
 }
 
 static void commit(struct smtp_session *s)
@@ -287,8 +287,8 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 	(void)ac;
 	struct smtp_session *s = arg;
 	metrics_dmarc_result(authcheck_dmarc_result_name(res->dmarc));
-	if (s->dead) {
-		smtp_session_end_after_commit(s); /* frees the txn and the check */
+	if (session_is_dead(&s->core)) {
+		(void)session_job_done(&s->core); /* frees the txn and the check */
 		return;
 	}
 	struct smtp_txn *t = s->txn;
@@ -304,7 +304,7 @@ static void checks_done(struct authcheck *ac, const struct authcheck_result *res
 		smtp_reply(s, 550, "5.7.1", "Message rejected: it fails the DMARC policy of %s",
 			   res->from_domain);
 		end_txn(s); /* frees the check: we return right away */
-		smtp_process_input(s);
+		session_process_input(&s->core);
 		return;
 	}
 	if (cfg->dmarc_enforce == CFG_YES && res->dmarc == AUTHCHECK_DMARC_FAIL &&
@@ -367,8 +367,8 @@ static void check_read_work(void *arg)
 static void check_read_done(void *arg)
 {
 	struct smtp_session *s = arg;
-	if (s->dead) {
-		smtp_session_end_after_commit(s);
+	if (session_is_dead(&s->core)) {
+		(void)session_job_done(&s->core);
 		return;
 	}
 	if (s->txn->check_rc != 0 || !run_checks(s))

@@ -10,7 +10,7 @@
 
 #include "core/limits.h"
 #include "core/metrics.h"
-#include "net/linereader.h"
+#include "net/session.h"
 #include "proto/dot.h"
 #include "proto/smtp_parse.h"
 #include "smtp/smtp_session.h"
@@ -104,10 +104,11 @@ struct smtp_session {
 	enum smtp_listener_kind kind;
 	/* SMTP_LISTENER_LOCAL: who is on the other end of the socket */
 	long local_uid;
-	struct conn *conn; /* owned */
-	struct linereader lr;
+	/* The shared skeleton (net/session): connection, line reader, list
+	 * entry, deferred free. Owns the connection. */
+	struct session core;
+	struct conn *conn; /* borrowed: core.conn, for brevity */
 	enum smtp_state state;
-	bool counted; /* holds a sesslimit slot */
 	bool esmtp; /* EHLO (not HELO) was used */
 	bool relay_ok; /* client is in relay_networks */
 	char helo[SMTP_DOMAIN_MAX + 1];
@@ -119,10 +120,6 @@ struct smtp_session {
 	bool authenticated;
 	char auth_user[SMTP_PATH_MAX + 1]; /* login, normalised; "" before */
 	char *decode_buf; /* owned scratch for DATA decoding */
-	bool out_blocked; /* paused until the client reads our replies */
-	bool in_callback;
-	bool dead; /* connection gone; free when the commit returns */
-	struct smtp_session *prev, *next; /* env->sessions list */
 };
 
 /* smtp_session.c */
@@ -134,14 +131,12 @@ void smtp_reply(struct smtp_session *s, int code, const char *ecode, const char 
 /* Raw continuation line "CODE-TEXT" (EHLO). */
 void smtp_reply_cont(struct smtp_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Stops taking input, flushes what is queued, then the connection ends
+ * (session_close). */
 void smtp_close(struct smtp_session *s);
-/* Frees a session whose connection ended while its commit was running. */
-void smtp_session_end_after_commit(struct smtp_session *s);
 /* Scratch buffer of SMTP_DECODE_CHUNK + 2 bytes for message decoding. */
 char *smtp_decode_buf(struct smtp_session *s);
 void smtp_txn_free(struct smtp_txn **pp);
-/* Processes buffered input as far as the state allows. */
-void smtp_process_input(struct smtp_session *s);
 /* The listener="..." label of the session's listener (core/metrics). */
 enum metrics_listener smtp_metrics_listener(enum smtp_listener_kind kind);
 

@@ -1,12 +1,12 @@
 /* smtp_session: drives one SMTP connection: greeting, the state variable,
- * the reply writer, input processing (lines or message bytes, depending on
- * the state), timeouts, error limits and teardown. Command semantics live
- * in smtp_cmd.c and message intake in smtp_data.c; this file never decides
- * what a command means. */
+ * the reply writer, the SMTP side of the session core's hooks (what each
+ * state does with input, the timeout and shutdown replies, TLS restart)
+ * and error limits. How a session lives and dies (input loop, reading on
+ * and off, deferred free, teardown) is net/session.c; command semantics
+ * live in smtp_cmd.c and message intake in smtp_data.c; this file never
+ * decides what a command means. */
 #include "smtp/smtp_session.h"
 
-#include <event2/buffer.h>
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +43,25 @@ const char *smtp_state_name(enum smtp_state state)
 	return state < SMTP_STATE_COUNT ? state_names[state] : "?";
 }
 
-/* Input is read unless the session waits for a worker (commit, password
- * check: also keeps the idle timer from blaming the client) or the client
- * is not reading our replies (output backpressure, STYLE.md 4). */
-static void update_reading(struct smtp_session *s)
+/* What each state does with input (net/session.h). A commit or password
+ * check waits for a worker: no reading, and the idle timer does not blame
+ * the client. */
+static enum session_mode ops_mode(void *owner)
 {
-	bool waiting = s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT;
-	if (waiting || s->out_blocked)
-		conn_pause_read(s->conn);
-	else
-		conn_resume_read(s->conn);
+	const struct smtp_session *s = owner;
+	switch (s->state) {
+	case SMTP_STATE_DATA:
+	case SMTP_STATE_BDAT_CHUNK:
+		return SESSION_MODE_BYTES;
+	case SMTP_STATE_COMMIT:
+	case SMTP_STATE_AUTH_WAIT:
+		return SESSION_MODE_WORKING;
+	case SMTP_STATE_TLS:
+	case SMTP_STATE_QUIT:
+		return SESSION_MODE_HOLD;
+	default:
+		return SESSION_MODE_LINES;
+	}
 }
 
 /* The states of one message transfer: DATA, or BDAT up to its LAST. */
@@ -79,7 +88,7 @@ void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 		conn_start_transfer_deadline(s->conn, s->env->cfg->data_timeout_ms);
 	else if (!is_transfer_state(state) && was_transfer)
 		conn_stop_transfer_deadline(s->conn);
-	update_reading(s);
+	session_state_changed(&s->core);
 }
 
 static void reply_vline(struct smtp_session *s, int code, char sep, const char *ecode,
@@ -156,51 +165,26 @@ void smtp_txn_free(struct smtp_txn **pp)
 
 void smtp_close(struct smtp_session *s)
 {
-	smtp_set_state(s, SMTP_STATE_QUIT);
-	conn_close_after_flush(s->conn);
+	session_close(&s->core);
 }
 
-static void session_free(struct smtp_session *s)
+/* ---- the session core's hooks (net/session.h) ---------------------------- */
+
+static void ops_enter_closed(void *owner)
 {
-	log_info(s->sid, "proto=smtp event=disconnect client=%s messages=%u",
-		 conn_peer_text(s->conn), s->messages);
-	if (s->counted)
-		sesslimit_release(s->env->limits, conn_peer(s->conn));
-	s->env->live_sessions--;
-	metrics_session_end(smtp_metrics_listener(s->kind));
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->env->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	smtp_auth_fini(s);
-	smtp_txn_free(&s->txn);
-	conn_free(&s->conn);
-	linereader_fini(&s->lr);
-	free(s->decode_buf);
-	free(s);
+	smtp_set_state(owner, SMTP_STATE_QUIT);
 }
 
-/* The connection is gone. A commit in flight still points at the session:
- * then the commit's completion frees it (smtp_data.c checks s->dead). */
-static void session_end(struct smtp_session *s)
+static void ops_on_line(void *owner, enum linereader_status st, const char *line, size_t len)
 {
-	if (s->state == SMTP_STATE_COMMIT || smtp_auth_abandon(s)) {
-		s->dead = true;
+	struct smtp_session *s = owner;
+	if (s->state == SMTP_STATE_AUTH) {
+		if (st == LINEREADER_TOO_LONG)
+			smtp_auth_too_long(s);
+		else
+			smtp_auth_line(s, line, len);
 		return;
 	}
-	session_free(s);
-}
-
-void smtp_session_end_after_commit(struct smtp_session *s)
-{
-	session_free(s);
-}
-
-static void handle_line_status(struct smtp_session *s, enum linereader_status st, const char *line,
-			       size_t len)
-{
 	if (st == LINEREADER_TOO_LONG) {
 		smtp_reply(s, 500, "5.5.0", "Error: line too long");
 		return;
@@ -216,119 +200,118 @@ static void handle_line_status(struct smtp_session *s, enum linereader_status st
 	smtp_dispatch(s, line, len);
 }
 
-void smtp_process_input(struct smtp_session *s)
+/* A SASL response or an AUTH initial response holds a secret. */
+static bool ops_line_is_secret(void *owner, const char *line, size_t len)
 {
-	struct evbuffer *in = conn_input(s->conn);
-	while (!s->dead && !conn_is_closing(s->conn)) {
-		if (conn_output_len(s->conn) > SMTP_OUTPUT_HIGH) {
-			/* A client pipelining without reading our replies
-			 * waits until it has read them (CONN_EV_DRAINED). */
-			s->out_blocked = true;
-			update_reading(s);
-			return;
-		}
-		switch (s->state) {
-		case SMTP_STATE_DATA:
-		case SMTP_STATE_BDAT_CHUNK: {
-			size_t avail = evbuffer_get_length(in);
-			if (avail == 0)
-				return;
-			enum smtp_state before = s->state;
-			smtp_data_read(s);
-			/* Message bytes arrived: the idle deadline starts
-			 * again, data_timeout still bounds the whole. */
-			if (evbuffer_get_length(in) < avail)
-				conn_restart_deadline(s->conn);
-			if (s->state == before)
-				return; /* needs more input */
-			continue;
-		}
-		case SMTP_STATE_COMMIT:
-		case SMTP_STATE_TLS:
-		case SMTP_STATE_AUTH_WAIT:
-		case SMTP_STATE_QUIT:
-			return;
-		default:
-			break;
-		}
-		const char *line;
-		size_t len;
-		enum linereader_status st = linereader_next(&s->lr, in, &line, &len);
-		if (st == LINEREADER_NEED_MORE)
-			return;
-		/* The next line is due smtp_timeout from now, however
-		 * slowly its bytes come (conn.h "Deadlines"). */
-		conn_restart_deadline(s->conn);
-		/* A SASL response or an AUTH initial response holds a secret:
-		 * wipe the reader's copy once handled. Decided before the
-		 * handler runs, and done on the reader's own buffer. */
-		bool secret = st == LINEREADER_LINE &&
-			      (s->state == SMTP_STATE_AUTH ||
-			       (len >= 5 && strncasecmp(line, "AUTH ", 5) == 0));
-		if (s->state == SMTP_STATE_AUTH) {
-			if (st == LINEREADER_TOO_LONG)
-				smtp_auth_too_long(s);
-			else
-				smtp_auth_line(s, line, len);
-		} else {
-			handle_line_status(s, st, line, len);
-		}
-		if (secret)
-			OPENSSL_cleanse(s->lr.buf, len < s->lr.cap ? len : s->lr.cap);
-	}
+	const struct smtp_session *s = owner;
+	return s->state == SMTP_STATE_AUTH || (len >= 5 && strncasecmp(line, "AUTH ", 5) == 0);
 }
 
-static void conn_cb(struct conn *c, enum conn_event ev, void *arg)
+/* DATA / BDAT bytes; true once the state moved on (end of the message or
+ * of the chunk). */
+static bool ops_on_bytes(void *owner, struct evbuffer *in)
 {
-	(void)c;
-	struct smtp_session *s = arg;
-	switch (ev) {
-	case CONN_EV_READ:
-		smtp_process_input(s);
-		break;
-	case CONN_EV_DRAINED:
-		if (s->out_blocked) {
-			s->out_blocked = false;
-			update_reading(s);
-			smtp_process_input(s);
-		}
-		break;
-	case CONN_EV_TLS_READY: {
-		char desc[TLS_DESCRIBE_SIZE];
-		tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
-		log_info(s->sid, "proto=smtp event=tls %s", desc);
-		metrics_tls_session(tls_version_name(conn_ssl(s->conn)), METRICS_TLS_SERVER);
-		/* RFC 3207 4.2: forget everything learnt before TLS; the client
-		 * starts over with EHLO. */
-		smtp_txn_free(&s->txn);
-		s->helo[0] = '\0';
-		s->esmtp = false;
-		/* A login made in plaintext must not carry over: otherwise a
-		 * man in the middle could log in as himself before STARTTLS. */
-		s->authenticated = false;
-		s->auth_user[0] = '\0';
-		smtp_set_state(s, SMTP_STATE_INIT);
-		if (s->kind == SMTP_LISTENER_SMTPS)
-			conn_printf(s->conn, "220 %s ESMTP konvert\r\n", s->env->cfg->hostname);
-		smtp_process_input(s);
-		break;
-	}
-	case CONN_EV_TIMEOUT:
-		if (s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_AUTH_WAIT)
-			break; /* our own slowness is not the client's fault */
-		log_info(s->sid, "proto=smtp event=timeout state=%s deadline=%s",
-			 smtp_state_name(s->state), conn_timeout_what(s->conn));
-		/* During a handshake a plaintext reply could not be sent. */
-		if (s->state != SMTP_STATE_TLS)
-			conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
-				    s->env->cfg->hostname);
-		smtp_close(s);
-		break;
-	case CONN_EV_CLOSED:
-		session_end(s);
-		break;
-	}
+	(void)in;
+	struct smtp_session *s = owner;
+	enum smtp_state before = s->state;
+	smtp_data_read(s);
+	return s->state != before;
 }
+
+static void ops_on_tls_ready(void *owner)
+{
+	struct smtp_session *s = owner;
+	char desc[TLS_DESCRIBE_SIZE];
+	tls_describe(conn_ssl(s->conn), desc, sizeof(desc));
+	log_info(s->sid, "proto=smtp event=tls %s", desc);
+	metrics_tls_session(tls_version_name(conn_ssl(s->conn)), METRICS_TLS_SERVER);
+	/* RFC 3207 4.2: forget everything learnt before TLS; the client
+	 * starts over with EHLO. */
+	smtp_txn_free(&s->txn);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	/* A login made in plaintext must not carry over: otherwise a
+	 * man in the middle could log in as himself before STARTTLS. */
+	s->authenticated = false;
+	s->auth_user[0] = '\0';
+	smtp_set_state(s, SMTP_STATE_INIT);
+	if (s->kind == SMTP_LISTENER_SMTPS)
+		conn_printf(s->conn, "220 %s ESMTP konvert\r\n", s->env->cfg->hostname);
+}
+
+static void ops_on_timeout(void *owner)
+{
+	struct smtp_session *s = owner;
+	log_info(s->sid, "proto=smtp event=timeout state=%s deadline=%s",
+		 smtp_state_name(s->state), conn_timeout_what(s->conn));
+	/* During a handshake a plaintext reply could not be sent. */
+	if (s->state != SMTP_STATE_TLS)
+		conn_printf(s->conn, "421 4.4.2 %s Error: timeout exceeded\r\n",
+			    s->env->cfg->hostname);
+}
+
+/* A commit (worker, inbound checks) or a password check points at s. */
+static bool ops_is_busy(const void *owner)
+{
+	const struct smtp_session *s = owner;
+	return s->state == SMTP_STATE_COMMIT || smtp_auth_busy(s);
+}
+
+/* The connection is gone: a commit in flight frees the session when it
+ * returns (smtp_data.c), a password check when it is answered. */
+static bool ops_abandon(void *owner)
+{
+	struct smtp_session *s = owner;
+	return s->state == SMTP_STATE_COMMIT || smtp_auth_abandon(s);
+}
+
+static void ops_goodbye(void *owner)
+{
+	struct smtp_session *s = owner;
+	/* A pending AUTH failure reply must not follow the 421. */
+	smtp_auth_fini(s);
+	/* RFC 5321 3.8: a server going down answers 421 and closes (not in
+	 * the middle of a TLS handshake: no plaintext there). An unfinished
+	 * message is dropped with its transaction. */
+	if (s->state != SMTP_STATE_TLS)
+		conn_printf(s->conn, "421 4.3.2 %s Service shutting down\r\n",
+			    s->env->cfg->hostname);
+}
+
+static const char *ops_state_name(const void *owner)
+{
+	return smtp_state_name(((const struct smtp_session *)owner)->state);
+}
+
+static void ops_end_fields(const void *owner, char *out, size_t size)
+{
+	(void)snprintf(out, size, "messages=%u", ((const struct smtp_session *)owner)->messages);
+}
+
+static void ops_release(void *owner)
+{
+	struct smtp_session *s = owner;
+	smtp_auth_fini(s);
+	smtp_txn_free(&s->txn);
+	free(s->decode_buf);
+}
+
+static const struct session_ops smtp_ops = {
+	.proto = "smtp",
+	.mode = ops_mode,
+	.on_line = ops_on_line,
+	.line_is_secret = ops_line_is_secret,
+	.on_bytes = ops_on_bytes,
+	.on_tls_ready = ops_on_tls_ready,
+	.on_timeout = ops_on_timeout,
+	.is_busy = ops_is_busy,
+	.abandon = ops_abandon,
+	.goodbye = ops_goodbye,
+	.enter_closed = ops_enter_closed,
+	.state_name = ops_state_name,
+	.end_fields = ops_end_fields,
+	.release = ops_release,
+};
 
 enum metrics_listener smtp_metrics_listener(enum smtp_listener_kind kind)
 {
@@ -372,21 +355,26 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 	id_new(s->sid);
 	s->env = env;
 	s->kind = kind;
-	s->counted = allowed;
-	s->state = SMTP_STATE_INIT;
-	if (kind == SMTP_LISTENER_SMTPS && allowed) {
-		s->state = SMTP_STATE_TLS;
-		s->conn = conn_new_tls(env->base, fd, peer, peer_len, env->tls, conn_cb, s);
-	} else {
-		s->conn = conn_new(env->base, fd, peer, peer_len, conn_cb, s);
-	}
-	linereader_init(&s->lr, SMTP_AUTH_CMD_LINE_MAX);
-	env->live_sessions++;
-	metrics_session_start(smtp_metrics_listener(s->kind));
-	s->next = env->sessions;
-	if (env->sessions)
-		env->sessions->prev = s;
-	env->sessions = s;
+	bool implicit_tls = kind == SMTP_LISTENER_SMTPS && allowed;
+	s->state = implicit_tls ? SMTP_STATE_TLS : SMTP_STATE_INIT;
+	const struct session_params p = {
+		.ops = &smtp_ops,
+		.owner = s,
+		.sid = s->sid,
+		.base = env->base,
+		.fd = fd,
+		.peer = peer,
+		.peer_len = peer_len,
+		.tls = implicit_tls ? env->tls : NULL,
+		.list = &env->sessions,
+		.live = &env->live_sessions,
+		.limits = allowed ? env->limits : NULL,
+		.listener = smtp_metrics_listener(kind),
+		.line_max = SMTP_AUTH_CMD_LINE_MAX,
+		.output_high = SMTP_OUTPUT_HIGH,
+	};
+	session_start(&s->core, &p);
+	s->conn = s->core.conn;
 	const struct config *cfg = env->cfg;
 	s->relay_ok = cfg_in_relay_networks(cfg, peer);
 	s->local_uid = -1;
@@ -415,8 +403,7 @@ void smtp_session_start(struct smtp_env *env, enum smtp_listener_kind kind, int 
 		smtp_close(s);
 		return;
 	}
-	conn_set_handshake_timeout(s->conn, cfg->tls_handshake_timeout_ms);
-	conn_set_timeout(s->conn, cfg->smtp_timeout_ms);
+	session_set_deadlines(&s->core, cfg->smtp_timeout_ms, cfg->tls_handshake_timeout_ms);
 	if (s->state != SMTP_STATE_TLS) /* smtps greets after the handshake */
 		conn_printf(s->conn, "220 %s ESMTP konvert\r\n", cfg->hostname);
 }
@@ -430,25 +417,10 @@ char *smtp_decode_buf(struct smtp_session *s)
 
 void smtp_shutdown(struct smtp_env *env)
 {
-	for (struct smtp_session *s = env->sessions; s != NULL; s = s->next) {
-		if (s->dead || s->state == SMTP_STATE_QUIT || s->state == SMTP_STATE_COMMIT ||
-		    smtp_auth_busy(s))
-			continue;
-		/* A pending AUTH failure reply must not follow the 421. */
-		smtp_auth_fini(s);
-		/* RFC 5321 3.8: a server going down answers 421 and closes
-		 * (not in the middle of a TLS handshake: no plaintext there). */
-		if (s->state != SMTP_STATE_TLS)
-			conn_printf(s->conn, "421 4.3.2 %s Service shutting down\r\n",
-				    s->env->cfg->hostname);
-		log_info(s->sid, "proto=smtp event=disconnect reason=shutdown state=%s",
-			 smtp_state_name(s->state));
-		smtp_close(s);
-	}
+	session_shutdown_all(env->sessions);
 }
 
 void smtp_free_all(struct smtp_env *env)
 {
-	while (env->sessions != NULL)
-		session_free(env->sessions);
+	session_free_all(&env->sessions);
 }

@@ -20,6 +20,7 @@ struct queue_env;
 struct signing;
 struct authcheck_dns_ops;
 struct psl;
+struct session;
 
 enum smtp_listener_kind {
 	SMTP_LISTENER_MTA, /* port 25: local delivery from anyone */
@@ -65,7 +66,7 @@ struct smtp_env {
 	const struct authcheck_dns_ops *authdns;
 	const struct psl *psl;
 	unsigned live_sessions; /* maintained by the sessions */
-	struct smtp_session *sessions; /* live sessions, maintained by them */
+	struct session *sessions; /* live sessions (net/session), maintained by them */
 	unsigned loop_index; /* which event loop (shard) runs them, for the log */
 };
 
